@@ -1,0 +1,100 @@
+// misd/radius/options.hpp -- options and result shared by the robust-radius estimators.
+#pragma once
+
+#include "misd/box.hpp"
+#include "misd/concepts.hpp"
+#include "misd/error.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <optional>
+#include <vector>
+
+namespace misd {
+
+/// Options of RR-BS, RR-Fast and the further estimators. Defaults follow the spec
+/// (shared/spec/ALGORITHMS.md).
+struct robust_radius_options {
+  int budget = 25;              ///< RR-BS: forward passes, including the first one
+  double r0 = 1e-6;             ///< RR-BS: initial lower end of every bracket
+  double fd_step = 1e-3;        ///< RR-Fast: finite-difference step α (authors' code)
+  double temperature = 1.0;     ///< T of the attack direction's loss
+  std::optional<input_box> box; ///< RR-BS: probes are clamped into it (RR-Fast never clamps)
+  double max_radius = std::numeric_limits<double>::infinity(); ///< cap on every radius
+  double tolerance = 0.0;       ///< RR-BS: stop an example once (hi − lo) ≤ tolerance · hi
+  // RR-BS with the PGD base:
+  int pgd_steps = 10;           ///< k steps per probe
+  double pgd_step_fraction = 0.25; ///< α = ε/4
+  bool pgd_random_start = false;
+  std::uint64_t seed = 0;
+};
+
+/// What an estimator could say about one example.
+enum class radius_status : std::uint8_t {
+  bracketed,       ///< a flip was found: the radius lies in [lower, upper]
+  not_bracketed,   ///< no flip within the budget (or the cap): the radius is a lower bound
+  linear_estimate, ///< RR-Fast: the crossing of the linearised margins, not verified
+  zero_direction,  ///< the attack direction is zero (flat model): reported as radius 0,
+                   ///< least confident, because nothing could be measured
+};
+
+/// Per-example result of an estimator.
+struct radius_result {
+  host_vector radius; ///< the estimate (the confidence score)
+  host_vector lower;  ///< largest radius verified not to flip (0 when none was probed)
+  host_vector upper;  ///< smallest radius verified to flip (+inf when none was found)
+  std::vector<radius_status> status;
+  label_vector prediction;  ///< ŷ(x), argmax of the clean logits
+  std::size_t forwards = 0; ///< forward passes over the batch
+  std::size_t backwards = 0;///< backward (input-gradient) passes over the batch
+
+  std::size_t size() const { return prediction.size(); }
+  /// upper − lower, per example (+inf when not bracketed).
+  host_vector width() const { return upper - lower; }
+  bool bracketed(std::size_t i) const { return status[i] == radius_status::bracketed; }
+};
+
+namespace detail {
+inline void validate(const robust_radius_options& o) {
+  validate(o.box);
+  if (o.budget < 1)
+    throw invalid_argument(message("robust radius: budget = ", o.budget, " must be >= 1"));
+  if (!(o.r0 > 0) || !std::isfinite(o.r0))
+    throw invalid_argument(message("robust radius: r0 = ", o.r0, " must be finite and > 0"));
+  if (!(o.fd_step > 0) || !std::isfinite(o.fd_step))
+    throw invalid_argument(message("robust radius: fd_step = ", o.fd_step, " must be finite and > 0"));
+  if (!(o.temperature > 0) || !std::isfinite(o.temperature))
+    throw invalid_argument(message("robust radius: temperature = ", o.temperature,
+                                   " must be finite and > 0"));
+  if (!(o.max_radius > 0))
+    throw invalid_argument(message("robust radius: max_radius = ", o.max_radius, " must be > 0"));
+  if (!(o.tolerance >= 0) || !std::isfinite(o.tolerance))
+    throw invalid_argument(message("robust radius: tolerance = ", o.tolerance, " must be >= 0"));
+  if (o.pgd_steps < 1)
+    throw invalid_argument(message("robust radius: pgd_steps = ", o.pgd_steps, " must be >= 1"));
+}
+
+inline void init_result(radius_result& r, std::size_t n) {
+  const auto m = static_cast<Eigen::Index>(n);
+  r.radius.setZero(m);
+  r.lower.setZero(m);
+  r.upper.setConstant(m, std::numeric_limits<double>::infinity());
+  r.status.assign(n, radius_status::not_bracketed);
+  r.forwards = r.backwards = 0;
+}
+
+/// Rows of a direction batch that are entirely zero (flat model at that example).
+template <class B>
+std::vector<bool> zero_rows(const B& d) {
+  host_matrix h;
+  batch_ops<B>::to_host(d, h);
+  std::vector<bool> out(static_cast<std::size_t>(h.rows()));
+  for (Eigen::Index i = 0; i < h.rows(); ++i)
+    out[static_cast<std::size_t>(i)] = (h.row(i).array() == 0.0).all();
+  return out;
+}
+} // namespace detail
+
+} // namespace misd

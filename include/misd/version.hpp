@@ -1,0 +1,4 @@
+#pragma once
+#define MISD_VERSION_MAJOR 0
+#define MISD_VERSION_MINOR 1
+#define MISD_VERSION_PATCH 0

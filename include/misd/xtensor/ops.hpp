@@ -1,0 +1,70 @@
+// misd/xtensor/ops.hpp -- batch arithmetic for xtensor batches (N x D xt::xtensor).
+// Proves the algorithms are backend-independent: nothing in them names Eigen batches.
+#pragma once
+
+#include "misd/concepts.hpp"
+
+#include <xtensor/xtensor.hpp>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace misd {
+namespace xtensor {
+template <class Scalar>
+using batch = xt::xtensor<Scalar, 2>;
+}
+
+template <class Scalar>
+struct batch_ops<xt::xtensor<Scalar, 2>> {
+  using B = xt::xtensor<Scalar, 2>;
+  static std::size_t rows(const B& x) { return x.shape()[0]; }
+  static std::size_t cols(const B& x) { return x.shape()[1]; }
+  static B sign(const B& g) {
+    B out(g.shape());
+    std::transform(g.begin(), g.end(), out.begin(),
+                   [](Scalar v) { return Scalar((v > 0) - (v < 0)); });
+    return out;
+  }
+  static B add_scaled_rows(const B& x, const host_vector& t, const B& d) {
+    B out(x.shape());
+    for (std::size_t i = 0; i < rows(x); ++i)
+      for (std::size_t j = 0; j < cols(x); ++j)
+        out(i, j) = x(i, j) + static_cast<Scalar>(t[static_cast<Eigen::Index>(i)]) * d(i, j);
+    return out;
+  }
+  static void clamp(B& x, double lo, double hi) {
+    for (auto& v : x)
+      v = std::clamp(v, static_cast<Scalar>(lo), static_cast<Scalar>(hi));
+  }
+  static void project_linf(B& x, const B& x0, const host_vector& eps) {
+    for (std::size_t i = 0; i < rows(x); ++i) {
+      const auto e = static_cast<Scalar>(eps[static_cast<Eigen::Index>(i)]);
+      for (std::size_t j = 0; j < cols(x); ++j)
+        x(i, j) = std::clamp(x(i, j), x0(i, j) - e, x0(i, j) + e);
+    }
+  }
+  static B uniform_noise(const B& like, std::uint64_t seed) {
+    B out(like.shape());
+    std::uint64_t s = seed;
+    for (auto& v : out) { // splitmix64, as the Eigen backend
+      std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      v = static_cast<Scalar>(2.0 * (double(z >> 11) * 0x1.0p-53) - 1.0);
+    }
+    return out;
+  }
+  static void to_host(const B& z, host_matrix& out) {
+    out.resize(static_cast<Eigen::Index>(rows(z)), static_cast<Eigen::Index>(cols(z)));
+    std::copy(z.begin(), z.end(), out.data()); // both row-major
+  }
+  static B from_host(const host_matrix& g, const B&) {
+    B out({static_cast<std::size_t>(g.rows()), static_cast<std::size_t>(g.cols())});
+    std::copy(g.data(), g.data() + g.size(), out.begin());
+    return out;
+  }
+};
+
+} // namespace misd
