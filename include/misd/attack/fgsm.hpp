@@ -52,6 +52,7 @@ batch_t<M> attack_direction(M& model, const batch_t<M>& x, const label_vector& y
   static_assert(detail::check_differentiable<M>());
   detail::validate(opts);
   detail::require_batch(x, "attack_direction");
+  detail::require_finite_input(x, "attack_direction");
   host_matrix z;
   detail::checked_logits(model, x, z, "logits");
   detail::require_labels(y, static_cast<std::size_t>(z.rows()), static_cast<std::size_t>(z.cols()),

@@ -33,6 +33,7 @@ batch_t<M> pgd(M& model, const batch_t<M>& x0, const label_vector& y, const host
   using ops = batch_ops<batch_t<M>>;
   detail::validate(opts);
   detail::require_batch(x0, "pgd");
+  detail::require_finite_input(x0, "pgd");
   detail::validate_eps(eps, ops::rows(x0), "pgd");
   const host_vector step = opts.step_fraction * eps;
   const double s = detail::ascent_sign(opts);

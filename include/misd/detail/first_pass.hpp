@@ -20,6 +20,7 @@ template <class M>
 first_pass<batch_t<M>> clean_pass(M& model, const batch_t<M>& x, double temperature,
                                   radius_result& r, std::string_view what) {
   require_batch(x, what);
+  require_finite_input(x, what);
   host_matrix z;
   checked_logits(model, x, z, "logits");
   label_vector yhat;

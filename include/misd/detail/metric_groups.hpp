@@ -5,13 +5,14 @@
 // the groups; evaluate() reuses one grouping for all of them.
 #pragma once
 
-#include <misd/error.hpp>
+#include "misd/error.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -76,6 +77,19 @@ inline metric_groups make_metric_groups(std::span<const double> confidence,
     }
   }
   return out;
+}
+
+/// Reasons are plain text (no "misd: " prefix); the thrower adds it.
+/// Why `name` is undefined when it needs misclassified examples and there are none.
+inline std::string no_errors_reason(const char* name, const metric_groups& g) {
+  return std::string(name) + " is undefined: no misclassified examples (all " +
+         std::to_string(g.n) + " correct)";
+}
+
+/// Why `name` is undefined when it needs correct examples and there are none.
+inline std::string no_correct_reason(const char* name, const metric_groups& g) {
+  return std::string(name) + " is undefined: no correct examples (all " + std::to_string(g.n) +
+         " misclassified)";
 }
 
 } // namespace misd::detail

@@ -32,6 +32,20 @@ inline void require_finite(const host_matrix& z, std::string_view what) {
                                  " = ", z(i, k), ")"));
 }
 
+/// Throws data_error naming the first example with a non-finite input.
+template <class B>
+void require_finite_input(const B& x, std::string_view what) {
+  host_matrix h;
+  batch_ops<B>::to_host(x, h);
+  if (h.allFinite())
+    return;
+  for (Eigen::Index i = 0; i < h.rows(); ++i)
+    for (Eigen::Index j = 0; j < h.cols(); ++j)
+      if (!std::isfinite(h(i, j)))
+        throw data_error(message(what, ": input of example ", i, " is not finite (feature ", j,
+                                 " = ", h(i, j), ")"));
+}
+
 /// Forward pass with the checks every caller needs: N x K with K >= 2, all finite.
 template <class M>
 void checked_logits(M& model, const batch_t<M>& x, host_matrix& z, std::string_view what) {

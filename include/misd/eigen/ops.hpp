@@ -35,7 +35,7 @@ struct batch_ops<eigen::batch<Scalar>> {
   static void project_linf(B& x, const B& x0, const host_vector& eps) {
     for (Eigen::Index i = 0; i < x.rows(); ++i) {
       const auto e = static_cast<Scalar>(eps[i]);
-      x.row(i) = x.row(i).cwiseMax(x0.row(i).array() - e).cwiseMin(x0.row(i).array() + e);
+      x.row(i) = x.row(i).array().max(x0.row(i).array() - e).min(x0.row(i).array() + e).matrix();
     }
   }
   static B uniform_noise(const B& like, std::uint64_t seed) {

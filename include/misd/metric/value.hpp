@@ -5,7 +5,7 @@
 // return a metric_value: either a value, or no value and the reason why.
 #pragma once
 
-#include <misd/error.hpp>
+#include "misd/error.hpp"
 
 #include <optional>
 #include <string>

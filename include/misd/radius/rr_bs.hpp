@@ -90,6 +90,7 @@ radius_result rr_bs_pgd(M& model, const batch_t<M>& x, const robust_radius_optio
   radius_result res;
   detail::init_result(res, ops::rows(x));
   detail::require_batch(x, "rr_bs_pgd");
+  detail::require_finite_input(x, "rr_bs_pgd");
   host_matrix z;
   detail::checked_logits(model, x, z, "logits");
   res.forwards += 1;

@@ -1,0 +1,193 @@
+// misd/score/logit_scores.hpp -- confidence scores that need only the logits
+// (shared/spec/ALGORITHMS.md, "Confidence-score baselines"). Higher = more likely correct.
+//
+// Softmax-based scores are computed from log-probabilities,
+//   log p_top = −log1p(Σ_{k≠top} exp((z_k − z_top)/T)),   log p_k = (z_k − z_top)/T + log p_top,
+// so that confident predictions whose top probability rounds to 1.0 keep distinct scores.
+// For that reason MSR is returned as log max_k p_k and DOCTOR as log Σ_k p_k²: both are
+// monotone in the score they stand for, so every ranking metric is unchanged.
+#pragma once
+
+#include "misd/concepts.hpp"
+#include "misd/detail/model_calls.hpp"
+#include "misd/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string_view>
+
+namespace misd::score {
+
+/// The scores computed from the logits alone.
+enum class logit_score {
+  msr,              ///< log max_k softmax(z/T)_k (maximum softmax probability, in log space)
+  doctor,           ///< log Σ_k softmax(z/T)_k² (DOCTOR's g(x), in log space)
+  max_logit,        ///< max_k z_k (T ignored)
+  energy,           ///< T · logsumexp(z/T) (negative free energy)
+  negative_entropy, ///< Σ_k p_k log p_k, p = softmax(z/T)
+  margin,           ///< top-1 logit − top-2 logit (T ignored)
+};
+
+inline std::string_view name(logit_score s) {
+  switch (s) {
+  case logit_score::msr: return "msr";
+  case logit_score::doctor: return "doctor";
+  case logit_score::max_logit: return "max-logit";
+  case logit_score::energy: return "energy";
+  case logit_score::negative_entropy: return "entropy";
+  case logit_score::margin: return "margin";
+  }
+  return "?";
+}
+
+namespace detail {
+inline void check_temperature(double t, std::string_view what) {
+  if (!(t > 0) || !std::isfinite(t))
+    throw invalid_argument(misd::detail::message(what, ": temperature ", t, " must be finite and > 0"));
+}
+
+inline Eigen::Index top_index(const host_matrix& z, Eigen::Index i) {
+  Eigen::Index best = 0; // ties go to the lowest index, as argmax_rows
+  for (Eigen::Index k = 1; k < z.cols(); ++k)
+    if (z(i, k) > z(i, best))
+      best = k;
+  return best;
+}
+
+/// log softmax(z_i / T) of one row, accurate near p_top = 1 (see the header comment).
+inline void log_softmax_row(const host_matrix& z, Eigen::Index i, double t, Eigen::VectorXd& lp) {
+  const Eigen::Index top = top_index(z, i);
+  double s = 0.0;
+  for (Eigen::Index k = 0; k < z.cols(); ++k)
+    if (k != top)
+      s += std::exp((z(i, k) - z(i, top)) / t);
+  const double lp_top = -std::log1p(s);
+  lp.resize(z.cols());
+  for (Eigen::Index k = 0; k < z.cols(); ++k)
+    lp[k] = k == top ? lp_top : (z(i, k) - z(i, top)) / t + lp_top;
+}
+
+inline void check_logits(const host_matrix& z, std::string_view what) {
+  if (z.rows() == 0)
+    throw invalid_argument(misd::detail::message(what, ": empty batch (0 examples)"));
+  if (z.cols() < 2)
+    throw invalid_argument(misd::detail::message(what, ": logits have ", z.cols(),
+                                                 " columns, at least 2 classes are needed"));
+  misd::detail::require_finite(z, "logit");
+}
+} // namespace detail
+
+/// softmax(z/T) row by row, computed through the log-probabilities.
+inline host_matrix softmax(const host_matrix& z, double temperature = 1.0) {
+  detail::check_temperature(temperature, "softmax");
+  host_matrix p(z.rows(), z.cols());
+  Eigen::VectorXd lp;
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    detail::log_softmax_row(z, i, temperature, lp);
+    p.row(i) = lp.array().exp().transpose();
+  }
+  return p;
+}
+
+/// The confidence of every row of the N x K logits `z`.
+inline host_vector confidence(logit_score s, const host_matrix& z, double temperature = 1.0) {
+  detail::check_temperature(temperature, name(s));
+  detail::check_logits(z, name(s));
+  const double t = temperature;
+  host_vector c(z.rows());
+  Eigen::VectorXd lp;
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    const Eigen::Index top = detail::top_index(z, i);
+    switch (s) {
+    case logit_score::msr:
+      detail::log_softmax_row(z, i, t, lp);
+      c[i] = lp[top];
+      break;
+    case logit_score::doctor: {
+      // log Σ p_k² = 2 log p_top + log1p(Σ_{k≠top} exp(2 (z_k − z_top)/T))
+      detail::log_softmax_row(z, i, t, lp);
+      double s2 = 0.0;
+      for (Eigen::Index k = 0; k < z.cols(); ++k)
+        if (k != top)
+          s2 += std::exp(2.0 * (z(i, k) - z(i, top)) / t);
+      c[i] = 2.0 * lp[top] + std::log1p(s2);
+      break;
+    }
+    case logit_score::max_logit: c[i] = z(i, top); break;
+    case logit_score::energy: {
+      double s1 = 0.0;
+      for (Eigen::Index k = 0; k < z.cols(); ++k)
+        if (k != top)
+          s1 += std::exp((z(i, k) - z(i, top)) / t);
+      c[i] = z(i, top) + t * std::log1p(s1);
+      break;
+    }
+    case logit_score::negative_entropy: {
+      detail::log_softmax_row(z, i, t, lp);
+      double h = 0.0;
+      for (Eigen::Index k = 0; k < z.cols(); ++k)
+        h += std::exp(lp[k]) * lp[k]; // exp(lp) = 0 only where lp = −inf is impossible here
+      c[i] = h;
+      break;
+    }
+    case logit_score::margin: {
+      double second = -std::numeric_limits<double>::infinity();
+      for (Eigen::Index k = 0; k < z.cols(); ++k)
+        if (k != top)
+          second = std::max(second, z(i, k));
+      c[i] = z(i, top) - second;
+      break;
+    }
+    }
+  }
+  return c;
+}
+
+/// Per row, a positive multiple of the gradient of the confidence with respect to the logits
+/// (∇_z log C for msr and doctor, ∇_z C otherwise). Input preprocessing uses only the sign of
+/// its vector–Jacobian product, which a positive factor per example does not change.
+inline host_matrix confidence_gradient(logit_score s, const host_matrix& z, double temperature = 1.0) {
+  detail::check_temperature(temperature, name(s));
+  detail::check_logits(z, name(s));
+  const double t = temperature;
+  host_matrix g = host_matrix::Zero(z.rows(), z.cols());
+  Eigen::VectorXd lp;
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    const Eigen::Index top = detail::top_index(z, i);
+    detail::log_softmax_row(z, i, t, lp);
+    const Eigen::VectorXd p = lp.array().exp();
+    switch (s) {
+    case logit_score::msr: // ∇ log p_top = (e_top − p) / T
+      g.row(i) = -p.transpose() / t;
+      g(i, top) += 1.0 / t;
+      break;
+    case logit_score::doctor: { // ∇ log S = (2/T) p_j (p_j − S) / S, S = Σ p²
+      const double sq = p.squaredNorm();
+      for (Eigen::Index k = 0; k < z.cols(); ++k)
+        g(i, k) = 2.0 / t * p[k] * (p[k] - sq) / sq;
+      break;
+    }
+    case logit_score::max_logit: g(i, top) = 1.0; break;
+    case logit_score::energy: g.row(i) = p.transpose(); break;
+    case logit_score::negative_entropy: { // ∂/∂z_j Σ p log p = p_j (log p_j − Σ p log p) / T
+      const double h = p.dot(lp);
+      for (Eigen::Index k = 0; k < z.cols(); ++k)
+        g(i, k) = p[k] * (lp[k] - h) / t;
+      break;
+    }
+    case logit_score::margin: {
+      Eigen::Index second = top == 0 ? 1 : 0;
+      for (Eigen::Index k = 0; k < z.cols(); ++k)
+        if (k != top && z(i, k) > z(i, second))
+          second = k;
+      g(i, top) = 1.0;
+      g(i, second) = -1.0;
+      break;
+    }
+    }
+  }
+  return g;
+}
+
+} // namespace misd::score

@@ -1,0 +1,272 @@
+// misd/score/method.hpp -- every confidence score and robust-radius estimator behind one
+// interface, so that an evaluation loops over "methods" without caring what each one is.
+//
+//   auto m = misd::score::make_method<Model>("odin");
+//   for (const auto& p : m.grid())
+//     std::vector<double> c = m.confidence(model, x, p);
+//
+// A method's work is split in two so that a protocol can compute it once per grid point
+// over a whole set and then reuse it for every split:
+//   compute(model, x, p)            the model-dependent part (forward/backward passes);
+//   confidence(output, fit, fit_correct)  the confidences; only methods learned from a
+//                                    labelled set (RelU) use the fit output and correctness.
+// Registry names (CLI.md): msr, odin, doctor, energy, max-logit, entropy, margin, relu,
+// rr-bs, rr-bs-pgd, rr-fast. Default grids: the paper's T x ε grid for odin and doctor, the
+// T grid for the rr-* estimators, T = 1 (ε = 0) for the plain baselines.
+#pragma once
+
+#include "misd/radius/rr_bs.hpp"
+#include "misd/radius/rr_fast.hpp"
+#include "misd/score/preprocess.hpp"
+#include "misd/score/relu.hpp"
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace misd::score {
+
+/// One point of a method's hyper-parameter grid.
+struct hyper_parameters {
+  double temperature = 1.0;
+  double epsilon = 0.0; ///< input-preprocessing magnitude (odin, doctor)
+  friend bool operator==(const hyper_parameters&, const hyper_parameters&) = default;
+};
+
+/// The paper's temperature grid (ALGORITHMS.md).
+inline std::vector<double> paper_temperature_grid() {
+  return {0.2, 0.4, 0.6, 0.8, 1, 1.1, 1.2, 1.3, 1.4, 1.5, 2, 2.5, 3, 100, 1000};
+}
+/// The paper's preprocessing-magnitude grid (ALGORITHMS.md).
+inline std::vector<double> paper_epsilon_grid() {
+  return {0, 5e-5, 1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4, 3.5e-4, 4e-4, 6e-4, 8e-4, 1e-3};
+}
+/// Every (T, ε) pair, T outermost.
+inline std::vector<hyper_parameters> make_grid(const std::vector<double>& temperatures,
+                                               const std::vector<double>& epsilons = {0.0}) {
+  std::vector<hyper_parameters> g;
+  for (double t : temperatures)
+    for (double e : epsilons)
+      g.push_back({t, e});
+  return g;
+}
+
+/// What a method computed over a set at one grid point.
+struct method_output {
+  std::vector<double> confidence; ///< the confidences (methods that need no fitting)
+  host_matrix features;           ///< fitted methods: what they are fitted on and applied to
+                                  ///< (RelU: N x K softmax probabilities)
+};
+
+/// How a method learned from labelled data (RelU) scores: (output on the fit set, its 0/1
+/// correctness, output to score) -> confidences.
+using fit_function = std::function<std::vector<double>(const method_output& fit,
+                                                       std::span<const std::uint8_t> fit_correct,
+                                                       const method_output& target)>;
+
+/// Options shared by the methods the registry makes.
+struct method_options {
+  /// Preprocessed inputs and RR-BS probes are clamped into it (overrides radius.box when set).
+  std::optional<input_box> box;
+  preprocess_direction direction = preprocess_direction::raise_confidence;
+  robust_radius_options radius; ///< rr-*: base options; the temperature comes from the grid
+  double relu_lambda = 0.5;
+};
+
+/// A confidence method, type-erased over how it computes: see the header comment.
+template <class M>
+class method {
+public:
+  using compute_function =
+      std::function<method_output(M& model, const batch_t<M>& x, const hyper_parameters& p)>;
+  using fit_function = score::fit_function;
+
+  method(std::string name, std::vector<hyper_parameters> grid, compute_function compute,
+         fit_function fit = {})
+      : name_(std::move(name)), grid_(std::move(grid)), compute_(std::move(compute)),
+        fit_(std::move(fit)) {
+    if (grid_.empty())
+      throw invalid_argument(misd::detail::message("method '", name_, "': empty grid"));
+    if (!compute_)
+      throw invalid_argument(misd::detail::message("method '", name_, "': no compute function"));
+  }
+
+  const std::string& name() const { return name_; }
+  const std::vector<hyper_parameters>& grid() const { return grid_; }
+  method& set_grid(std::vector<hyper_parameters> g) {
+    if (g.empty())
+      throw invalid_argument(misd::detail::message("method '", name_, "': empty grid"));
+    grid_ = std::move(g);
+    return *this;
+  }
+  /// Whether the method is learned from a labelled set (RelU).
+  bool needs_fit() const { return static_cast<bool>(fit_); }
+
+  /// The model-dependent part over the whole batch.
+  method_output compute(M& model, const batch_t<M>& x, const hyper_parameters& p) const {
+    return compute_(model, x, p);
+  }
+
+  /// Confidences of `target`; fitted methods fit on (`fit`, `fit_correct`) first.
+  std::vector<double> confidence(const method_output& target, const method_output* fit = nullptr,
+                                 std::span<const std::uint8_t> fit_correct = {}) const {
+    if (!fit_)
+      return target.confidence;
+    if (!fit)
+      throw invalid_argument(misd::detail::message(
+          "method '", name_, "' is learned from labelled data: call fit(model, x, labels, p) "
+                             "first, or pass the output it is fitted on"));
+    return fit_(*fit, fit_correct, target);
+  }
+
+  /// Fitted methods: remember a labelled set to fit on (correct = argmax logits == label).
+  void fit(M& model, const batch_t<M>& x, const label_vector& labels, const hyper_parameters& p) {
+    static_assert(misd::detail::check_classifier<M>());
+    host_matrix z;
+    misd::detail::require_batch(x, name_);
+    misd::detail::checked_logits(model, x, z, "logits");
+    misd::detail::require_labels(labels, static_cast<std::size_t>(z.rows()),
+                                 static_cast<std::size_t>(z.cols()), name_);
+    label_vector yhat;
+    misd::detail::argmax_rows(z, yhat);
+    fitted_correct_.resize(yhat.size());
+    for (std::size_t i = 0; i < yhat.size(); ++i)
+      fitted_correct_[i] = yhat[i] == labels[i] ? 1 : 0;
+    fitted_ = compute(model, x, p);
+  }
+
+  /// The confidences of every example of `x` at hyper-parameters `p`.
+  std::vector<double> confidence(M& model, const batch_t<M>& x, const hyper_parameters& p) const {
+    const auto out = compute(model, x, p);
+    return confidence(out, fitted_ ? &*fitted_ : nullptr, fitted_correct_);
+  }
+
+private:
+  std::string name_;
+  std::vector<hyper_parameters> grid_;
+  compute_function compute_;
+  fit_function fit_;
+  std::optional<method_output> fitted_;
+  std::vector<std::uint8_t> fitted_correct_;
+};
+
+/// The names make_method knows, in the order of CLI.md.
+inline const std::vector<std::string>& method_names() {
+  static const std::vector<std::string> names{"msr",     "odin",   "doctor", "energy",
+                                              "max-logit", "entropy", "margin", "relu",
+                                              "rr-bs",   "rr-bs-pgd", "rr-fast"};
+  return names;
+}
+
+namespace detail {
+inline std::vector<double> to_std(const host_vector& v) { return {v.data(), v.data() + v.size()}; }
+
+inline std::string known_names() {
+  std::string s;
+  for (const auto& n : method_names())
+    s += (s.empty() ? "" : ", ") + n;
+  return s;
+}
+
+template <class M>
+method<M> logit_method(std::string name, logit_score s, std::vector<hyper_parameters> grid,
+                       const method_options& o) {
+  auto compute = [s, o](M& model, const batch_t<M>& x, const hyper_parameters& p) {
+    if (p.epsilon == 0.0)
+      return method_output{to_std(confidence(model, x, s, p.temperature)), {}};
+    if constexpr (Differentiable<M>) {
+      const preprocess_options po{p.temperature, p.epsilon, o.direction, o.box};
+      return method_output{to_std(preprocessed_confidence(model, x, s, po)), {}};
+    } else {
+      throw invalid_argument(misd::detail::message(
+          name(s), ": epsilon ", p.epsilon,
+          " needs input preprocessing, which needs a Differentiable model (input_gradient)"));
+      return method_output{};
+    }
+  };
+  return method<M>(std::move(name), std::move(grid), compute);
+}
+
+template <class M>
+method<M> radius_method(std::string name, const method_options& o) {
+  robust_radius_options base = o.radius;
+  if (o.box)
+    base.box = o.box;
+  auto compute = [name, base](M& model, const batch_t<M>& x, const hyper_parameters& p) {
+    if (p.epsilon != 0.0)
+      throw invalid_argument(
+          misd::detail::message(name, ": epsilon is not a hyper-parameter of this method"));
+    auto ro = base;
+    ro.temperature = p.temperature;
+    radius_result r = name == "rr-fast"  ? rr_fast(model, x, ro)
+                      : name == "rr-bs" ? rr_bs(model, x, ro)
+                                        : rr_bs_pgd(model, x, ro);
+    return method_output{to_std(r.radius), {}};
+  };
+  return method<M>(name, make_grid(paper_temperature_grid()), compute);
+}
+} // namespace detail
+
+/// The method called `name` (see method_names()); unknown names, and methods that need
+/// an input gradient the model type lacks, throw misd::invalid_argument.
+template <class M>
+method<M> make_method(std::string_view name, const method_options& o = {}) {
+  static_assert(misd::detail::check_classifier<M>());
+  const std::string n(name);
+  const auto t1 = make_grid({1.0});
+  if (n == "msr")
+    return detail::logit_method<M>(n, logit_score::msr, t1, o);
+  if (n == "max-logit")
+    return detail::logit_method<M>(n, logit_score::max_logit, t1, o);
+  if (n == "energy")
+    return detail::logit_method<M>(n, logit_score::energy, t1, o);
+  if (n == "entropy")
+    return detail::logit_method<M>(n, logit_score::negative_entropy, t1, o);
+  if (n == "margin")
+    return detail::logit_method<M>(n, logit_score::margin, t1, o);
+  if (n == "doctor")
+    return detail::logit_method<M>(
+        n, logit_score::doctor,
+        make_grid(paper_temperature_grid(),
+                  Differentiable<M> ? paper_epsilon_grid() : std::vector<double>{0.0}),
+        o);
+  if (n == "relu") {
+    auto compute = [](M& model, const batch_t<M>& x, const hyper_parameters& p) {
+      if (p.epsilon != 0.0)
+        throw invalid_argument("misd: relu: epsilon is not a hyper-parameter of this method");
+      host_matrix z;
+      misd::detail::require_batch(x, "relu");
+      misd::detail::checked_logits(model, x, z, "logits");
+      return method_output{{}, softmax(z, p.temperature)};
+    };
+    auto fit = [lambda = o.relu_lambda](const method_output& on,
+                                        std::span<const std::uint8_t> correct,
+                                        const method_output& target) {
+      const auto w = relu_fit_matrix(on.features, correct, lambda);
+      return detail::to_std(relu_confidence_from_probabilities(w, target.features));
+    };
+    return method<M>(n, t1, compute, fit);
+  }
+  const bool is_radius = n == "rr-bs" || n == "rr-bs-pgd" || n == "rr-fast";
+  if (n == "odin" || is_radius) {
+    if constexpr (Differentiable<M>) {
+      if (n == "odin")
+        return detail::logit_method<M>(n, logit_score::msr,
+                                       make_grid(paper_temperature_grid(), paper_epsilon_grid()), o);
+      return detail::radius_method<M>(n, o);
+    } else {
+      throw invalid_argument(misd::detail::message(
+          "method '", n, "' needs the model's input gradient (a Differentiable model)"));
+    }
+  }
+  throw invalid_argument(misd::detail::message("unknown method '", n, "'; known methods: ",
+                                               detail::known_names()));
+}
+
+} // namespace misd::score

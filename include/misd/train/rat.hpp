@@ -1,0 +1,241 @@
+// misd/train/rat.hpp -- training objectives: Standard, adversarial training (AT), reverse
+// AT and Radius Aware Training (RAT), shared/spec/ALGORITHMS.md "Radius Aware Training".
+//
+// Per mini-batch with targets y (hard labels, or Mixup's soft targets):
+//   1. z = f(x); CE(x) and g = ∇_x [λ_ori · mean_i CE_i(x)] from one backward, which also
+//      accumulates λ_ori·∇_θ mean CE(x).
+//   2. s_i = +1 (AT), −1 (ReverseAT), or for RAT +1 when ŷ(x_i) is the target and −1 when
+//      not; x' = clamp(x + s_i · ε · sign(g_i)) (FGSM) or k projected steps of
+//      x ← Π(x + s_i · α · sign(∇_x CE_i)) onto the ε-ball and the box (PGD, α = ε · fraction).
+//   3. z' = f(x'); accumulates λ·∇_θ mean CE(x').
+//   Loss = λ_ori · mean CE(x) + λ · mean CE(x').  Standard stops after step 1.
+// Under Mixup an example counts as correct when its prediction is its dominant label (the
+// one with the larger mixing weight), and CE is the mixed λ·CE(y_a) + (1−λ)·CE(y_b).
+// When λ_ori = 0 the direction comes from a separate input-gradient pass.
+#pragma once
+
+#include "misd/box.hpp"
+#include "misd/detail/model_calls.hpp"
+#include "misd/train/mixup.hpp"
+#include "misd/train/trainable.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace misd::train {
+
+enum class objective { standard, at, reverse_at, rat };
+enum class inner_solver { fgsm, pgd };
+
+inline std::string_view name(objective o) {
+  switch (o) {
+  case objective::standard: return "standard";
+  case objective::at: return "at";
+  case objective::reverse_at: return "reverse-at";
+  case objective::rat: return "rat";
+  }
+  return "?";
+}
+
+struct objective_options {
+  objective kind = objective::rat;
+  inner_solver solver = inner_solver::fgsm;
+  double epsilon = 1e-3;      ///< L∞ radius of the inner step
+  double lambda_ori = 1.0;    ///< weight of CE(x)
+  double lambda = 1.0;        ///< weight of CE(x')
+  int pgd_steps = 5;          ///< k for the PGD inner solver
+  double pgd_step_fraction = 0.25; ///< α = fraction · ε
+  std::optional<input_box> box = input_box{}; ///< x' is clamped into it ([0, 1] by default)
+};
+
+/// What one objective step computed, for the batch.
+struct step_result {
+  double loss = 0;           ///< λ_ori · mean CE(x) + λ · mean CE(x')
+  double clean_loss = 0;     ///< mean CE(x)
+  double perturbed_loss = 0; ///< mean CE(x') (0 for Standard)
+  std::size_t correct = 0;   ///< examples whose clean prediction is their (dominant) target
+  std::size_t examples = 0;
+};
+
+namespace detail {
+inline void validate(const objective_options& o) {
+  misd::detail::validate(o.box);
+  if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
+    throw invalid_argument(misd::detail::message("objective: epsilon ", o.epsilon,
+                                                 " must be finite and >= 0"));
+  if (!(o.lambda_ori >= 0) || !(o.lambda >= 0) || !std::isfinite(o.lambda_ori) ||
+      !std::isfinite(o.lambda))
+    throw invalid_argument(misd::detail::message("objective: weights lambda_ori ", o.lambda_ori,
+                                                 " and lambda ", o.lambda,
+                                                 " must be finite and >= 0"));
+  if (o.solver == inner_solver::pgd && (o.pgd_steps < 1 || !(o.pgd_step_fraction > 0)))
+    throw invalid_argument(misd::detail::message("objective: PGD needs steps >= 1 (got ",
+                                                 o.pgd_steps, ") and step fraction > 0 (got ",
+                                                 o.pgd_step_fraction, ")"));
+}
+
+inline void require_targets(const soft_targets& y, std::size_t n, std::size_t k) {
+  misd::detail::require_labels(y.a, n, k, "objective (labels a)");
+  misd::detail::require_labels(y.b, n, k, "objective (labels b)");
+  if (!(y.weight >= 0 && y.weight <= 1))
+    throw invalid_argument(misd::detail::message("objective: mixing weight ", y.weight,
+                                                 " is outside [0, 1]"));
+}
+
+/// Per-example mixed CE of logits z into `loss`, and its upstream gradient
+/// scale · (softmax(z) − w·onehot(a) − (1 − w)·onehot(b)) into g. Returns Σ loss.
+inline double soft_ce(const host_matrix& z, const soft_targets& y, double scale, host_matrix& g) {
+  g.resize(z.rows(), z.cols());
+  double total = 0;
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    const auto a = y.a[static_cast<std::size_t>(i)], b = y.b[static_cast<std::size_t>(i)];
+    const double m = z.row(i).maxCoeff();
+    double s = 0;
+    for (Eigen::Index k = 0; k < z.cols(); ++k)
+      s += (g(i, k) = std::exp(z(i, k) - m));
+    const double lse = m + std::log(s);
+    total += y.weight * (lse - z(i, a)) + (1 - y.weight) * (lse - z(i, b));
+    for (Eigen::Index k = 0; k < z.cols(); ++k)
+      g(i, k) *= scale / s;
+    g(i, a) -= scale * y.weight;
+    g(i, b) -= scale * (1 - y.weight);
+  }
+  return total;
+}
+
+/// s_i of step 2 for the clean logits z.
+inline host_vector step_signs(objective kind, const host_matrix& z, const soft_targets& y,
+                              std::size_t* correct) {
+  label_vector pred;
+  misd::detail::argmax_rows(z, pred);
+  host_vector s(z.rows());
+  std::size_t c = 0;
+  for (std::size_t i = 0; i < pred.size(); ++i) {
+    const bool right = pred[i] == y.dominant(i);
+    c += right;
+    s[static_cast<Eigen::Index>(i)] = kind == objective::at           ? 1.0
+                                      : kind == objective::reverse_at ? -1.0
+                                      : right                         ? 1.0
+                                                                      : -1.0;
+  }
+  if (correct)
+    *correct = c;
+  return s;
+}
+
+/// x' from x, the signs s and the input gradient dx of the clean loss at x (a positive
+/// multiple of ∇_x Σ CE_i: only its sign is used).
+template <class M>
+batch_t<M> inner_step(M& model, const batch_t<M>& x, const soft_targets& y, const host_vector& s,
+                      const batch_t<M>& dx, const objective_options& o) {
+  using ops = batch_ops<batch_t<M>>;
+  const auto n = static_cast<Eigen::Index>(ops::rows(x));
+  auto clamp = [&](batch_t<M>& v) {
+    if (o.box)
+      ops::clamp(v, o.box->lo, o.box->hi);
+  };
+  if (o.solver == inner_solver::fgsm) {
+    batch_t<M> out = ops::add_scaled_rows(x, o.epsilon * s, ops::sign(dx));
+    clamp(out);
+    return out;
+  }
+  const host_vector step = (o.epsilon * o.pgd_step_fraction) * s;
+  const host_vector radius = host_vector::Constant(n, o.epsilon);
+  batch_t<M> cur = ops::add_scaled_rows(x, step, ops::sign(dx));
+  ops::project_linf(cur, x, radius);
+  clamp(cur);
+  host_matrix z, g;
+  for (int k = 1; k < o.pgd_steps; ++k) {
+    misd::detail::checked_logits(model, cur, z, "logits");
+    soft_ce(z, y, 1.0, g);
+    cur = ops::add_scaled_rows(cur, step, ops::sign(misd::detail::checked_input_gradient(model, cur, g)));
+    ops::project_linf(cur, x, radius);
+    clamp(cur);
+  }
+  return cur;
+}
+
+template <class M>
+batch_t<M> accumulate_checked(M& model, const batch_t<M>& x, const host_matrix& g) {
+  using ops = batch_ops<batch_t<M>>;
+  auto dx = model.accumulate_gradients(x, ops::from_host(g, x));
+  if (ops::rows(dx) != ops::rows(x) || ops::cols(dx) != ops::cols(x))
+    throw invalid_argument(misd::detail::message(
+        "accumulate_gradients returned ", ops::rows(dx), " x ", ops::cols(dx),
+        " for an input batch of ", ops::rows(x), " x ", ops::cols(x), " (it must match the input)"));
+  return dx;
+}
+} // namespace detail
+
+/// The perturbed inputs x' of step 2 (no parameter gradients are touched). For tests and
+/// for inspecting what an objective trains on; Standard returns x unchanged.
+template <class M>
+batch_t<M> perturbed_inputs(M& model, const batch_t<M>& x, const soft_targets& y,
+                            const objective_options& o = {}) {
+  static_assert(misd::detail::check_differentiable<M>());
+  detail::validate(o);
+  misd::detail::require_batch(x, "perturbed_inputs");
+  if (o.kind == objective::standard)
+    return x;
+  host_matrix z, g;
+  misd::detail::checked_logits(model, x, z, "logits");
+  detail::require_targets(y, static_cast<std::size_t>(z.rows()), static_cast<std::size_t>(z.cols()));
+  // The same upstream gradient as accumulate_objective's, so the same direction bit for bit.
+  const double inv_n = 1.0 / double(z.rows());
+  detail::soft_ce(z, y, (o.lambda_ori > 0 ? o.lambda_ori : 1.0) * inv_n, g);
+  const host_vector s = detail::step_signs(o.kind, z, y, nullptr);
+  return detail::inner_step(model, x, y, s, misd::detail::checked_input_gradient(model, x, g), o);
+}
+
+/// One objective step on a batch: adds the gradient of the loss (batch means) to the
+/// model's stored parameter gradients (call zero_gradients() before, as with PyTorch's
+/// backward()). Cost: Standard 1 forward + 1 backward; AT/RAT with FGSM twice that.
+template <class M>
+step_result accumulate_objective(M& model, const batch_t<M>& x, const soft_targets& y,
+                                 const objective_options& o = {}) {
+  static_assert(detail::check_trainable<M>());
+  detail::validate(o);
+  misd::detail::require_batch(x, "accumulate_objective");
+  host_matrix z, g;
+  misd::detail::checked_logits(model, x, z, "logits");
+  const auto n = static_cast<std::size_t>(z.rows());
+  detail::require_targets(y, n, static_cast<std::size_t>(z.cols()));
+  const double inv_n = 1.0 / double(n);
+
+  step_result r;
+  r.examples = n;
+  r.clean_loss = detail::soft_ce(z, y, o.lambda_ori * inv_n, g) * inv_n;
+  const host_vector s = detail::step_signs(o.kind, z, y, &r.correct);
+  r.loss = o.lambda_ori * r.clean_loss;
+  const bool second = o.kind != objective::standard;
+  batch_t<M> dx = o.lambda_ori > 0 ? detail::accumulate_checked(model, x, g) : batch_t<M>{};
+  if (!second)
+    return r;
+  if (!(o.lambda_ori > 0)) {
+    detail::soft_ce(z, y, inv_n, g);
+    dx = misd::detail::checked_input_gradient(model, x, g);
+  }
+  const batch_t<M> xp = detail::inner_step(model, x, y, s, dx, o);
+  misd::detail::checked_logits(model, xp, z, "logits of the perturbed batch");
+  r.perturbed_loss = detail::soft_ce(z, y, o.lambda * inv_n, g) * inv_n;
+  r.loss += o.lambda * r.perturbed_loss;
+  if (o.lambda > 0)
+    detail::accumulate_checked(model, xp, g);
+  return r;
+}
+
+/// Hard-label convenience overload.
+template <class M>
+step_result accumulate_objective(M& model, const batch_t<M>& x, const label_vector& y,
+                                 const objective_options& o = {}) {
+  return accumulate_objective(model, x, soft_targets::hard(y), o);
+}
+template <class M>
+batch_t<M> perturbed_inputs(M& model, const batch_t<M>& x, const label_vector& y,
+                            const objective_options& o = {}) {
+  return perturbed_inputs(model, x, soft_targets::hard(y), o);
+}
+
+} // namespace misd::train

@@ -1,0 +1,253 @@
+// misd/train/trainer.hpp -- the training loop: seeded shuffling, Mixup, an objective step,
+// SGD with a cosine schedule, and a report per epoch (loss, accuracy, images/s, time left).
+//
+//   misd::train::train_options o;             // defaults: 10 epochs, batch 128, RAT (FGSM)
+//   o.objective.kind = misd::train::objective::standard;
+//   auto history = misd::train::fit(model, {images, labels}, o,
+//                                   misd::train::progress_printer(std::cerr));
+//
+// Same seed, same machine, same build: the same weights bit for bit (every random number
+// comes from misd::train::random_source; the model's arithmetic must be deterministic).
+#pragma once
+
+#include "misd/detail/model_calls.hpp"
+#include "misd/eigen/ops.hpp"
+#include "misd/train/mixup.hpp"
+#include "misd/train/random.hpp"
+#include "misd/train/rat.hpp"
+#include "misd/train/schedule.hpp"
+#include "misd/train/sgd.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <type_traits>
+#include <vector>
+
+#include <unistd.h>
+
+namespace misd::train {
+
+/// Images (one per row, on the host) and their labels.
+struct labelled_data {
+  const eigen::batch<float>& images;
+  const label_vector& labels;
+};
+
+struct train_options {
+  std::size_t epochs = 10;
+  std::size_t batch_size = 128;
+  double learning_rate = 0.05;     ///< peak of the cosine schedule
+  double min_learning_rate = 0.0;
+  std::size_t warmup_epochs = 1;
+  sgd_options sgd{};
+  double mixup_alpha = 0.0;        ///< Beta(α, α); 0 = no Mixup
+  std::size_t mixup_off_last_epochs = 0; ///< the last epochs train without Mixup
+  objective_options objective{};
+  std::uint64_t seed = 0;          ///< shuffling and Mixup
+};
+
+/// One report per batch (`batch_done` < `batches`) and per epoch (`batch_done == batches`).
+struct progress {
+  std::size_t epoch = 0, epochs = 0;       ///< epoch is 1-based
+  std::size_t batch_done = 0, batches = 0; ///< within this epoch
+  double loss = 0;                         ///< mean objective loss so far this epoch
+  double accuracy = 0;                     ///< clean training accuracy so far this epoch
+  double images_per_second = 0;            ///< this epoch so far
+  double seconds = 0;                      ///< this epoch so far
+  double seconds_left = 0;                 ///< estimate for the whole run
+  double learning_rate = 0;
+  bool end_of_epoch() const { return batch_done == batches; }
+};
+
+using progress_callback = std::function<void(const progress&)>;
+
+namespace detail {
+inline void validate(const train_options& o, std::size_t n) {
+  if (o.epochs < 1 || o.batch_size < 1)
+    throw invalid_argument(misd::detail::message("train: epochs (", o.epochs,
+                                                 ") and batch size (", o.batch_size,
+                                                 ") must be >= 1"));
+  if (n == 0)
+    throw invalid_argument(misd::detail::message("train: no training examples"));
+  if (o.warmup_epochs > o.epochs)
+    throw invalid_argument(misd::detail::message("train: ", o.warmup_epochs,
+                                                 " warm-up epochs for ", o.epochs, " epochs"));
+  if (!(o.mixup_alpha >= 0) || !std::isfinite(o.mixup_alpha))
+    throw invalid_argument(misd::detail::message("train: mixup alpha ", o.mixup_alpha,
+                                                 " must be finite and >= 0"));
+}
+
+/// A host float batch as the model's batch type.
+template <class B>
+B to_model_batch(eigen::batch<float>&& h) {
+  if constexpr (std::is_same_v<B, eigen::batch<float>>)
+    return std::move(h);
+  else if constexpr (std::is_same_v<B, eigen::batch<double>>)
+    return h.cast<double>();
+  else
+    return batch_ops<B>::from_host(h.cast<double>(), B{});
+}
+
+template <class S>
+using mutable_span_scalar = std::remove_cvref_t<
+    typename std::ranges::range_value_t<decltype(std::declval<S&>().parameters())>::element_type>;
+} // namespace detail
+
+/// Fraction of examples whose prediction is their label, in batches of `batch_size`.
+template <class M>
+double accuracy(M& model, labelled_data data, std::size_t batch_size = 1000) {
+  static_assert(misd::detail::check_classifier<M>());
+  const auto n = static_cast<std::size_t>(data.images.rows());
+  if (n != data.labels.size())
+    throw invalid_argument(misd::detail::message("accuracy: ", data.labels.size(),
+                                                 " labels for ", n, " images"));
+  if (n == 0)
+    throw invalid_argument(misd::detail::message("accuracy: no examples"));
+  std::size_t right = 0;
+  host_matrix z;
+  label_vector pred;
+  for (std::size_t b = 0; b < n; b += batch_size) {
+    const auto m = std::min(batch_size, n - b);
+    eigen::batch<float> h = data.images.middleRows(static_cast<Eigen::Index>(b),
+                                                   static_cast<Eigen::Index>(m));
+    misd::detail::checked_logits(model, detail::to_model_batch<batch_t<M>>(std::move(h)), z,
+                                 "logits");
+    misd::detail::argmax_rows(z, pred);
+    for (std::size_t i = 0; i < m; ++i)
+      right += pred[i] == data.labels[b + i];
+  }
+  return double(right) / double(n);
+}
+
+/// Trains `model` in place; returns the end-of-epoch reports. The last batch of an epoch may
+/// be smaller than batch_size.
+template <class M>
+std::vector<progress> fit(M& model, labelled_data data, const train_options& o,
+                          const progress_callback& report = {}) {
+  static_assert(misd::detail::check_trainable<M>());
+  using clock = std::chrono::steady_clock;
+  const auto n = static_cast<std::size_t>(data.images.rows());
+  if (n != data.labels.size())
+    throw invalid_argument(misd::detail::message("train: ", data.labels.size(), " labels for ",
+                                                 n, " images"));
+  detail::validate(o, n);
+  detail::validate(o.objective);
+
+  const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
+  const cosine_schedule lr{o.learning_rate, o.warmup_epochs * batches, o.epochs * batches,
+                           o.min_learning_rate};
+  lr.validate();
+  sgd<detail::mutable_span_scalar<M>> opt(o.sgd);
+  random_source rng(o.seed);
+  std::vector<progress> history;
+  const auto run_start = clock::now();
+  std::size_t step = 0;
+
+  for (std::size_t epoch = 1; epoch <= o.epochs; ++epoch) {
+    const auto order = rng.permutation(n);
+    const bool use_mixup = o.mixup_alpha > 0 && epoch + o.mixup_off_last_epochs <= o.epochs;
+    const auto epoch_start = clock::now();
+    double loss_sum = 0;
+    std::size_t seen = 0, right = 0;
+    for (std::size_t b = 0; b < batches; ++b, ++step) {
+      const std::size_t first = b * o.batch_size, m = std::min(o.batch_size, n - first);
+      eigen::batch<float> h(static_cast<Eigen::Index>(m), data.images.cols());
+      label_vector y(m);
+      for (std::size_t i = 0; i < m; ++i) {
+        h.row(static_cast<Eigen::Index>(i)) = data.images.row(static_cast<Eigen::Index>(order[first + i]));
+        y[i] = data.labels[order[first + i]];
+      }
+      const soft_targets t = use_mixup ? mixup(h, y, o.mixup_alpha, rng) : soft_targets::hard(std::move(y));
+      const auto x = detail::to_model_batch<batch_t<M>>(std::move(h));
+
+      model.zero_gradients();
+      const step_result r = accumulate_objective(model, x, t, o.objective);
+      if (!std::isfinite(r.loss))
+        throw data_error(misd::detail::message("train: the loss became ", r.loss, " in epoch ",
+                                               epoch, ", batch ", b,
+                                               " (lower the learning rate?)"));
+      const double rate = lr(step);
+      opt.step(model.parameters(), model.gradients(), rate);
+
+      loss_sum += r.loss * double(m);
+      right += r.correct;
+      seen += m;
+      if (report || b + 1 == batches) {
+        progress p;
+        p.epoch = epoch;
+        p.epochs = o.epochs;
+        p.batch_done = b + 1;
+        p.batches = batches;
+        p.loss = loss_sum / double(seen);
+        p.accuracy = double(right) / double(seen);
+        p.seconds = std::chrono::duration<double>(clock::now() - epoch_start).count();
+        p.images_per_second = p.seconds > 0 ? double(seen) / p.seconds : 0.0;
+        const double elapsed = std::chrono::duration<double>(clock::now() - run_start).count();
+        const std::size_t done = step + 1, total = o.epochs * batches;
+        p.seconds_left = elapsed / double(done) * double(total - done);
+        p.learning_rate = rate;
+        if (report)
+          report(p);
+        if (p.end_of_epoch())
+          history.push_back(p);
+      }
+    }
+  }
+  return history;
+}
+
+/// A progress_callback that draws a bar on a terminal (redrawn at most ~10 times a second)
+/// and otherwise prints one plain line per epoch.
+class progress_printer {
+public:
+  explicit progress_printer(std::ostream& os, bool terminal = ::isatty(STDERR_FILENO) != 0)
+      : os_(&os), terminal_(terminal) {}
+
+  void operator()(const progress& p) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!p.end_of_epoch() &&
+        (!terminal_ || now - last_ < std::chrono::milliseconds(100)))
+      return;
+    last_ = now;
+    char line[256];
+    if (terminal_) {
+      const int width = 24;
+      const int filled = int(double(width) * double(p.batch_done) / double(p.batches));
+      std::string bar(static_cast<std::size_t>(filled), '#');
+      bar.resize(static_cast<std::size_t>(width), '.');
+      std::snprintf(line, sizeof line,
+                    "\repoch %zu/%zu [%s] loss %.4f acc %.2f%% %.0f img/s left %s   ", p.epoch,
+                    p.epochs, bar.c_str(), p.loss, 100 * p.accuracy, p.images_per_second,
+                    duration(p.seconds_left).c_str());
+      *os_ << line;
+      if (p.end_of_epoch())
+        *os_ << '\n';
+    } else {
+      std::snprintf(line, sizeof line,
+                    "epoch %zu/%zu loss %.4f acc %.2f%% %.0f img/s %.1f s lr %.4g left %s\n",
+                    p.epoch, p.epochs, p.loss, 100 * p.accuracy, p.images_per_second, p.seconds,
+                    p.learning_rate, duration(p.seconds_left).c_str());
+      *os_ << line;
+    }
+    os_->flush();
+  }
+
+private:
+  static std::string duration(double s) {
+    char b[32];
+    const long t = std::lround(s);
+    std::snprintf(b, sizeof b, "%ld:%02ld", t / 60, t % 60);
+    return b;
+  }
+  std::ostream* os_;
+  bool terminal_;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+} // namespace misd::train

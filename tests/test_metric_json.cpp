@@ -1,0 +1,109 @@
+// tests/test_metric_json.cpp -- prints misd's metrics of one data file as JSON, for
+// tests/python/check_metrics_sklearn.py to compare with scikit-learn.
+//
+// Input file (little-endian): int64 n, then n float64 confidences, then n uint8
+// correctness flags. Output: one JSON object on stdout; doubles in shortest round-trip
+// form, infinities as Infinity / -Infinity (Python's json reads both), undefined
+// metrics and curves as null.
+#include "misd/metric.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+std::string num(double x) {
+  if (std::isinf(x))
+    return x > 0 ? "Infinity" : "-Infinity";
+  char buf[64];
+  const auto r = std::to_chars(buf, buf + sizeof buf, x);
+  return std::string(buf, r.ptr);
+}
+
+std::string num(const misd::metric::metric_value& v) {
+  return v.defined() ? num(*v) : "null";
+}
+
+std::string array(const std::vector<double>& xs) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < xs.size(); ++i) {
+    if (i != 0)
+      s += ',';
+    s += num(xs[i]);
+  }
+  return s + "]";
+}
+
+std::string roc_json(const std::vector<double>& conf, const std::vector<std::uint8_t>& correct,
+                     misd::metric::positive pos) {
+  try {
+    const auto r = misd::metric::roc_curve(conf, correct, pos);
+    return "{\"fpr\":" + array(r.fpr) + ",\"tpr\":" + array(r.tpr) +
+           ",\"thresholds\":" + array(r.thresholds) + "}";
+  } catch (const misd::undefined_metric&) {
+    return "null";
+  }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::cerr << "usage: test_metric_json DATA_FILE\n";
+    return 2;
+  }
+  std::ifstream in(argv[1], std::ios::binary);
+  std::int64_t n = 0;
+  in.read(reinterpret_cast<char*>(&n), sizeof n);
+  if (!in || n < 0) {
+    std::cerr << "test_metric_json: cannot read " << argv[1] << "\n";
+    return 1;
+  }
+  std::vector<double> conf(static_cast<std::size_t>(n));
+  std::vector<std::uint8_t> correct(static_cast<std::size_t>(n));
+  in.read(reinterpret_cast<char*>(conf.data()), static_cast<std::streamsize>(n * 8));
+  in.read(reinterpret_cast<char*>(correct.data()), static_cast<std::streamsize>(n));
+  if (!in) {
+    std::cerr << "test_metric_json: " << argv[1] << " is truncated\n";
+    return 1;
+  }
+
+  namespace m = misd::metric;
+  try {
+    const auto s = m::evaluate(conf, correct);
+    std::string out = "{\"n\":" + std::to_string(s.n) + ",\"errors\":" + std::to_string(s.errors) +
+                      ",\"accuracy\":" + num(s.accuracy) + ",\"auroc\":" + num(s.auroc) +
+                      ",\"fpr95\":" + num(s.fpr95) + ",\"aurc\":" + num(s.aurc) +
+                      ",\"eaurc\":" + num(s.eaurc) + ",\"aupr_error\":" + num(s.aupr_error) +
+                      ",\"aupr_success\":" + num(s.aupr_success);
+    out += ",\"fpr_at_tpr\":{";
+    const double tprs[] = {0.5, 0.8, 0.9, 0.99, 1.0};
+    for (std::size_t i = 0; i < 5; ++i)
+      out += (i ? ",\"" : "\"") + num(tprs[i]) + "\":" + num(m::fpr_at_tpr(conf, correct, tprs[i]));
+    out += "},\"risk_at_coverage\":{";
+    const double fractions[] = {0.0, 0.1, 0.5, 0.9, 1.0};
+    for (std::size_t i = 0; i < 5; ++i)
+      out += (i ? ",\"" : "\"") + num(fractions[i]) +
+             "\":" + num(m::risk_at_coverage(conf, correct, fractions[i]));
+    out += "},\"coverage_at_risk\":{";
+    for (std::size_t i = 0; i < 5; ++i)
+      out += (i ? ",\"" : "\"") + num(fractions[i]) +
+             "\":" + num(m::coverage_at_risk(conf, correct, fractions[i]));
+    const auto rc = m::risk_coverage_curve(conf, correct);
+    out += "},\"risk_coverage\":{\"coverage\":" + array(rc.coverage) +
+           ",\"risk\":" + array(rc.risk) + "}";
+    out += ",\"roc_error\":" + roc_json(conf, correct, m::positive::error);
+    out += ",\"roc_success\":" + roc_json(conf, correct, m::positive::success) + "}\n";
+    std::fwrite(out.data(), 1, out.size(), stdout);
+  } catch (const misd::error& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
