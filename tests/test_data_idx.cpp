@@ -154,7 +154,8 @@ TEST_CASE("IDX images and labels read pixel-exact, raw and gzip") {
   CHECK(md::read_idx_labels(tmp.path / "labels.idx") == std::vector<int>{0, 9, 5});
   CHECK(md::read_idx_labels(tmp.path / "labels.idx.gz") == std::vector<int>{0, 9, 5});
 
-  const md::dataset ds = md::read_idx_dataset(tmp.path / "images.idx.gz", tmp.path / "labels.idx", 10);
+  const md::dataset ds =
+      md::read_idx_dataset(tmp.path / "images.idx.gz", tmp.path / "labels.idx", 10);
   CHECK(ds.images.rows() == 3);
   CHECK(ds.labels == std::vector<int>{0, 9, 5});
   CHECK(ds.rows == 2);
@@ -170,7 +171,8 @@ TEST_CASE("IDX images and labels read pixel-exact, raw and gzip") {
 TEST_CASE("load_fashion_mnist reads the files of Debian's dataset-fashion-mnist") {
   const auto t0 = std::chrono::steady_clock::now();
   const md::dataset train = md::load_fashion_mnist(md::split::train);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   MESSAGE("60000 training images read in " << seconds << " s");
   CHECK(seconds < 5.0); // ~0.5 s in a Release build; generous for Debug/sanitizer builds
   CHECK(train.rows == 28);
@@ -189,7 +191,8 @@ TEST_CASE("load_fashion_mnist reads the files of Debian's dataset-fashion-mnist"
   for (int c = 0; c < 10; ++c)
     CHECK(per_class[static_cast<std::size_t>(c)] == 6000); // Fashion-MNIST is balanced
 
-  const md::dataset test = md::load_fashion_mnist("/usr/share/datasets/fashion-mnist", md::split::test);
+  const md::dataset test =
+      md::load_fashion_mnist("/usr/share/datasets/fashion-mnist", md::split::test);
   CHECK(test.images.rows() == 10000);
   CHECK(test.labels.size() == 10000);
   CHECK(test.rows == 28);
@@ -284,8 +287,9 @@ TEST_CASE("malformed IDX files throw data_error naming the file and the problem"
   // A label outside Fashion-MNIST's ten classes.
   put_gzip(d / "train-images-idx3-ubyte.gz", images_file(3, 2, 4, pixels));
   put_gzip(d / "train-labels-idx1-ubyte.gz", labels_file({1, 10, 2}));
-  check_data_error([&] { md::load_fashion_mnist(d, md::split::train); },
-                   {"train-labels-idx1-ubyte.gz", "label 10 at index 1 is out of range (expected 0..9)"});
+  check_data_error(
+      [&] { md::load_fashion_mnist(d, md::split::train); },
+      {"train-labels-idx1-ubyte.gz", "label 10 at index 1 is out of range (expected 0..9)"});
 
   // Missing directory and missing file name Debian's package.
   check_data_error([&] { md::load_fashion_mnist(d / "no-such-dir", md::split::train); },

@@ -183,7 +183,8 @@ TEST_CASE("read_npy_matrix flattens N x C x H x W in NCHW order and converts dty
     for (std::size_t c = 0; c < 3; ++c)
       for (std::size_t h = 0; h < 4; ++h)
         for (std::size_t w = 0; w < 5; ++w)
-          CHECK(m.values(n, c * 20 + h * 5 + w) == static_cast<float>(n * 1000 + c * 100 + h * 10 + w));
+          CHECK(m.values(n, c * 20 + h * 5 + w) ==
+                static_cast<float>(n * 1000 + c * 100 + h * 10 + w));
 
   // Integers read into float; bool into double.
   md::write_npy(tmp.path / "i.npy", xt::xarray<std::int64_t>{{-3, 4}, {5, 6}});
@@ -251,7 +252,8 @@ with open(j('v3.npy'), 'wb') as f:
     for (std::size_t c = 0; c < 3; ++c)
       for (std::size_t h = 0; h < 4; ++h)
         for (std::size_t w = 0; w < 5; ++w)
-          CHECK(x.values(n, c * 20 + h * 5 + w) == static_cast<float>(n * 1000 + c * 100 + h * 10 + w));
+          CHECK(x.values(n, c * 20 + h * 5 + w) ==
+                static_cast<float>(n * 1000 + c * 100 + h * 10 + w));
 
   CHECK(md::read_npy_labels(d / "labels.npy") == std::vector<int>{3, 1, 4, 1, 5, 9});
   CHECK(md::read_npy_labels(d / "labels_i4.npy") == std::vector<int>{2, 7});
@@ -292,7 +294,8 @@ TEST_CASE("NumPy reads the files misd writes") {
   md::write_npy(d / "scalar.npy", xt::xarray<float>(3.5f));
   md::write_npy(d / "empty.npy", xt::xarray<double>::from_shape({0}));
   // A long shape still gives a header NumPy accepts.
-  md::write_npy(d / "many_dims.npy", xt::xarray<float>::from_shape(std::vector<std::size_t>(30, 1)));
+  md::write_npy(d / "many_dims.npy",
+                xt::xarray<float>::from_shape(std::vector<std::size_t>(30, 1)));
   CHECK(run_python(d, R"PY(
 import os
 j = lambda n: os.path.join(d, n)
@@ -346,9 +349,9 @@ TEST_CASE("malformed NPY files throw data_error with the offset and what was exp
                    {"truncated header", "header length field at byte offset 8"});
 
   put(d / "trunc_data.npy", npy_bytes(f4x4, four_floats.substr(0, 12)));
-  check_data_error([&] { md::read_npy_vector<float>(d / "trunc_data.npy"); },
-                   {"trunc_data.npy", "truncated data: expected 16 bytes",
-                    "from byte offset 128, found 12"});
+  check_data_error(
+      [&] { md::read_npy_vector<float>(d / "trunc_data.npy"); },
+      {"trunc_data.npy", "truncated data: expected 16 bytes", "from byte offset 128, found 12"});
   put(d / "trailing.npy", npy_bytes(f4x4, four_floats + "XYZW"));
   check_data_error([&] { md::read_npy_vector<float>(d / "trailing.npy"); },
                    {"trailing.npy", "trailing bytes: expected 16 bytes", "found 20 (4 extra)"});
@@ -356,13 +359,15 @@ TEST_CASE("malformed NPY files throw data_error with the offset and what was exp
   put(d / "f2.npy", npy_bytes("{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", "abcd"));
   check_data_error([&] { md::read_npy_vector<float>(d / "f2.npy"); },
                    {"unsupported dtype '<f2'", "supported: <f4, <f8"});
-  put(d / "obj.npy", npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", "abcdefgh"));
+  put(d / "obj.npy",
+      npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", "abcdefgh"));
   check_data_error([&] { md::read_npy_vector<float>(d / "obj.npy"); }, {"unsupported dtype '|O'"});
   put(d / "struct.npy",
       npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", "abcd"));
   check_data_error([&] { md::read_npy_vector<float>(d / "struct.npy"); },
                    {"unsupported dtype", "structured"});
-  put(d / "big.npy", npy_bytes("{'descr': '>i8', 'fortran_order': False, 'shape': (1,), }", "abcdefgh"));
+  put(d / "big.npy",
+      npy_bytes("{'descr': '>i8', 'fortran_order': False, 'shape': (1,), }", "abcdefgh"));
   check_data_error([&] { md::read_npy_vector<float>(d / "big.npy"); },
                    {"big-endian dtype '>i8' is not supported", "expected little-endian '<i8'"});
 
@@ -386,8 +391,8 @@ TEST_CASE("malformed NPY files throw data_error with the offset and what was exp
   put(d / "extra.npy",
       npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1, }", four_floats));
   check_data_error([&] { md::read_npy_vector<float>(d / "extra.npy"); }, {"unexpected key 'x'"});
-  put(d / "garbage.npy", npy_bytes("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (4,), }",
-                                   four_floats));
+  put(d / "garbage.npy",
+      npy_bytes("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (4,), }", four_floats));
   check_data_error([&] { md::read_npy_vector<float>(d / "garbage.npy"); },
                    {"malformed header at byte offset 43", "expected a value, found \"M\""});
   put(d / "negshape.npy",
@@ -419,8 +424,8 @@ TEST_CASE("malformed NPY files throw data_error with the offset and what was exp
   put(d / "corr_f.npy", npy_bytes(f4x4, raw<float>({1, 0, 1, 1})));
   check_data_error([&] { md::read_npy_correctness(d / "corr_f.npy"); },
                    {"correctness must have a bool, uint8 or integer dtype, found '<f4'"});
-  put(d / "badbool.npy",
-      npy_bytes("{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }", std::string("\1\0\2", 3)));
+  put(d / "badbool.npy", npy_bytes("{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }",
+                                   std::string("\1\0\2", 3)));
   check_data_error([&] { md::read_npy_correctness(d / "badbool.npy"); },
                    {"invalid bool byte 2 at index 2"});
   put(d / "neg.npy", npy_bytes("{'descr': '<i8', 'fortran_order': False, 'shape': (3,), }",

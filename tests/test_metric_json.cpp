@@ -4,7 +4,8 @@
 // Input file (little-endian): int64 n, then n float64 confidences, then n uint8
 // correctness flags. Output: one JSON object on stdout; doubles in shortest round-trip
 // form, infinities as Infinity / -Infinity (Python's json reads both), undefined
-// metrics and curves as null.
+// metrics and curves as null. fpr_at_tpr is taken at tpr = 0.5, 0.8, 0.9, 0.99, 1;
+// risk_at_coverage and coverage_at_risk at 0, 0.1, 0.5, 0.9, 1.
 #include "misd/metric.hpp"
 
 #include <charconv>
@@ -82,21 +83,23 @@ int main(int argc, char** argv) {
                       ",\"fpr95\":" + num(s.fpr95) + ",\"aurc\":" + num(s.aurc) +
                       ",\"eaurc\":" + num(s.eaurc) + ",\"aupr_error\":" + num(s.aupr_error) +
                       ",\"aupr_success\":" + num(s.aupr_success);
-    out += ",\"fpr_at_tpr\":{";
+    // Operating points as arrays, in the order of the fixed arguments below.
     const double tprs[] = {0.5, 0.8, 0.9, 0.99, 1.0};
-    for (std::size_t i = 0; i < 5; ++i)
-      out += (i ? ",\"" : "\"") + num(tprs[i]) + "\":" + num(m::fpr_at_tpr(conf, correct, tprs[i]));
-    out += "},\"risk_at_coverage\":{";
     const double fractions[] = {0.0, 0.1, 0.5, 0.9, 1.0};
-    for (std::size_t i = 0; i < 5; ++i)
-      out += (i ? ",\"" : "\"") + num(fractions[i]) +
-             "\":" + num(m::risk_at_coverage(conf, correct, fractions[i]));
-    out += "},\"coverage_at_risk\":{";
-    for (std::size_t i = 0; i < 5; ++i)
-      out += (i ? ",\"" : "\"") + num(fractions[i]) +
-             "\":" + num(m::coverage_at_risk(conf, correct, fractions[i]));
+    std::string fpr = "[", risk = "[", coverage = "[";
+    for (std::size_t i = 0; i < 5; ++i) {
+      const char* sep = i != 0 ? "," : "";
+      fpr += sep;
+      fpr += num(m::fpr_at_tpr(conf, correct, tprs[i]));
+      risk += sep;
+      risk += num(m::risk_at_coverage(conf, correct, fractions[i]));
+      coverage += sep;
+      coverage += num(m::coverage_at_risk(conf, correct, fractions[i]));
+    }
+    out += ",\"fpr_at_tpr\":" + fpr + "],\"risk_at_coverage\":" + risk +
+           "],\"coverage_at_risk\":" + coverage + "]";
     const auto rc = m::risk_coverage_curve(conf, correct);
-    out += "},\"risk_coverage\":{\"coverage\":" + array(rc.coverage) +
+    out += ",\"risk_coverage\":{\"coverage\":" + array(rc.coverage) +
            ",\"risk\":" + array(rc.risk) + "}";
     out += ",\"roc_error\":" + roc_json(conf, correct, m::positive::error);
     out += ",\"roc_success\":" + roc_json(conf, correct, m::positive::success) + "}\n";

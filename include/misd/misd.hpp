@@ -16,3 +16,4 @@
 #include "misd/version.hpp"
 #include "misd/xtensor/linear.hpp"
 #include "misd/xtensor/ops.hpp"
+#include "misd/train.hpp"

@@ -60,7 +60,8 @@ namespace idx_impl {
 
 template <class... Args>
 [[noreturn]] void fail(const std::filesystem::path& path, Args&&... args) {
-  throw data_error(detail::message("IDX file '", path.string(), "': ", std::forward<Args>(args)...));
+  throw data_error(
+      detail::message("IDX file '", path.string(), "': ", std::forward<Args>(args)...));
 }
 
 inline std::string hex32(std::uint32_t v) {
@@ -125,8 +126,8 @@ public:
           int errnum = 0;
           const char* msg = ::gzerror(gz_, &errnum);
           if (errnum != Z_OK)
-            fail(path_, "gzip error after ", pos_ + total, " decompressed bytes: ",
-                 msg ? msg : "?");
+            fail(path_, "gzip error after ", pos_ + total,
+                 " decompressed bytes: ", msg ? msg : "?");
         }
       } else {
         got = std::fread(out + total, 1, n - total, file_);
@@ -197,9 +198,8 @@ inline std::vector<std::uint32_t> read_header(const std::filesystem::path& path,
 }
 
 /// Reads exactly n payload bytes after the header, then checks that nothing follows.
-inline std::vector<unsigned char> read_payload(const std::filesystem::path& path,
-                                               byte_source& src, std::uint64_t n,
-                                               const std::string& shape_text) {
+inline std::vector<unsigned char> read_payload(const std::filesystem::path& path, byte_source& src,
+                                               std::uint64_t n, const std::string& shape_text) {
   const std::uint64_t offset = src.position();
   const long long left = src.remaining_raw();
   if (left >= 0 && static_cast<std::uint64_t>(left) < n)
@@ -247,8 +247,9 @@ inline idx_images read_idx_images(const std::filesystem::path& path) {
   if (__builtin_mul_overflow(n, per, &total) ||
       total > static_cast<std::uint64_t>(std::numeric_limits<Eigen::Index>::max()))
     idx_impl::fail(path, "dimensions ", n, " x ", rows, " x ", cols, " overflow");
-  const auto bytes = idx_impl::read_payload(
-      path, src, total, std::to_string(n) + " x " + std::to_string(rows) + " x " + std::to_string(cols));
+  const auto bytes = idx_impl::read_payload(path, src, total,
+                                            std::to_string(n) + " x " + std::to_string(rows) +
+                                                " x " + std::to_string(cols));
   idx_images out;
   out.rows = static_cast<std::size_t>(rows);
   out.cols = static_cast<std::size_t>(cols);
@@ -266,7 +267,8 @@ inline idx_images read_idx_images(const std::filesystem::path& path) {
 inline std::vector<int> read_idx_labels(const std::filesystem::path& path) {
   idx_impl::byte_source src(path);
   const auto dims = idx_impl::read_header(path, src, 1, "labels");
-  const auto bytes = idx_impl::read_payload(path, src, dims[0], std::to_string(dims[0]) + " labels");
+  const auto bytes =
+      idx_impl::read_payload(path, src, dims[0], std::to_string(dims[0]) + " labels");
   return std::vector<int>(bytes.begin(), bytes.end());
 }
 
@@ -283,8 +285,8 @@ inline dataset read_idx_dataset(const std::filesystem::path& images_path,
   if (num_classes > 0)
     for (std::size_t i = 0; i < labels.size(); ++i)
       if (labels[i] >= num_classes)
-        throw data_error(detail::message("IDX file '", labels_path.string(), "': label ",
-                                         labels[i], " at index ", i, " is out of range (expected 0..",
+        throw data_error(detail::message("IDX file '", labels_path.string(), "': label ", labels[i],
+                                         " at index ", i, " is out of range (expected 0..",
                                          num_classes - 1, ")"));
   return dataset{std::move(im.pixels), std::move(labels), im.rows, im.cols};
 }

@@ -49,22 +49,45 @@
 namespace misd::data {
 
 /// The element types an NPY file may hold here.
-enum class npy_dtype { float32, float64, uint8, bool8, int8, int16, int32, int64, uint16, uint32, uint64 };
+enum class npy_dtype {
+  float32,
+  float64,
+  uint8,
+  bool8,
+  int8,
+  int16,
+  int32,
+  int64,
+  uint16,
+  uint32,
+  uint64
+};
 
 /// NumPy's little-endian descr for a dtype ("<f4", "|u1", ...).
 inline std::string_view npy_descr(npy_dtype d) {
   switch (d) {
-  case npy_dtype::float32: return "<f4";
-  case npy_dtype::float64: return "<f8";
-  case npy_dtype::uint8: return "|u1";
-  case npy_dtype::bool8: return "|b1";
-  case npy_dtype::int8: return "|i1";
-  case npy_dtype::int16: return "<i2";
-  case npy_dtype::int32: return "<i4";
-  case npy_dtype::int64: return "<i8";
-  case npy_dtype::uint16: return "<u2";
-  case npy_dtype::uint32: return "<u4";
-  case npy_dtype::uint64: return "<u8";
+  case npy_dtype::float32:
+    return "<f4";
+  case npy_dtype::float64:
+    return "<f8";
+  case npy_dtype::uint8:
+    return "|u1";
+  case npy_dtype::bool8:
+    return "|b1";
+  case npy_dtype::int8:
+    return "|i1";
+  case npy_dtype::int16:
+    return "<i2";
+  case npy_dtype::int32:
+    return "<i4";
+  case npy_dtype::int64:
+    return "<i8";
+  case npy_dtype::uint16:
+    return "<u2";
+  case npy_dtype::uint32:
+    return "<u4";
+  case npy_dtype::uint64:
+    return "<u8";
   }
   return "?";
 }
@@ -72,14 +95,14 @@ inline std::string_view npy_descr(npy_dtype d) {
 /// A validated NPY header.
 struct npy_header {
   npy_dtype dtype;
-  std::string descr;               ///< as written in the file, e.g. "<f4"
-  std::vector<std::size_t> shape;  ///< row-major (C order)
-  bool fortran_order = false;      ///< only ever true for 0-D/1-D arrays (same bytes)
+  std::string descr;              ///< as written in the file, e.g. "<f4"
+  std::vector<std::size_t> shape; ///< row-major (C order)
+  bool fortran_order = false;     ///< only ever true for 0-D/1-D arrays (same bytes)
   int version_major = 1;
   int version_minor = 0;
-  std::size_t data_offset = 0;     ///< byte offset of the first element
-  std::size_t item_size = 0;       ///< bytes per element
-  std::size_t count = 0;           ///< product(shape)
+  std::size_t data_offset = 0; ///< byte offset of the first element
+  std::size_t item_size = 0;   ///< bytes per element
+  std::size_t count = 0;       ///< product(shape)
 };
 
 /// An N x D matrix read from an N x D or N x C x H x W file (flattened to N x C·H·W, row-major,
@@ -94,7 +117,8 @@ namespace npy_impl {
 
 template <class... Args>
 [[noreturn]] void fail(const std::filesystem::path& path, Args&&... args) {
-  throw data_error(detail::message("NPY file '", path.string(), "': ", std::forward<Args>(args)...));
+  throw data_error(
+      detail::message("NPY file '", path.string(), "': ", std::forward<Args>(args)...));
 }
 
 /// Printable form of raw bytes for messages: "\x93NUMPY" style.
@@ -308,8 +332,8 @@ inline std::uint64_t read_le(const unsigned char* p, int n) {
 /// Maps a descr to a supported dtype or throws.
 inline npy_dtype parse_descr(const std::filesystem::path& path, const std::string& descr) {
   static constexpr std::array<npy_dtype, 11> all = {
-      npy_dtype::float32, npy_dtype::float64, npy_dtype::uint8,  npy_dtype::bool8,
-      npy_dtype::int8,    npy_dtype::int16,   npy_dtype::int32,  npy_dtype::int64,
+      npy_dtype::float32, npy_dtype::float64, npy_dtype::uint8, npy_dtype::bool8,
+      npy_dtype::int8,    npy_dtype::int16,   npy_dtype::int32, npy_dtype::int64,
       npy_dtype::uint16,  npy_dtype::uint32,  npy_dtype::uint64};
   const char* supported = "<f4, <f8, |u1, |b1, |i1, <i2, <i4, <i8, <u2, <u4, <u8";
   if (descr.size() >= 2) {
@@ -323,9 +347,8 @@ inline npy_dtype parse_descr(const std::filesystem::path& path, const std::strin
       if (order == '<' || order == '|' || order == '=' || (one_byte && order == '>'))
         return d;
       if (order == '>')
-        fail(path, "big-endian dtype '", descr,
-             "' is not supported (expected little-endian '<", rest,
-             "'; convert with array.astype('<", rest, "'))");
+        fail(path, "big-endian dtype '", descr, "' is not supported (expected little-endian '<",
+             rest, "'; convert with array.astype('<", rest, "'))");
     }
   }
   fail(path, "unsupported dtype '", descr, "' (supported: ", supported, ")");
@@ -335,13 +358,17 @@ inline std::size_t item_size(npy_dtype d) {
   switch (d) {
   case npy_dtype::float64:
   case npy_dtype::int64:
-  case npy_dtype::uint64: return 8;
+  case npy_dtype::uint64:
+    return 8;
   case npy_dtype::float32:
   case npy_dtype::int32:
-  case npy_dtype::uint32: return 4;
+  case npy_dtype::uint32:
+    return 4;
   case npy_dtype::int16:
-  case npy_dtype::uint16: return 2;
-  default: return 1;
+  case npy_dtype::uint16:
+    return 2;
+  default:
+    return 1;
   }
 }
 
@@ -354,17 +381,28 @@ struct tag {
 template <class F>
 decltype(auto) visit(npy_dtype d, F&& f) {
   switch (d) {
-  case npy_dtype::float32: return f(tag<float>{});
-  case npy_dtype::float64: return f(tag<double>{});
-  case npy_dtype::uint8: return f(tag<std::uint8_t>{});
-  case npy_dtype::bool8: return f(tag<std::uint8_t>{});
-  case npy_dtype::int8: return f(tag<std::int8_t>{});
-  case npy_dtype::int16: return f(tag<std::int16_t>{});
-  case npy_dtype::int32: return f(tag<std::int32_t>{});
-  case npy_dtype::int64: return f(tag<std::int64_t>{});
-  case npy_dtype::uint16: return f(tag<std::uint16_t>{});
-  case npy_dtype::uint32: return f(tag<std::uint32_t>{});
-  case npy_dtype::uint64: return f(tag<std::uint64_t>{});
+  case npy_dtype::float32:
+    return f(tag<float>{});
+  case npy_dtype::float64:
+    return f(tag<double>{});
+  case npy_dtype::uint8:
+    return f(tag<std::uint8_t>{});
+  case npy_dtype::bool8:
+    return f(tag<std::uint8_t>{});
+  case npy_dtype::int8:
+    return f(tag<std::int8_t>{});
+  case npy_dtype::int16:
+    return f(tag<std::int16_t>{});
+  case npy_dtype::int32:
+    return f(tag<std::int32_t>{});
+  case npy_dtype::int64:
+    return f(tag<std::int64_t>{});
+  case npy_dtype::uint16:
+    return f(tag<std::uint16_t>{});
+  case npy_dtype::uint32:
+    return f(tag<std::uint32_t>{});
+  case npy_dtype::uint64:
+    return f(tag<std::uint64_t>{});
   }
   return f(tag<std::uint8_t>{});
 }
@@ -379,9 +417,8 @@ S byteswap_value(S v) {
 }
 
 template <class T>
-inline constexpr bool readable_type =
-    std::is_same_v<T, bool> || std::is_floating_point_v<T> ||
-    (std::is_integral_v<T> && !std::is_same_v<T, char>);
+inline constexpr bool readable_type = std::is_same_v<T, bool> || std::is_floating_point_v<T> ||
+                                      (std::is_integral_v<T> && !std::is_same_v<T, char>);
 
 /// Opens `path` and validates its header against the file size; leaves `in` at the data.
 inline npy_header open_and_validate(const std::filesystem::path& path, std::ifstream& in) {
@@ -403,7 +440,8 @@ inline npy_header open_and_validate(const std::filesystem::path& path, std::ifst
   static constexpr unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (pre_n < 6 || std::memcmp(pre, magic, 6) != 0)
     fail(path, "not an NPY file: bad magic at byte offset 0: expected \"\\x93NUMPY\", found ",
-         printable(std::string_view(reinterpret_cast<const char*>(pre), std::min<std::size_t>(pre_n, 6))),
+         printable(
+             std::string_view(reinterpret_cast<const char*>(pre), std::min<std::size_t>(pre_n, 6))),
          pre_n < 6 ? " (file too short)" : "");
   if (pre_n < 8)
     fail(path, "truncated header: file ends at byte ", file_size,
@@ -421,8 +459,9 @@ inline npy_header open_and_validate(const std::filesystem::path& path, std::ifst
     in.read(reinterpret_cast<char*>(pre + 10), 2);
   const std::uint64_t header_len = read_le(pre + 8, len_bytes);
   if (header_start + header_len > file_size)
-    fail(path, "truncated header: header length ", header_len, " (from byte offset 8) ends at byte ",
-         header_start + header_len, " but the file has only ", file_size, " bytes");
+    fail(path, "truncated header: header length ", header_len,
+         " (from byte offset 8) ends at byte ", header_start + header_len,
+         " but the file has only ", file_size, " bytes");
 
   std::string text(static_cast<std::size_t>(header_len), '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
@@ -468,7 +507,8 @@ inline npy_header open_and_validate(const std::filesystem::path& path, std::ifst
 /// Reads the h.count elements at the stream position into out[0..count), converted to T.
 template <class T>
 void read_data(const std::filesystem::path& path, std::ifstream& in, const npy_header& h, T* out) {
-  static_assert(readable_type<T>, "misd::data: NPY elements read into bool, integer or floating types");
+  static_assert(readable_type<T>,
+                "misd::data: NPY elements read into bool, integer or floating types");
   const bool source_is_bool = h.dtype == npy_dtype::bool8;
   visit(h.dtype, [&](auto t) {
     using S = typename decltype(t)::type;
@@ -514,7 +554,8 @@ void read_data(const std::filesystem::path& path, std::ifstream& in, const npy_h
 
 template <class T>
 std::string_view descr_for() {
-  static_assert(!std::is_same_v<T, char>, "misd::data::write_npy: use signed char or unsigned char");
+  static_assert(!std::is_same_v<T, char>,
+                "misd::data::write_npy: use signed char or unsigned char");
   if constexpr (std::is_same_v<T, bool>)
     return "|b1";
   else if constexpr (std::is_floating_point_v<T>) {
@@ -524,17 +565,25 @@ std::string_view descr_for() {
     static_assert(std::is_integral_v<T>, "misd::data::write_npy: arithmetic element types only");
     if constexpr (std::is_signed_v<T>) {
       switch (sizeof(T)) {
-      case 1: return "|i1";
-      case 2: return "<i2";
-      case 4: return "<i4";
-      default: return "<i8";
+      case 1:
+        return "|i1";
+      case 2:
+        return "<i2";
+      case 4:
+        return "<i4";
+      default:
+        return "<i8";
       }
     } else {
       switch (sizeof(T)) {
-      case 1: return "|u1";
-      case 2: return "<u2";
-      case 4: return "<u4";
-      default: return "<u8";
+      case 1:
+        return "|u1";
+      case 2:
+        return "<u2";
+      case 4:
+        return "<u4";
+      default:
+        return "<u8";
       }
     }
   }
@@ -607,7 +656,8 @@ inline std::vector<int> read_npy_labels(const std::filesystem::path& path) {
       const auto u = read_npy_vector<std::uint64_t>(path);
       for (std::size_t i = 0; i < u.size(); ++i)
         if (u(i) > static_cast<std::uint64_t>(INT_MAX))
-          npy_impl::fail(path, "label ", u(i), " at index ", i, " is too large (max ", INT_MAX, ")");
+          npy_impl::fail(path, "label ", u(i), " at index ", i, " is too large (max ", INT_MAX,
+                         ")");
       return xt::xtensor<std::int64_t, 1>(xt::cast<std::int64_t>(u));
     }
     return read_npy_vector<std::int64_t>(path);

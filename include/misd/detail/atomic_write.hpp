@@ -26,8 +26,8 @@
 #include "misd/error.hpp"
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -48,7 +48,9 @@ namespace misd::detail {
 
 namespace atomic_write_impl {
 
-inline std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+inline std::string errno_text(int err) {
+  return std::error_code(err, std::generic_category()).message();
+}
 
 /// The target's own name, also for paths that end in a separator ("model/").
 inline std::filesystem::path normalized_target(const std::filesystem::path& target) {
@@ -70,8 +72,7 @@ inline std::filesystem::path sibling_name(const std::filesystem::path& target,
                                           std::string_view kind) {
   static thread_local std::mt19937_64 rng{[] {
     std::random_device rd;
-    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^
-           static_cast<std::uint64_t>(::getpid());
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd() ^ static_cast<std::uint64_t>(::getpid());
   }()};
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(rng()));
@@ -193,8 +194,8 @@ inline void write_file_atomically(const std::filesystem::path& path,
     if (fd >= 0)
       ::close(fd);
     ::unlink(tmp.c_str());
-    throw data_error(message("cannot write '", path.string(), "': ", what, ": ",
-                             impl::errno_text(err)));
+    throw data_error(
+        message("cannot write '", path.string(), "': ", what, ": ", impl::errno_text(err)));
   };
 
   {
@@ -242,8 +243,8 @@ inline void replace_directory_atomically(
   std::error_code ec;
   const fs::file_status st = fs::symlink_status(target, ec);
   if (fs::exists(st) && !fs::is_directory(st))
-    throw data_error(message("cannot replace directory '", dir.string(),
-                             "': it exists and is not a directory"));
+    throw data_error(
+        message("cannot replace directory '", dir.string(), "': it exists and is not a directory"));
 
   fs::path tmp;
   bool made = false;
@@ -314,9 +315,8 @@ inline void replace_directory_atomically(
 #else
 #define MISD_RENAME_EXCHANGE_ RENAME_EXCHANGE
 #endif
-  const long rc =
-      ::syscall(SYS_renameat2, AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(),
-                static_cast<unsigned>(MISD_RENAME_EXCHANGE_));
+  const long rc = ::syscall(SYS_renameat2, AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(),
+                            static_cast<unsigned>(MISD_RENAME_EXCHANGE_));
 #undef MISD_RENAME_EXCHANGE_
   const int exchange_errno = rc == 0 ? 0 : errno;
 #else

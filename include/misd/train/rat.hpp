@@ -59,7 +59,7 @@ struct step_result {
   std::size_t examples = 0;
 };
 
-namespace detail {
+namespace impl {
 inline void validate(const objective_options& o) {
   misd::detail::validate(o.box);
   if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
@@ -167,7 +167,7 @@ batch_t<M> accumulate_checked(M& model, const batch_t<M>& x, const host_matrix& 
         " for an input batch of ", ops::rows(x), " x ", ops::cols(x), " (it must match the input)"));
   return dx;
 }
-} // namespace detail
+} // namespace impl
 
 /// The perturbed inputs x' of step 2 (no parameter gradients are touched). For tests and
 /// for inspecting what an objective trains on; Standard returns x unchanged.
@@ -175,18 +175,18 @@ template <class M>
 batch_t<M> perturbed_inputs(M& model, const batch_t<M>& x, const soft_targets& y,
                             const objective_options& o = {}) {
   static_assert(misd::detail::check_differentiable<M>());
-  detail::validate(o);
+  impl::validate(o);
   misd::detail::require_batch(x, "perturbed_inputs");
   if (o.kind == objective::standard)
     return x;
   host_matrix z, g;
   misd::detail::checked_logits(model, x, z, "logits");
-  detail::require_targets(y, static_cast<std::size_t>(z.rows()), static_cast<std::size_t>(z.cols()));
+  impl::require_targets(y, static_cast<std::size_t>(z.rows()), static_cast<std::size_t>(z.cols()));
   // The same upstream gradient as accumulate_objective's, so the same direction bit for bit.
   const double inv_n = 1.0 / double(z.rows());
-  detail::soft_ce(z, y, (o.lambda_ori > 0 ? o.lambda_ori : 1.0) * inv_n, g);
-  const host_vector s = detail::step_signs(o.kind, z, y, nullptr);
-  return detail::inner_step(model, x, y, s, misd::detail::checked_input_gradient(model, x, g), o);
+  impl::soft_ce(z, y, (o.lambda_ori > 0 ? o.lambda_ori : 1.0) * inv_n, g);
+  const host_vector s = impl::step_signs(o.kind, z, y, nullptr);
+  return impl::inner_step(model, x, y, s, misd::detail::checked_input_gradient(model, x, g), o);
 }
 
 /// One objective step on a batch: adds the gradient of the loss (batch means) to the
@@ -195,34 +195,34 @@ batch_t<M> perturbed_inputs(M& model, const batch_t<M>& x, const soft_targets& y
 template <class M>
 step_result accumulate_objective(M& model, const batch_t<M>& x, const soft_targets& y,
                                  const objective_options& o = {}) {
-  static_assert(detail::check_trainable<M>());
-  detail::validate(o);
+  static_assert(misd::detail::check_trainable<M>());
+  impl::validate(o);
   misd::detail::require_batch(x, "accumulate_objective");
   host_matrix z, g;
   misd::detail::checked_logits(model, x, z, "logits");
   const auto n = static_cast<std::size_t>(z.rows());
-  detail::require_targets(y, n, static_cast<std::size_t>(z.cols()));
+  impl::require_targets(y, n, static_cast<std::size_t>(z.cols()));
   const double inv_n = 1.0 / double(n);
 
   step_result r;
   r.examples = n;
-  r.clean_loss = detail::soft_ce(z, y, o.lambda_ori * inv_n, g) * inv_n;
-  const host_vector s = detail::step_signs(o.kind, z, y, &r.correct);
+  r.clean_loss = impl::soft_ce(z, y, o.lambda_ori * inv_n, g) * inv_n;
+  const host_vector s = impl::step_signs(o.kind, z, y, &r.correct);
   r.loss = o.lambda_ori * r.clean_loss;
   const bool second = o.kind != objective::standard;
-  batch_t<M> dx = o.lambda_ori > 0 ? detail::accumulate_checked(model, x, g) : batch_t<M>{};
+  batch_t<M> dx = o.lambda_ori > 0 ? impl::accumulate_checked(model, x, g) : batch_t<M>{};
   if (!second)
     return r;
   if (!(o.lambda_ori > 0)) {
-    detail::soft_ce(z, y, inv_n, g);
+    impl::soft_ce(z, y, inv_n, g);
     dx = misd::detail::checked_input_gradient(model, x, g);
   }
-  const batch_t<M> xp = detail::inner_step(model, x, y, s, dx, o);
+  const batch_t<M> xp = impl::inner_step(model, x, y, s, dx, o);
   misd::detail::checked_logits(model, xp, z, "logits of the perturbed batch");
-  r.perturbed_loss = detail::soft_ce(z, y, o.lambda * inv_n, g) * inv_n;
+  r.perturbed_loss = impl::soft_ce(z, y, o.lambda * inv_n, g) * inv_n;
   r.loss += o.lambda * r.perturbed_loss;
   if (o.lambda > 0)
-    detail::accumulate_checked(model, xp, g);
+    impl::accumulate_checked(model, xp, g);
   return r;
 }
 

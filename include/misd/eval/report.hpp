@@ -1,0 +1,188 @@
+// misd/eval/report.hpp -- mean ± std of a protocol's metrics per method, printed as the
+// paper's Table 2 (AUROC, FPR95 %, AURC×1000, accuracy %) and written as CSV and JSON
+// (atomically: a reader sees the old file or the complete new one).
+//
+// std is the sample standard deviation (n − 1 in the denominator; 0 for a single run).
+// A metric undefined on any run (e.g. AUROC on a test part without errors) is undefined
+// in the summary, with that run's reason.
+#pragma once
+
+#include "misd/detail/atomic_write.hpp"
+#include "misd/eval/protocol.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace misd::eval {
+
+/// The metrics a report summarises, in this order; AURC and E-AURC as fractions.
+inline constexpr std::array<std::string_view, 7> report_metrics{
+    "auroc", "fpr95", "aurc", "eaurc", "aupr_error", "aupr_success", "accuracy"};
+
+/// One metric of a summary by name (see report_metrics).
+inline metric::metric_value metric_of(const metric::summary& s, std::string_view name) {
+  if (name == "auroc") return s.auroc;
+  if (name == "fpr95") return s.fpr95;
+  if (name == "aurc") return metric::metric_value::of(s.aurc);
+  if (name == "eaurc") return metric::metric_value::of(s.eaurc);
+  if (name == "aupr_error") return s.aupr_error;
+  if (name == "aupr_success") return s.aupr_success;
+  if (name == "accuracy") return metric::metric_value::of(s.accuracy);
+  throw invalid_argument(misd::detail::message("unknown metric '", name, "'"));
+}
+
+struct mean_std {
+  metric::metric_value mean, std;
+};
+
+/// Mean and sample std of one metric over a method's runs.
+inline mean_std aggregate(const method_report& m, std::string_view metric_name) {
+  if (m.runs.empty())
+    return {metric::metric_value::undefined("no runs"), metric::metric_value::undefined("no runs")};
+  double sum = 0.0;
+  std::vector<double> v;
+  for (const auto& r : m.runs) {
+    const auto x = metric_of(r.test, metric_name);
+    if (!x.defined()) {
+      const std::string why = "seed " + std::to_string(r.seed) + ": " + x.reason;
+      return {metric::metric_value::undefined(why), metric::metric_value::undefined(why)};
+    }
+    v.push_back(*x.value);
+    sum += *x.value;
+  }
+  const double mean = sum / double(v.size());
+  double ss = 0.0;
+  for (double x : v)
+    ss += (x - mean) * (x - mean);
+  const double sd = v.size() > 1 ? std::sqrt(ss / double(v.size() - 1)) : 0.0;
+  return {metric::metric_value::of(mean), metric::metric_value::of(sd)};
+}
+
+namespace detail {
+inline std::string format_pm(const mean_std& a, double scale, int digits) {
+  if (!a.mean.defined())
+    return "undefined";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, *a.mean.value * scale, digits,
+                *a.std.value * scale);
+  return buf;
+}
+inline std::string format_parameters(const method_report& m) {
+  std::ostringstream os;
+  for (std::size_t i = 0; i < m.runs.size(); ++i) {
+    os << (i ? "; " : "") << "T=" << m.runs[i].chosen.temperature;
+    if (m.runs[i].chosen.epsilon != 0.0)
+      os << " ε=" << m.runs[i].chosen.epsilon;
+  }
+  return os.str();
+}
+} // namespace detail
+
+/// The paper's Table 2 layout as a Markdown table, one row per method.
+inline std::string markdown_table(const protocol_report& r) {
+  std::ostringstream os;
+  os << "| Method | AUROC ↑ | FPR95 % ↓ | AURC×1000 ↓ | Accuracy % | chosen (per seed) |\n"
+     << "|---|---|---|---|---|---|\n";
+  for (const auto& m : r.methods)
+    os << "| " << m.name << " | " << detail::format_pm(aggregate(m, "auroc"), 1.0, 4) << " | "
+       << detail::format_pm(aggregate(m, "fpr95"), 100.0, 2) << " | "
+       << detail::format_pm(aggregate(m, "aurc"), 1000.0, 2) << " | "
+       << detail::format_pm(aggregate(m, "accuracy"), 100.0, 2) << " | "
+       << detail::format_parameters(m) << " |\n";
+  os << "\n" << r.n << " examples (" << r.errors << " misclassified), "
+     << r.options.seeds.size() << " random splits "
+     << std::lround(100 * r.options.validation_fraction) << "% validation / "
+     << std::lround(100 * (1 - r.options.validation_fraction))
+     << "% test; hyper-parameters by lowest validation AURC; mean ± sample std over splits.\n";
+  return os.str();
+}
+
+/// CSV: one row per method, mean and std of every metric in report_metrics (fractions;
+/// an undefined metric is an empty field).
+inline void write_csv(std::ostream& os, const protocol_report& r) {
+  os << "method,runs";
+  for (auto k : report_metrics)
+    os << ',' << k << "_mean," << k << "_std";
+  os << '\n';
+  os.precision(17);
+  for (const auto& m : r.methods) {
+    os << m.name << ',' << m.runs.size();
+    for (auto k : report_metrics) {
+      const auto a = aggregate(m, k);
+      os << ',';
+      if (a.mean.defined())
+        os << *a.mean.value;
+      os << ',';
+      if (a.std.defined())
+        os << *a.std.value;
+    }
+    os << '\n';
+  }
+}
+
+namespace detail {
+inline nlohmann::json to_json(const metric::metric_value& v) {
+  return v.defined() ? nlohmann::json(*v.value) : nlohmann::json(nullptr);
+}
+inline nlohmann::json to_json(const metric::summary& s) {
+  nlohmann::json j;
+  j["n"] = s.n;
+  j["errors"] = s.errors;
+  for (auto k : report_metrics)
+    j[std::string(k)] = to_json(metric_of(s, k));
+  return j;
+}
+} // namespace detail
+
+/// JSON: the protocol, and per method its runs (chosen hyper-parameters, validation AURC,
+/// test metrics) and the mean and std of every metric (null when undefined, with the reason).
+inline nlohmann::json to_json(const protocol_report& r) {
+  nlohmann::json j;
+  j["n"] = r.n;
+  j["errors"] = r.errors;
+  j["seeds"] = r.options.seeds;
+  j["validation_fraction"] = r.options.validation_fraction;
+  j["selection"] = "lowest validation AURC";
+  j["methods"] = nlohmann::json::array();
+  for (const auto& m : r.methods) {
+    nlohmann::json jm;
+    jm["name"] = m.name;
+    jm["runs"] = nlohmann::json::array();
+    for (const auto& run : m.runs)
+      jm["runs"].push_back({{"seed", run.seed},
+                            {"temperature", run.chosen.temperature},
+                            {"epsilon", run.chosen.epsilon},
+                            {"validation_aurc", run.validation_aurc},
+                            {"test", detail::to_json(run.test)}});
+    for (auto k : report_metrics) {
+      const auto a = aggregate(m, k);
+      jm["mean"][std::string(k)] = detail::to_json(a.mean);
+      jm["std"][std::string(k)] = detail::to_json(a.std);
+      if (!a.mean.defined())
+        jm["undefined"][std::string(k)] = a.mean.reason;
+    }
+    j["methods"].push_back(std::move(jm));
+  }
+  return j;
+}
+
+/// Writes the CSV atomically.
+inline void write_csv(const std::filesystem::path& path, const protocol_report& r) {
+  misd::detail::write_file_atomically(path, [&](std::ostream& os) { write_csv(os, r); });
+}
+
+/// Writes the JSON atomically.
+inline void write_json(const std::filesystem::path& path, const protocol_report& r) {
+  misd::detail::write_file_atomically(path,
+                                      [&](std::ostream& os) { os << to_json(r).dump(2) << '\n'; });
+}
+
+} // namespace misd::eval
