@@ -183,11 +183,14 @@ TEST_CASE("load_fashion_mnist reads the files of Debian's dataset-fashion-mnist"
   CHECK(train.images.minCoeff() == 0.0f);
   CHECK(train.images.maxCoeff() == 1.0f);
   std::vector<int> per_class(10, 0);
+  std::size_t out_of_range = 0;
   for (int y : train.labels) {
-    REQUIRE(y >= 0);
-    REQUIRE(y <= 9);
-    ++per_class[static_cast<std::size_t>(y)];
+    if (y < 0 || y > 9)
+      ++out_of_range;
+    else
+      ++per_class[static_cast<std::size_t>(y)];
   }
+  CHECK(out_of_range == 0);
   for (int c = 0; c < 10; ++c)
     CHECK(per_class[static_cast<std::size_t>(c)] == 6000); // Fashion-MNIST is balanced
 
@@ -277,7 +280,7 @@ TEST_CASE("malformed IDX files throw data_error naming the file and the problem"
   put_gzip(d / "big.gz", images_file(5, 28, 28, big));
   const auto gz_size = fs::file_size(d / "big.gz");
   fs::resize_file(d / "big.gz", gz_size / 2);
-  CHECK_THROWS_AS(md::read_idx_images(d / "big.gz"), misd::data_error);
+  check_data_error([&] { md::read_idx_images(d / "big.gz"); }, {"big.gz", "gzip"});
 
   // Image and label counts that differ: both files named.
   put_raw(d / "imgs3.idx", images_file(3, 2, 4, pixels));

@@ -83,7 +83,7 @@ label_vector predictions(const host_matrix& z) {
 /// A model, a batch and labels: even examples labelled with their prediction (right), odd
 /// ones with another class (wrong). Some inputs sit on the box faces.
 struct crafted {
-  mlp<double> model = mlp<double>::random({6, 7, 5, 4}, 11);
+  mlp<double> model = mlp<double>::random({6, 24, 16, 4}, 11);
   batch<double> x = random_batch(10, 6, 3);
   label_vector y;
   std::vector<bool> right;
@@ -97,6 +97,11 @@ struct crafted {
       right.push_back(i % 2 == 0);
       y.push_back(right.back() ? p[i] : (p[i] + 1 + int(i) % 3) % 4);
     }
+    // Every example must have a non-zero input gradient (not all its ReLUs dead), or the
+    // direction tests below would say nothing about it.
+    const host_matrix g = model.input_gradient(x, ce_grad(model.logits(x), y, 1.0));
+    for (Eigen::Index i = 0; i < g.rows(); ++i)
+      REQUIRE(g.row(i).cwiseAbs().minCoeff() > 0);
   }
   /// clamp(x + s_i ε sign(g_i)) with g = ∇_x mean CE computed here.
   batch<double> expected(const std::vector<double>& s, double eps) {
@@ -323,11 +328,14 @@ TEST_CASE("Mixup mixes rows with a Beta(α, α) weight and a permutation") {
   const batch<float> x0 = x;
   const label_vector y{0, 1, 2, 3};
   const auto t = tr::mixup(x, y, 1.0, rng);
-  const auto l = static_cast<float>(t.weight);
+  const auto l = static_cast<float>(t.weight), m = static_cast<float>(1 - t.weight);
+  CHECK(t.weight > 0.0);
+  CHECK(t.weight < 1.0);
   for (int i = 0; i < 4; ++i) {
     const int j = t.b[static_cast<std::size_t>(i)];
     CHECK(t.a[static_cast<std::size_t>(i)] == i);
-    CHECK(x(i, 0) == l * x0(i, 0) + (1 - l) * x0(j, 0));
+    CHECK(x(i, 0) == l * x0(i, 0) + m * x0(j, 0));
+    CHECK(x(i, 1) == l * x0(i, 1) + m * x0(j, 1));
   }
   std::vector<int> seen(t.b.begin(), t.b.end());
   std::sort(seen.begin(), seen.end());

@@ -173,7 +173,13 @@ public:
       skip_ws();
       expect(':', "':' after key '" + key.text + "'");
       skip_ws();
+      if (key.text != "descr" && key.text != "fortran_order" && key.text != "shape")
+        error_at(key_at, "unexpected key '", key.text,
+                 "' in the header dictionary (expected 'descr', 'fortran_order', 'shape')");
       const std::size_t val_at = i_;
+      if (key.text == "descr" && peek() != '\'' && peek() != '"')
+        error_at(val_at, "unsupported dtype: 'descr' is not a simple type string (structured "
+                         "and sub-array dtypes are not supported)");
       value v = parse_value();
       if (key.text == "descr") {
         if (have_descr)
@@ -190,16 +196,13 @@ public:
         if (v.kind != value::boolean)
           error_at(val_at, "expected True or False for 'fortran_order'");
         h.fortran_order = v.flag;
-      } else if (key.text == "shape") {
+      } else { // "shape"
         if (have_shape)
           error_at(key_at, "duplicate key 'shape'");
         have_shape = true;
         if (v.kind != value::tuple)
           error_at(val_at, "expected a tuple of non-negative integers for 'shape'");
         h.shape = std::move(v.items);
-      } else {
-        error_at(key_at, "unexpected key '", key.text,
-                 "' in the header dictionary (expected 'descr', 'fortran_order', 'shape')");
       }
       skip_ws();
       if (peek() == ',') {
@@ -615,7 +618,7 @@ npy_matrix<T> read_npy_matrix(const std::filesystem::path& path) {
   if (h.shape.size() != 2 && h.shape.size() != 4) {
     std::string s = "(";
     for (std::size_t k = 0; k < h.shape.size(); ++k)
-      s += (k ? ", " : "") + std::to_string(h.shape[k]);
+      s.append(k ? ", " : "").append(std::to_string(h.shape[k]));
     npy_impl::fail(path, "expected a 2-D (N x D) or 4-D (N x C x H x W) array, found shape ", s,
                    h.shape.size() == 1 ? ",)" : ")");
   }
@@ -689,7 +692,7 @@ inline std::vector<std::uint8_t> read_npy_correctness(const std::filesystem::pat
 inline std::string npy_header_bytes(std::string_view descr, std::span<const std::size_t> shape) {
   std::string dict = "{'descr': '" + std::string(descr) + "', 'fortran_order': False, 'shape': (";
   for (std::size_t k = 0; k < shape.size(); ++k)
-    dict += (k ? ", " : "") + std::to_string(shape[k]);
+    dict.append(k ? ", " : "").append(std::to_string(shape[k]));
   dict += shape.size() == 1 ? ",), }" : "), }";
   int major = 1;
   std::size_t prefix = 10;

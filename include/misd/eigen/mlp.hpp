@@ -4,6 +4,7 @@
 // parameter gradients.
 #pragma once
 
+#include "misd/detail/eigen_gemm.hpp"
 #include "misd/eigen/ops.hpp"
 #include "misd/error.hpp"
 
@@ -111,6 +112,86 @@ public:
     return backward(x, g, nullptr);
   }
 
+  /// Buffers of the in-place path, owned by the caller (one per thread), so that the model
+  /// itself stays const and can be shared between threads.
+  struct scratch_type {
+    std::vector<batch_type> acts;   ///< input of each layer (acts[0]: normalised input)
+    std::vector<batch_type> deltas; ///< dL/d(input of layer l), l >= 1
+    std::vector<detail::gemm_buffers<Scalar>> forward_gemm, backward_gemm;
+    batch_type recomputed_logits;
+    const Scalar* tape_input = nullptr; ///< the x whose activations acts holds
+    Eigen::Index tape_rows = -1;
+  };
+
+  /// Logits of the first `rows` examples of x into the first `rows` rows of z (z takes the
+  /// shape x.rows() x K; the other rows are left as they are). Allocates only when a
+  /// shape changes. Keeps the activations in s for input_gradient_into.
+  void logits_into(const batch_type& x, Eigen::Index rows, batch_type& z, scratch_type& s) const {
+    check_input(x);
+    if (rows < 0 || rows > x.rows())
+      throw invalid_argument(detail::message("mlp: logits_into of ", rows,
+                                             " rows of a batch of ", x.rows()));
+    reserve(s, x.rows());
+    const auto K = layers_.back().weight.rows();
+    if (z.rows() != x.rows() || z.cols() != K)
+      z.resize(x.rows(), K);
+    const Scalar* a = x.data();
+    Eigen::Index lda = x.cols();
+    if (norm_) {
+      s.acts[0].topRows(rows) = ((x.topRows(rows).rowwise() - norm_->mean.transpose()).array().rowwise() /
+                                 norm_->std.transpose().array())
+                                    .matrix();
+      a = s.acts[0].data();
+    }
+    for (std::size_t l = 0; l < layers_.size(); ++l) {
+      const auto& L = layers_[l];
+      batch_type& out = l + 1 < layers_.size() ? s.acts[l + 1] : z;
+      out.topRows(rows).rowwise() = L.bias.transpose();
+      s.forward_gemm[l].template multiply_add<true>(rows, L.weight.rows(), L.weight.cols(), a, lda,
+                                                    L.weight.data(), L.weight.cols(), out.data(),
+                                                    out.cols());
+      if (l + 1 < layers_.size())
+        out.topRows(rows) = out.topRows(rows).cwiseMax(Scalar(0));
+      a = out.data();
+      lda = out.cols();
+    }
+    s.tape_input = x.data();
+    s.tape_rows = rows;
+  }
+
+  /// dL/dX for G = dL/dZ into dx (shape of x). Reuses the activations that the preceding
+  /// logits_into(x, x.rows(), z, s) left in s; recomputes them when s holds another input.
+  void input_gradient_into(const batch_type& x, const batch_type& g, batch_type& dx,
+                           scratch_type& s) const {
+    check_input(x);
+    const auto n = x.rows();
+    if (g.rows() != n || g.cols() != layers_.back().weight.rows())
+      throw invalid_argument(detail::message("mlp: upstream gradient is ", g.rows(), " x ",
+                                             g.cols(), ", expected ", n, " x ",
+                                             layers_.back().weight.rows()));
+    if (s.tape_input != x.data() || s.tape_rows != n || s.acts.size() != layers_.size()) {
+      logits_into(x, n, s.recomputed_logits, s);
+    }
+    if (dx.rows() != n || dx.cols() != x.cols())
+      dx.resize(n, x.cols());
+    const Scalar* d = g.data();
+    Eigen::Index ldd = g.cols();
+    for (std::size_t l = layers_.size(); l-- > 0;) {
+      const auto& L = layers_[l];
+      batch_type& prev = l > 0 ? s.deltas[l] : dx;
+      prev.setZero();
+      s.backward_gemm[l].template multiply_add<false>(n, L.weight.cols(), L.weight.rows(), d, ldd,
+                                                      L.weight.data(), L.weight.cols(),
+                                                      prev.data(), prev.cols());
+      if (l > 0) // ReLU'(p) = [activation > 0]
+        prev = (s.acts[l].array() > Scalar(0)).select(prev, Scalar(0));
+      d = prev.data();
+      ldd = prev.cols();
+    }
+    if (norm_)
+      dx = (dx.array().rowwise() / norm_->std.transpose().array()).matrix();
+  }
+
   /// Adds dL/dθ for G = dL/dZ to the stored parameter gradients; returns dL/dX.
   batch_type accumulate_gradients(const batch_type& x, const batch_type& g) {
     return backward(x, g, &grads_);
@@ -134,6 +215,28 @@ public:
   std::size_t classes() const { return static_cast<std::size_t>(layers_.back().weight.rows()); }
 
 private:
+  void reserve(scratch_type& s, Eigen::Index n) const {
+    const std::size_t L = layers_.size();
+    s.acts.resize(L);
+    s.deltas.resize(L);
+    s.forward_gemm.resize(L);
+    s.backward_gemm.resize(L);
+    auto shape = [](batch_type& b, Eigen::Index r, Eigen::Index c) {
+      if (b.rows() != r || b.cols() != c)
+        b.resize(r, c);
+    };
+    shape(s.acts[0], norm_ ? n : 0, layers_.front().weight.cols());
+    for (std::size_t l = 0; l < L; ++l) {
+      const auto& W = layers_[l].weight;
+      if (l > 0) {
+        shape(s.acts[l], n, W.cols());
+        shape(s.deltas[l], n, W.cols());
+      }
+      s.forward_gemm[l].reserve(n, W.rows(), W.cols());
+      s.backward_gemm[l].reserve(n, W.cols(), W.rows());
+    }
+  }
+
   void check_input(const batch_type& x) const {
     if (x.cols() != layers_.front().weight.cols())
       throw invalid_argument(detail::message("mlp: batch has ", x.cols(),

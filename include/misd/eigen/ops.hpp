@@ -53,6 +53,49 @@ struct batch_ops<eigen::batch<Scalar>> {
   }
   static void to_host(const B& z, host_matrix& out) { out = z.template cast<double>(); }
   static B from_host(const host_matrix& g, const B&) { return g.cast<Scalar>(); }
+
+  // Optional in-place operations (misd/radius/workspace.hpp detects them): with these the
+  // estimators reuse buffers across calls and evaluate only the examples still searching.
+  // A buffer keeps its shape once set, so steady-state calls allocate nothing.
+
+  /// out_j = clamp(x_{rows[j]} + t_j d_{rows[j]}) for j < count; out keeps x's shape.
+  static void ray_points(const B& x, const B& d, const std::size_t* rows, const double* t,
+                         std::size_t count, const double* box_lo, const double* box_hi, B& out) {
+    if (out.rows() != x.rows() || out.cols() != x.cols())
+      out.resize(x.rows(), x.cols());
+    for (std::size_t j = 0; j < count; ++j) {
+      const auto i = static_cast<Eigen::Index>(rows[j]);
+      const auto jj = static_cast<Eigen::Index>(j);
+      // The same float arithmetic as add_scaled_rows + clamp, so probes agree bit for bit.
+      out.row(jj) = x.row(i) + Scalar(t[j]) * d.row(i);
+      if (box_lo)
+        out.row(jj) = out.row(jj).cwiseMax(Scalar(*box_lo)).cwiseMin(Scalar(*box_hi));
+    }
+  }
+  /// out = rows [first, first + count) of x.
+  static void copy_rows(const B& x, std::size_t first, std::size_t count, B& out) {
+    const auto n = static_cast<Eigen::Index>(count);
+    if (out.rows() != n || out.cols() != x.cols())
+      out.resize(n, x.cols());
+    out = x.middleRows(static_cast<Eigen::Index>(first), n);
+  }
+  static void sign_into(const B& g, B& out) {
+    if (out.rows() != g.rows() || out.cols() != g.cols())
+      out.resize(g.rows(), g.cols());
+    out = g.unaryExpr([](Scalar v) { return Scalar((v > 0) - (v < 0)); });
+  }
+  static void from_host_into(const host_matrix& g, B& out) {
+    if (out.rows() != g.rows() || out.cols() != g.cols())
+      out.resize(g.rows(), g.cols());
+    out = g.cast<Scalar>();
+  }
+  /// The first `count` rows of z into out (out keeps z's shape).
+  static void to_host_rows(const B& z, std::size_t count, host_matrix& out) {
+    if (out.rows() != z.rows() || out.cols() != z.cols())
+      out.resize(z.rows(), z.cols());
+    const auto n = static_cast<Eigen::Index>(count);
+    out.topRows(n) = z.topRows(n).template cast<double>();
+  }
 };
 
 } // namespace misd

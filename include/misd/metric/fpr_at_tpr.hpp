@@ -22,13 +22,13 @@
 
 namespace misd::detail {
 
-inline void check_rate(double rate, const char* name) {
+inline void check_metric_rate(double rate, const char* name) {
   if (!(rate > 0.0 && rate <= 1.0)) // also rejects NaN
     throw invalid_argument(message("metric: ", name, " = ", rate, " must lie in (0, 1]"));
 }
 
 inline metric::metric_value fpr_at_tpr_from(const metric_groups& g, double tpr) {
-  check_rate(tpr, "tpr");
+  check_metric_rate(tpr, "tpr");
   if (g.wrong == 0)
     return metric::metric_value::undefined(no_errors_reason("FPR at TPR", g));
   if (g.correct == 0)
@@ -58,7 +58,7 @@ namespace misd::metric {
 /// Throws misd::invalid_argument for tpr outside (0, 1].
 inline metric_value fpr_at_tpr(std::span<const double> confidence,
                                std::span<const std::uint8_t> correct, double tpr = 0.95) {
-  misd::detail::check_rate(tpr, "tpr");
+  misd::detail::check_metric_rate(tpr, "tpr");
   return misd::detail::fpr_at_tpr_from(misd::detail::make_metric_groups(confidence, correct), tpr);
 }
 

@@ -36,7 +36,7 @@ struct risk_coverage {
 
 namespace misd::detail {
 
-inline void check_fraction(double x, const char* name) {
+inline void check_metric_fraction(double x, const char* name) {
   if (!(x >= 0.0 && x <= 1.0)) // also rejects NaN
     throw invalid_argument(message("metric: ", name, " = ", x, " must lie in [0, 1]"));
 }
@@ -63,7 +63,7 @@ inline metric::risk_coverage risk_coverage_from(const metric_groups& g) {
 }
 
 inline double risk_at_coverage_from(const metric_groups& g, double coverage) {
-  check_fraction(coverage, "coverage");
+  check_metric_fraction(coverage, "coverage");
   std::size_t kept = 0;
   std::size_t kept_wrong = 0;
   for (const auto& grp : g.groups) {
@@ -77,7 +77,7 @@ inline double risk_at_coverage_from(const metric_groups& g, double coverage) {
 }
 
 inline metric::metric_value coverage_at_risk_from(const metric_groups& g, double risk) {
-  check_fraction(risk, "risk");
+  check_metric_fraction(risk, "risk");
   std::size_t kept = 0;
   std::size_t kept_wrong = 0;
   double best = -1.0;
@@ -112,7 +112,7 @@ inline risk_coverage risk_coverage_curve(std::span<const double> confidence,
 /// (in [0, 1]) of them are kept, whole tie groups at a time.
 inline double risk_at_coverage(std::span<const double> confidence,
                                std::span<const std::uint8_t> correct, double coverage) {
-  misd::detail::check_fraction(coverage, "coverage");
+  misd::detail::check_metric_fraction(coverage, "coverage");
   return misd::detail::risk_at_coverage_from(misd::detail::make_metric_groups(confidence, correct),
                                              coverage);
 }
@@ -121,7 +121,7 @@ inline double risk_at_coverage(std::span<const double> confidence,
 /// no confidence threshold reaches that risk.
 inline metric_value coverage_at_risk(std::span<const double> confidence,
                                      std::span<const std::uint8_t> correct, double risk) {
-  misd::detail::check_fraction(risk, "risk");
+  misd::detail::check_metric_fraction(risk, "risk");
   return misd::detail::coverage_at_risk_from(misd::detail::make_metric_groups(confidence, correct),
                                              risk);
 }

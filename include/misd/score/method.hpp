@@ -175,7 +175,7 @@ inline std::string known_names() {
 }
 
 template <class M>
-method<M> logit_method(std::string name, logit_score s, std::vector<hyper_parameters> grid,
+method<M> logit_method(std::string method_name, logit_score s, std::vector<hyper_parameters> grid,
                        const method_options& o) {
   auto compute = [s, o](M& model, const batch_t<M>& x, const hyper_parameters& p) {
     if (p.epsilon == 0.0)
@@ -185,12 +185,12 @@ method<M> logit_method(std::string name, logit_score s, std::vector<hyper_parame
       return method_output{to_std(preprocessed_confidence(model, x, s, po)), {}};
     } else {
       throw invalid_argument(misd::detail::message(
-          name(s), ": epsilon ", p.epsilon,
+          score::name(s), ": epsilon ", p.epsilon,
           " needs input preprocessing, which needs a Differentiable model (input_gradient)"));
       return method_output{};
     }
   };
-  return method<M>(std::move(name), std::move(grid), compute);
+  return method<M>(std::move(method_name), std::move(grid), compute);
 }
 
 template <class M>

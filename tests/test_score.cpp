@@ -1,0 +1,303 @@
+// Tests of misd/score: closed forms of every score, log-space ordering of saturated
+// predictions, ODIN preprocessing against a hand computation, RelU against NumPy, and
+// the method registry.
+#include <doctest/doctest.h>
+
+#include "misd/eigen/linear.hpp"
+#include "misd/eigen/mlp.hpp"
+#include "misd/score.hpp"
+#include "misd/xtensor/linear.hpp"
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+using misd::host_matrix;
+using misd::score::logit_score;
+namespace sc = misd::score;
+
+namespace {
+host_matrix rows(std::initializer_list<std::initializer_list<double>> r) {
+  host_matrix m(static_cast<Eigen::Index>(r.size()), static_cast<Eigen::Index>(r.begin()->size()));
+  Eigen::Index i = 0;
+  for (const auto& row : r) {
+    Eigen::Index k = 0;
+    for (double v : row)
+      m(i, k++) = v;
+    ++i;
+  }
+  return m;
+}
+double conf1(logit_score s, const host_matrix& z, double t = 1.0) {
+  return sc::confidence(s, z, t)[0];
+}
+} // namespace
+
+TEST_CASE("uniform logits: every score's closed form") {
+  const double c = 0.7, k = 5;
+  const host_matrix z = host_matrix::Constant(1, 5, c);
+  for (double t : {0.2, 1.0, 3.0}) {
+    CHECK(conf1(logit_score::msr, z, t) == doctest::Approx(-std::log(k)).epsilon(1e-14));
+    CHECK(conf1(logit_score::doctor, z, t) == doctest::Approx(-std::log(k)).epsilon(1e-14));
+    CHECK(conf1(logit_score::max_logit, z, t) == c);
+    CHECK(conf1(logit_score::energy, z, t) == doctest::Approx(c + t * std::log(k)).epsilon(1e-14));
+    CHECK(conf1(logit_score::negative_entropy, z, t) ==
+          doctest::Approx(-std::log(k)).epsilon(1e-14));
+    CHECK(conf1(logit_score::margin, z, t) == 0.0);
+  }
+}
+
+TEST_CASE("one dominant logit: every score's closed form") {
+  // z = (0, L, 0, 0): p_top = 1 / (1 + 3 e^{-L/T}), p_other = e^{-L/T} p_top.
+  const double l = 2.5, t = 1.3, e = std::exp(-l / t);
+  const host_matrix z = rows({{0, l, 0, 0}});
+  const double pt = 1 / (1 + 3 * e), po = e * pt;
+  CHECK(conf1(logit_score::msr, z, t) == doctest::Approx(std::log(pt)).epsilon(1e-14));
+  CHECK(conf1(logit_score::doctor, z, t) ==
+        doctest::Approx(std::log(pt * pt + 3 * po * po)).epsilon(1e-14));
+  CHECK(conf1(logit_score::max_logit, z, t) == l);
+  CHECK(conf1(logit_score::energy, z, t) ==
+        doctest::Approx(t * std::log(std::exp(l / t) + 3)).epsilon(1e-14));
+  CHECK(conf1(logit_score::negative_entropy, z, t) ==
+        doctest::Approx(pt * std::log(pt) + 3 * po * std::log(po)).epsilon(1e-14));
+  CHECK(conf1(logit_score::margin, z, t) == l);
+}
+
+TEST_CASE("temperature limits") {
+  const host_matrix z = rows({{1.0, 3.0, -2.0}});
+  // T -> 0: the softmax is one-hot: MSR, DOCTOR, entropy -> 0, energy -> max logit.
+  CHECK(conf1(logit_score::msr, z, 1e-3) == 0.0);
+  CHECK(conf1(logit_score::doctor, z, 1e-3) == 0.0);
+  CHECK(conf1(logit_score::negative_entropy, z, 1e-3) == doctest::Approx(0.0));
+  CHECK(conf1(logit_score::energy, z, 1e-3) == 3.0);
+  // T -> inf: the softmax is uniform; energy − T log K -> mean logit.
+  const double big = 1e7;
+  CHECK(conf1(logit_score::msr, z, big) == doctest::Approx(-std::log(3.0)).epsilon(1e-6));
+  CHECK(conf1(logit_score::doctor, z, big) == doctest::Approx(-std::log(3.0)).epsilon(1e-6));
+  CHECK(conf1(logit_score::negative_entropy, z, big) ==
+        doctest::Approx(-std::log(3.0)).epsilon(1e-6));
+  CHECK(conf1(logit_score::energy, z, big) - big * std::log(3.0) ==
+        doctest::Approx(2.0 / 3.0).epsilon(1e-6));
+  // margin and max-logit do not depend on T.
+  CHECK(conf1(logit_score::margin, z, 0.2) == 2.0);
+  CHECK(conf1(logit_score::max_logit, z, 1000) == 3.0);
+}
+
+TEST_CASE("saturated predictions stay ordered: p_top = 1 - 1e-12 vs 1 - 1e-20") {
+  // K = 2, z = (a, 0): 1 − p_top = 1 / (1 + e^a), so a = log(1/δ − 1).
+  const double a12 = std::log(1e12 - 1), a20 = std::log(1e20);
+  const host_matrix z = rows({{a12, 0.0}, {a20, 0.0}});
+  // In float32 both probabilities round to exactly 1: a plain softmax ties them.
+  const float f12 = 1.0f / (1.0f + std::exp(-static_cast<float>(a12)));
+  const float f20 = 1.0f / (1.0f + std::exp(-static_cast<float>(a20)));
+  REQUIRE(f12 == 1.0f);
+  REQUIRE(f20 == 1.0f);
+  for (auto s : {logit_score::msr, logit_score::doctor, logit_score::negative_entropy,
+                 logit_score::energy, logit_score::max_logit, logit_score::margin}) {
+    CAPTURE(sc::name(s));
+    const auto c = sc::confidence(s, z);
+    CHECK(c[1] > c[0]);
+  }
+  const auto msr = sc::confidence(logit_score::msr, z);
+  CHECK(msr[0] == doctest::Approx(-1e-12).epsilon(1e-6));
+  CHECK(msr[1] == doctest::Approx(-1e-20).epsilon(1e-6));
+  // RelU (zero diagonal) also keeps them apart.
+  const sc::relu_model r{host_matrix::Ones(2, 2) - host_matrix::Identity(2, 2), 1.0};
+  const auto rc = sc::confidence(r, z);
+  CHECK(rc[1] > rc[0]);
+}
+
+TEST_CASE("confidence gradients match finite differences of the confidence") {
+  const host_matrix z = rows({{0.3, -1.2, 0.8, 0.1}, {2.0, 1.9, -0.5, 0.0}});
+  const double t = 1.4, h = 1e-6;
+  for (auto s : {logit_score::msr, logit_score::doctor, logit_score::negative_entropy,
+                 logit_score::energy, logit_score::max_logit, logit_score::margin}) {
+    CAPTURE(sc::name(s));
+    const auto g = sc::confidence_gradient(s, z, t);
+    const auto c0 = sc::confidence(s, z, t);
+    for (Eigen::Index i = 0; i < z.rows(); ++i)
+      for (Eigen::Index k = 0; k < z.cols(); ++k) {
+        host_matrix zp = z, zm = z;
+        zp(i, k) += h;
+        zm(i, k) -= h;
+        const double fd = (sc::confidence(s, zp, t)[i] - sc::confidence(s, zm, t)[i]) / (2 * h);
+        // msr and doctor are already log C; the others are C: ∇ log C = ∇C / C only for
+        // C > 0, so those are compared as ∇C directly.
+        CHECK(g(i, k) == doctest::Approx(fd).epsilon(1e-6).scale(1.0));
+      }
+    (void)c0;
+  }
+}
+
+TEST_CASE("ODIN preprocessing on a linear model equals x ± ε sign(∇ log C), hand-computed") {
+  // W = [[1, -1], [0, 2]]: ∇_x log p_top = Wᵀ (e_top − p) / T, which for K = 2 is
+  // p_other (W_top − W_other) / T, so its sign is sign(W_top − W_other):
+  //   top = 0: sign((1, -3)) = (+1, -1);  top = 1: (-1, +1).
+  misd::eigen::batch<double> w(2, 2);
+  w << 1, -1, 0, 2;
+  misd::eigen::linear<double> model(w, Eigen::VectorXd::Zero(2));
+  misd::eigen::batch<double> x(2, 2);
+  x << 1, 0, 0, 1; // logits (1, 0): top 0; (-1, 2): top 1
+  const double eps = 0.01, t = 2.0;
+  sc::preprocess_options o{t, eps, sc::preprocess_direction::raise_confidence, std::nullopt};
+  const auto xp = sc::preprocess_input(model, x, logit_score::msr, o);
+  CHECK(xp(0, 0) == 1 + eps);
+  CHECK(xp(0, 1) == -eps);
+  CHECK(xp(1, 0) == -eps);
+  CHECK(xp(1, 1) == 1 + eps);
+  // Score at x': logits (1 + 2ε, −2ε) and (−1 − 2ε, 2 + 2ε): gaps 1 + 4ε and 3 + 4ε.
+  const auto c = sc::odin(model, x, o);
+  CHECK(c[0] == doctest::Approx(-std::log1p(std::exp(-(1 + 4 * eps) / t))).epsilon(1e-14));
+  CHECK(c[1] == doctest::Approx(-std::log1p(std::exp(-(3 + 4 * eps) / t))).epsilon(1e-14));
+  // The step raises the confidence over the clean score.
+  const auto clean = sc::confidence(model, x, logit_score::msr, t);
+  CHECK(c[0] > clean[0]);
+  CHECK(c[1] > clean[1]);
+
+  SUBCASE("the sign option flips the step") {
+    o.direction = sc::preprocess_direction::lower_confidence;
+    const auto xm = sc::preprocess_input(model, x, logit_score::msr, o);
+    CHECK(xm(0, 0) == 1 - eps);
+    CHECK(xm(0, 1) == eps);
+    CHECK(xm(1, 0) == eps);
+    CHECK(xm(1, 1) == 1 - eps);
+    const auto cm = sc::odin(model, x, o);
+    CHECK(cm[0] == doctest::Approx(-std::log1p(std::exp(-(1 - 4 * eps) / t))).epsilon(1e-14));
+    CHECK(cm[1] == doctest::Approx(-std::log1p(std::exp(-(3 - 4 * eps) / t))).epsilon(1e-14));
+  }
+  SUBCASE("the box clamps the preprocessed input") {
+    o.box = misd::input_box{0.0, 1.0};
+    const auto xb = sc::preprocess_input(model, x, logit_score::msr, o);
+    CHECK(xb(0, 0) == 1.0);
+    CHECK(xb(0, 1) == 0.0);
+  }
+  SUBCASE("the same on the xtensor backend") {
+    misd::xtensor::linear<double> xm(misd::xtensor::batch<double>{{1, -1}, {0, 2}},
+                                     xt::xtensor<double, 1>{0, 0});
+    const misd::xtensor::batch<double> xx{{1, 0}, {0, 1}};
+    const auto xp2 = sc::preprocess_input(xm, xx, logit_score::msr, o);
+    CHECK(xp2(0, 0) == 1 + eps);
+    CHECK(xp2(0, 1) == -eps);
+    CHECK(xp2(1, 0) == -eps);
+    CHECK(xp2(1, 1) == 1 + eps);
+    const auto c2 = sc::odin(xm, xx, o);
+    CHECK(c2[0] == doctest::Approx(c[0]).epsilon(1e-15));
+    CHECK(c2[1] == doctest::Approx(c[1]).epsilon(1e-15));
+  }
+}
+
+TEST_CASE("preprocessing with every score raises that score on an MLP (small ε)") {
+  auto model = misd::eigen::mlp<double>::random({6, 8, 4}, 7);
+  misd::eigen::batch<double> x = misd::eigen::batch<double>::Random(5, 6);
+  for (auto s : {logit_score::msr, logit_score::doctor, logit_score::negative_entropy,
+                 logit_score::energy, logit_score::max_logit, logit_score::margin}) {
+    CAPTURE(sc::name(s));
+    const sc::preprocess_options o{1.5, 1e-5, sc::preprocess_direction::raise_confidence, {}};
+    const auto up = sc::preprocessed_confidence(model, x, s, o);
+    const auto clean = sc::confidence(model, x, s, 1.5);
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      CHECK(up[i] > clean[i]);
+  }
+}
+
+TEST_CASE("RelU fit against NumPy (tests/python/relu_reference.py)") {
+  const host_matrix z = rows({{2.0, 0.5, -1.0},
+                              {0.1, 0.3, 0.2},
+                              {-0.5, 1.5, 1.4},
+                              {3.0, -2.0, 0.0},
+                              {0.0, 0.0, 0.9},
+                              {1.0, 1.1, -0.3}});
+  const std::vector<std::uint8_t> correct{1, 0, 0, 1, 1, 0};
+  const auto m = sc::relu_fit(z, correct, 1.5, 0.5);
+  const double expected[9] = {0, 0.23000149256775934, 0, 0.23000149256775934, 0,
+                              0.6686548537299366, 0, 0.6686548537299366, 0};
+  for (int i = 0; i < 3; ++i)
+    for (int j = 0; j < 3; ++j)
+      CHECK(m.weight(i, j) == doctest::Approx(expected[3 * i + j]).epsilon(1e-12));
+  const auto c = sc::confidence(m, rows({{0.2, -0.1, 0.4}, {5.0, 0.0, 0.0}}));
+  CHECK(c[0] == doctest::Approx(-0.18560363032371652).epsilon(1e-12));
+  CHECK(c[1] == doctest::Approx(-0.01577998071278504).epsilon(1e-12));
+
+  SUBCASE("all-zero matrix falls back to ones off the diagonal") {
+    const std::vector<std::uint8_t> all_correct(6, 1);
+    const auto f = sc::relu_fit(z, all_correct, 1.0);
+    const double v = 1 / std::sqrt(6.0);
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j)
+        CHECK(f.weight(i, j) == doctest::Approx(i == j ? 0.0 : v));
+  }
+  SUBCASE("bad correctness names the index") {
+    std::vector<std::uint8_t> bad = correct;
+    bad[4] = 2;
+    CHECK_THROWS_WITH_AS(sc::relu_fit(z, bad), doctest::Contains("correct[4] = 2"),
+                         misd::data_error);
+  }
+}
+
+TEST_CASE("method registry") {
+  using model_t = misd::eigen::linear<double>;
+  misd::eigen::batch<double> w(3, 2);
+  w << 1, 0, 0, 1, -1, -1;
+  model_t model(w, Eigen::VectorXd::Zero(3));
+  misd::eigen::batch<double> x(4, 2);
+  x << 1, 0.2, 0.1, 0.9, -0.3, -0.4, 0.5, 0.45;
+
+  for (const auto& n : sc::method_names()) {
+    CAPTURE(n);
+    auto m = sc::make_method<model_t>(n);
+    CHECK(m.name() == n);
+    CHECK(!m.grid().empty());
+    if (m.needs_fit()) {
+      CHECK_THROWS_AS(m.confidence(model, x, m.grid().front()), misd::invalid_argument);
+      m.fit(model, x, {0, 1, 2, 1}, m.grid().front());
+    }
+    const auto c = m.confidence(model, x, m.grid().back());
+    CHECK(c.size() == 4);
+  }
+  SUBCASE("grids: paper T x ε for odin/doctor, T for rr-*, T = 1 for baselines") {
+    CHECK(sc::make_method<model_t>("odin").grid().size() == 15 * 12);
+    CHECK(sc::make_method<model_t>("doctor").grid().size() == 15 * 12);
+    CHECK(sc::make_method<model_t>("rr-fast").grid().size() == 15);
+    CHECK(sc::make_method<model_t>("msr").grid() == std::vector<sc::hyper_parameters>{{1.0, 0.0}});
+  }
+  SUBCASE("a registry method equals the direct call") {
+    const auto m = sc::make_method<model_t>("odin");
+    const sc::hyper_parameters p{2.0, 0.01};
+    const auto c = m.confidence(model, x, p);
+    const auto d = sc::odin(model, x, {2.0, 0.01, sc::preprocess_direction::raise_confidence, {}});
+    for (Eigen::Index i = 0; i < 4; ++i)
+      CHECK(c[static_cast<std::size_t>(i)] == d[i]);
+    const auto r = sc::make_method<model_t>("rr-fast").confidence(model, x, {1.0, 0.0});
+    const auto rd = misd::rr_fast(model, x);
+    for (Eigen::Index i = 0; i < 4; ++i)
+      CHECK(r[static_cast<std::size_t>(i)] == rd.radius[i]);
+  }
+  SUBCASE("unknown name lists the known names") {
+    CHECK_THROWS_WITH_AS(sc::make_method<model_t>("softmax"),
+                         doctest::Contains("unknown method 'softmax'; known methods: msr, odin"),
+                         misd::invalid_argument);
+  }
+}
+
+namespace {
+// A model with logits only: the logit scores work, input preprocessing is refused.
+struct logits_only {
+  using batch_type = misd::eigen::batch<double>;
+  batch_type logits(const batch_type& x) const { return x; }
+};
+} // namespace
+
+TEST_CASE("Classifier-only models: logit scores yes, gradient methods named as needing one") {
+  static_assert(misd::Classifier<logits_only>);
+  static_assert(!misd::Differentiable<logits_only>);
+  logits_only m;
+  misd::eigen::batch<double> x(2, 3);
+  x << 1, 2, 3, 0, 0, 5;
+  const auto c = sc::make_method<logits_only>("margin").confidence(m, x, {1.0, 0.0});
+  CHECK(c == std::vector<double>{1.0, 5.0});
+  CHECK(sc::make_method<logits_only>("doctor").grid().size() == 15);
+  CHECK_THROWS_WITH_AS(sc::make_method<logits_only>("odin"), doctest::Contains("Differentiable"),
+                       misd::invalid_argument);
+  CHECK_THROWS_WITH_AS(sc::make_method<logits_only>("rr-bs"), doctest::Contains("Differentiable"),
+                       misd::invalid_argument);
+}
