@@ -164,6 +164,21 @@ TEST_CASE("replace_directory_atomically creates, then swaps, and removes the old
   CHECK(slurp(d / "weights_0.npy") == "w0-v3");
 }
 
+TEST_CASE("replace_directory_atomically without RENAME_EXCHANGE (rename-aside fallback)") {
+  temp_dir tmp;
+  const fs::path d = tmp.path / "model";
+  fs::create_directory(d);
+  put(d / "old.txt", "old");
+  misd::detail::atomic_write_impl::force_rename_fallback() = true;
+  struct reset {
+    ~reset() { misd::detail::atomic_write_impl::force_rename_fallback() = false; }
+  } reset_flag;
+  replace_directory_atomically(d, [](const fs::path& t) { put(t / "new.txt", "new"); });
+  CHECK(names_in(d) == std::set<std::string>{"new.txt"});
+  CHECK(slurp(d / "new.txt") == "new");
+  CHECK(names_in(tmp.path) == std::set<std::string>{"model"}); // ".old." copy removed
+}
+
 TEST_CASE("replace_directory_atomically: a failing fill leaves the previous directory intact") {
   temp_dir tmp;
   const fs::path d = tmp.path / "model";
@@ -320,6 +335,7 @@ TEST_CASE("kills at random moments of repeated replacements never expose a parti
     remove_stale_temporaries(d);
     CHECK(names_in(tmp.path) == std::set<std::string>{"model"});
   }
-  MESSAGE("generations seen after kills: " << tags_seen.size() << " " << *tags_seen.begin() << " " << *tags_seen.rbegin());
+  MESSAGE("generations seen after kills: " << tags_seen.size() << " " << *tags_seen.begin() << " "
+                                           << *tags_seen.rbegin());
   CHECK(tags_seen.size() >= 2); // the children did replace the directory before dying
 }

@@ -190,8 +190,7 @@ TEST_CASE("misd metrics: bad usage exits 2") {
   const auto yp = t.write("y.npy", std::vector<std::uint8_t>{0, 1});
   CHECK(t.run("metrics --confidence '" + cp + "' --correct '" + yp + "' --bogus 1").status == 2);
   CHECK(t.run("metrics --confidence '" + cp + "'").status == 2);
-  CHECK(t.run("metrics --confidence '" + cp + "' --correct '" + yp + "' --format xml").status ==
-        2);
+  CHECK(t.run("metrics --confidence '" + cp + "' --correct '" + yp + "' --format xml").status == 2);
   const auto ok = t.run("metrics --confidence '" + cp + "' --correct '" + yp + "' --format json");
   CHECK(ok.status == 0);
 }

@@ -57,7 +57,8 @@ TEST_CASE("A saved and loaded MLP gives bit-identical logits; saving replaces th
   const auto dir = t.path / "model";
   const auto m = model_with_norm();
   misd::eigen::save_mlp(dir, m);
-  for (auto f : {"weights_0.npy", "biases_0.npy", "weights_2.npy", "biases_2.npy", "mean.npy", "std.npy"})
+  for (auto f :
+       {"weights_0.npy", "biases_0.npy", "weights_2.npy", "biases_2.npy", "mean.npy", "std.npy"})
     CHECK(fs::exists(dir / f));
   CHECK(misd::data::read_npy_header(dir / "weights_1.npy").shape == std::vector<std::size_t>{5, 8});
   CHECK(misd::data::read_npy_header(dir / "weights_1.npy").descr == "<f4");
@@ -137,8 +138,8 @@ TEST_CASE("Bad model directories: the file and what was expected") {
 #ifdef MISD_TORCH_PYTHON
 TEST_CASE("A PyTorch state_dict exported with NumPy gives torch's logits") {
   temp_dir t;
-  const std::string cmd = std::string(MISD_TORCH_PYTHON) + " " + MISD_EXPORT_SCRIPT + " '" +
-                          t.path.string() + "' 2>&1";
+  const std::string cmd =
+      std::string(MISD_TORCH_PYTHON) + " " + MISD_EXPORT_SCRIPT + " '" + t.path.string() + "' 2>&1";
   const int rc = std::system(cmd.c_str());
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
     MESSAGE("python3 with torch and numpy not available; skipped");

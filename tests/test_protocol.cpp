@@ -118,7 +118,7 @@ TEST_CASE("grid search picks the known-best T; scores are computed once per grid
     CHECK(run.test.n == s.test.size());
     CHECK(run.test.aurc == expect.aurc);
     CHECK(*run.test.auroc == 1.0);
-    CHECK(run.test.eaurc == doctest::Approx(0.0).scale(1.0).epsilon(1e-12));
+    CHECK(*run.test.fpr95 == 0.0);
   }
 }
 
@@ -170,14 +170,15 @@ TEST_CASE("reports: mean ± sample std, Markdown, CSV and JSON written atomicall
   CHECK(*a.std == doctest::Approx(std::sqrt(ss / 2)).epsilon(1e-12));
 
   const auto md = ev::markdown_table(rep);
-  CHECK(md.find("| Method | AUROC ↑ | FPR95 % ↓ | AURC×1000 ↓ | Accuracy % |") != std::string::npos);
+  CHECK(md.find("| Method | AUROC ↑ | FPR95 % ↓ | AURC×1000 ↓ | Accuracy % |") !=
+        std::string::npos);
   char cell[64];
   std::snprintf(cell, sizeof cell, "%.2f ± %.2f", mean * 1000, std::sqrt(ss / 2) * 1000);
   CHECK(md.find(std::string("| msr | ")) != std::string::npos);
   CHECK(md.find(cell) != std::string::npos);
 
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("misd_test_protocol_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("misd_test_protocol_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   ev::write_json(dir / "r.json", rep);
   ev::write_csv(dir / "r.csv", rep);

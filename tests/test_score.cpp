@@ -209,8 +209,8 @@ TEST_CASE("RelU fit against NumPy (tests/python/relu_reference.py)") {
                               {1.0, 1.1, -0.3}});
   const std::vector<std::uint8_t> correct{1, 0, 0, 1, 1, 0};
   const auto m = sc::relu_fit(z, correct, 1.5, 0.5);
-  const double expected[9] = {0, 0.23000149256775934, 0, 0.23000149256775934, 0,
-                              0.6686548537299366, 0, 0.6686548537299366, 0};
+  const double expected[9] = {0, 0.23000149256775934, 0, 0.23000149256775934, 0, 0.6686548537299366,
+                              0, 0.6686548537299366,  0};
   for (int i = 0; i < 3; ++i)
     for (int j = 0; j < 3; ++j)
       CHECK(m.weight(i, j) == doctest::Approx(expected[3 * i + j]).epsilon(1e-12));

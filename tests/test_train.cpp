@@ -105,7 +105,8 @@ struct crafted {
   }
   /// clamp(x + s_i ε sign(g_i)) with g = ∇_x mean CE computed here.
   batch<double> expected(const std::vector<double>& s, double eps) {
-    const host_matrix g = model.input_gradient(x, ce_grad(model.logits(x), y, 1.0 / double(x.rows())));
+    const host_matrix g =
+        model.input_gradient(x, ce_grad(model.logits(x), y, 1.0 / double(x.rows())));
     batch<double> e = x;
     for (Eigen::Index i = 0; i < x.rows(); ++i)
       for (Eigen::Index j = 0; j < x.cols(); ++j) {
@@ -190,7 +191,8 @@ TEST_CASE("RAT moves right examples away and wrong examples towards the boundary
   CHECK((tr::perturbed_inputs(c.model, c.x, c.y, o).array() == e.array()).all());
 }
 
-TEST_CASE("AT ascends and ReverseAT descends for every example; the loss is λ_ori·CE(x) + λ·CE(x')") {
+TEST_CASE(
+    "AT ascends and ReverseAT descends for every example; the loss is λ_ori·CE(x) + λ·CE(x')") {
   for (auto kind : {tr::objective::at, tr::objective::reverse_at, tr::objective::rat}) {
     CAPTURE(tr::name(kind));
     crafted c;
@@ -201,7 +203,9 @@ TEST_CASE("AT ascends and ReverseAT descends for every example; the loss is λ_o
     o.lambda = 1.3;
     std::vector<double> s;
     for (bool r : c.right)
-      s.push_back(kind == tr::objective::at ? 1.0 : kind == tr::objective::reverse_at ? -1.0 : (r ? 1.0 : -1.0));
+      s.push_back(kind == tr::objective::at           ? 1.0
+                  : kind == tr::objective::reverse_at ? -1.0
+                                                      : (r ? 1.0 : -1.0));
     const batch<double> e = c.expected(s, o.epsilon);
     CHECK((tr::perturbed_inputs(c.model, c.x, c.y, o).array() == e.array()).all());
 
@@ -343,7 +347,9 @@ TEST_CASE("Mixup mixes rows with a Beta(α, α) weight and a permutation") {
 }
 
 namespace {
-std::filesystem::path fashion_dir() { return misd::data::default_fashion_mnist_dir(); }
+std::filesystem::path fashion_dir() {
+  return misd::data::default_fashion_mnist_dir();
+}
 bool have_fashion() {
   return std::filesystem::exists(fashion_dir() / "train-images-idx3-ubyte.gz") ||
          std::filesystem::exists(fashion_dir() / "train-images-idx3-ubyte");

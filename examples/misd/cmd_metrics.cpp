@@ -30,10 +30,10 @@ struct metric_row {
 
 std::vector<metric_row> rows_of(const misd::metric::summary& s) {
   using mv = misd::metric::metric_value;
-  return {{"accuracy", mv::of(s.accuracy)}, {"auroc", s.auroc},
-          {"fpr95", s.fpr95},               {"aurc", mv::of(s.aurc)},
-          {"eaurc", mv::of(s.eaurc)},       {"aupr_error", s.aupr_error},
-          {"aupr_success", s.aupr_success}};
+  return {
+      {"accuracy", mv::of(s.accuracy)}, {"auroc", s.auroc},         {"fpr95", s.fpr95},
+      {"aurc", mv::of(s.aurc)},         {"eaurc", mv::of(s.eaurc)}, {"aupr_error", s.aupr_error},
+      {"aupr_success", s.aupr_success}};
 }
 
 } // namespace
@@ -54,12 +54,12 @@ int cmd_metrics(int argc, char** argv) {
   const auto conf_raw = misd::data::read_npy_vector<double>(conf_path);
   const auto correct = misd::data::read_npy_correctness(correct_path);
   if (conf_raw.size() == 0)
-    throw misd::data_error(misd::detail::message("confidence file '", conf_path,
-                                                 "' is empty (0 examples)"));
+    throw misd::data_error(
+        misd::detail::message("confidence file '", conf_path, "' is empty (0 examples)"));
   if (conf_raw.size() != correct.size())
-    throw misd::data_error(misd::detail::message(
-        "confidence file '", conf_path, "' has ", conf_raw.size(), " values but correctness file '",
-        correct_path, "' has ", correct.size()));
+    throw misd::data_error(misd::detail::message("confidence file '", conf_path, "' has ",
+                                                 conf_raw.size(), " values but correctness file '",
+                                                 correct_path, "' has ", correct.size()));
   std::vector<double> conf(conf_raw.begin(), conf_raw.end());
   for (std::size_t i = 0; i < conf.size(); ++i)
     if (std::isnan(conf[i]))

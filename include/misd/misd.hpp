@@ -13,6 +13,8 @@
 #include "misd/radius/options.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
+#include "misd/radius/rr_refine.hpp"
+#include "misd/radius/workspace.hpp"
 #include "misd/version.hpp"
 #include "misd/xtensor/linear.hpp"
 #include "misd/xtensor/ops.hpp"

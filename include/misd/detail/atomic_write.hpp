@@ -163,6 +163,13 @@ inline bool process_alive(long pid) {
   return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
+/// Testing hook: when true, replace_directory_atomically skips RENAME_EXCHANGE and takes the
+/// rename-aside fallback that file systems without it use.
+inline bool& force_rename_fallback() {
+  static bool force = false;
+  return force;
+}
+
 } // namespace atomic_write_impl
 
 /// Writes `path` atomically: `writer` streams the content into "<name>.tmp.<pid>.<random>" in
@@ -315,8 +322,10 @@ inline void replace_directory_atomically(
 #else
 #define MISD_RENAME_EXCHANGE_ RENAME_EXCHANGE
 #endif
-  const long rc = ::syscall(SYS_renameat2, AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(),
-                            static_cast<unsigned>(MISD_RENAME_EXCHANGE_));
+  const long rc = impl::force_rename_fallback()
+                      ? (errno = ENOSYS, -1L)
+                      : ::syscall(SYS_renameat2, AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(),
+                                  static_cast<unsigned>(MISD_RENAME_EXCHANGE_));
 #undef MISD_RENAME_EXCHANGE_
   const int exchange_errno = rc == 0 ? 0 : errno;
 #else

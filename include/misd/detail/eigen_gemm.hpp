@@ -25,8 +25,11 @@ class gemm_buffers {
 public:
   void reserve(Eigen::Index rows, Eigen::Index cols, Eigen::Index depth) {
 #if MISD_EIGEN_RAW_GEMM
-    if (blocking_ && rows == rows_ && cols == cols_ && depth == depth_)
-      return;
+    if (blocking_ && rows <= rows_ && cols <= cols_ && depth <= depth_)
+      return; // grow only: buffers for a larger product serve a smaller one
+    rows = std::max(rows, rows_);
+    cols = std::max(cols, cols_);
+    depth = std::max(depth, depth_);
     blocking_ = std::make_unique<blocking_type>(rows, cols, depth, 1, true);
     blocking_->allocateAll();
 #endif
@@ -44,7 +47,7 @@ public:
     if (m == 0)
       return;
 #if MISD_EIGEN_RAW_GEMM
-    reserve(std::max(m, rows_), std::max(n, cols_), std::max(k, depth_));
+    reserve(m, n, k);
     constexpr int rhs_order = transposed ? Eigen::ColMajor : Eigen::RowMajor;
     Eigen::internal::general_matrix_matrix_product<Eigen::Index, Scalar, Eigen::RowMajor, false,
                                                    Scalar, rhs_order, false, Eigen::RowMajor,

@@ -28,6 +28,7 @@ first_pass<batch_t<M>> clean_pass(M& model, const batch_t<M>& x, double temperat
   auto d = loss_direction(model, x, z, yhat, temperature, 1.0);
   r.forwards += 1;
   r.backwards += 1;
+  r.example_forwards += batch_ops<batch_t<M>>::rows(x);
   auto zero = zero_rows(d);
   return {std::move(z), std::move(yhat), std::move(d), std::move(zero)};
 }

@@ -179,12 +179,13 @@ public:
     for (std::size_t l = layers_.size(); l-- > 0;) {
       const auto& L = layers_[l];
       batch_type& prev = l > 0 ? s.deltas[l] : dx;
-      prev.setZero();
+      prev.topRows(n).setZero();
       s.backward_gemm[l].template multiply_add<false>(n, L.weight.cols(), L.weight.rows(), d, ldd,
                                                       L.weight.data(), L.weight.cols(),
                                                       prev.data(), prev.cols());
       if (l > 0) // ReLU'(p) = [activation > 0]
-        prev = (s.acts[l].array() > Scalar(0)).select(prev, Scalar(0));
+        prev.topRows(n) =
+            (s.acts[l].topRows(n).array() > Scalar(0)).select(prev.topRows(n), Scalar(0));
       d = prev.data();
       ldd = prev.cols();
     }
@@ -221,8 +222,9 @@ private:
     s.deltas.resize(L);
     s.forward_gemm.resize(L);
     s.backward_gemm.resize(L);
+    // Grow only: a scratch shared by calls of different sizes settles at the largest.
     auto shape = [](batch_type& b, Eigen::Index r, Eigen::Index c) {
-      if (b.rows() != r || b.cols() != c)
+      if (b.rows() < r || b.cols() != c)
         b.resize(r, c);
     };
     shape(s.acts[0], norm_ ? n : 0, layers_.front().weight.cols());

@@ -67,8 +67,9 @@ mlp<Scalar> load_mlp(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
   using mlp_io_detail::read_array;
   if (!fs::is_directory(dir))
-    throw data_error(detail::message("model directory '", dir.string(),
-                                     "': not a directory (expected weights_0.npy, biases_0.npy, ...)"));
+    throw data_error(
+        detail::message("model directory '", dir.string(),
+                        "': not a directory (expected weights_0.npy, biases_0.npy, ...)"));
   std::size_t count = 0;
   while (fs::exists(dir / ("weights_" + std::to_string(count) + ".npy")))
     ++count;
@@ -86,18 +87,20 @@ mlp<Scalar> load_mlp(const std::filesystem::path& dir) {
   for (std::size_t l = 0; l < count; ++l) {
     const std::string wn = "weights_" + std::to_string(l) + ".npy";
     const std::string bn = "biases_" + std::to_string(l) + ".npy";
-    auto w = read_array<Scalar>(dir, wn, {0, in},
-                                shape, l == 0 ? "a 2-D out x in matrix"
-                                              : "a 2-D out x " + std::to_string(in) +
-                                                    " matrix: layer " + std::to_string(l - 1) +
-                                                    " gives " + std::to_string(in) + " outputs");
+    auto w = read_array<Scalar>(dir, wn, {0, in}, shape,
+                                l == 0 ? "a 2-D out x in matrix"
+                                       : "a 2-D out x " + std::to_string(in) + " matrix: layer " +
+                                             std::to_string(l - 1) + " gives " +
+                                             std::to_string(in) + " outputs");
     const std::size_t out = shape[0];
     in = shape[1];
-    dense_layer<Scalar> L{batch<Scalar>(static_cast<Eigen::Index>(out), static_cast<Eigen::Index>(in)),
-                          vector<Scalar>(static_cast<Eigen::Index>(out))};
+    dense_layer<Scalar> L{
+        batch<Scalar>(static_cast<Eigen::Index>(out), static_cast<Eigen::Index>(in)),
+        vector<Scalar>(static_cast<Eigen::Index>(out))};
     std::copy(w.begin(), w.end(), L.weight.data());
     auto b = read_array<Scalar>(dir, bn, {out}, shape,
-                                "a 1-D vector of " + std::to_string(out) + " entries, the rows of " + wn);
+                                "a 1-D vector of " + std::to_string(out) +
+                                    " entries, the rows of " + wn);
     std::copy(b.begin(), b.end(), L.bias.data());
     in = out;
     layers.push_back(std::move(L));

@@ -8,6 +8,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace misd {
@@ -58,11 +59,14 @@ struct batch_ops<eigen::batch<Scalar>> {
   // estimators reuse buffers across calls and evaluate only the examples still searching.
   // A buffer keeps its shape once set, so steady-state calls allocate nothing.
 
-  /// out_j = clamp(x_{rows[j]} + t_j d_{rows[j]}) for j < count; out keeps x's shape.
+  /// out_j = clamp(x_{rows[j]} + t_j d_{rows[j]}) for j < count (no clamp when box_lo is null).
+  /// out takes the shape capacity x D (capacity >= count; the caller keeps it fixed).
   static void ray_points(const B& x, const B& d, const std::size_t* rows, const double* t,
-                         std::size_t count, const double* box_lo, const double* box_hi, B& out) {
-    if (out.rows() != x.rows() || out.cols() != x.cols())
-      out.resize(x.rows(), x.cols());
+                         std::size_t count, std::size_t capacity, const double* box_lo,
+                         const double* box_hi, B& out) {
+    const auto cap = static_cast<Eigen::Index>(std::max(capacity, count));
+    if (out.rows() != cap || out.cols() != x.cols())
+      out.resize(cap, x.cols());
     for (std::size_t j = 0; j < count; ++j) {
       const auto i = static_cast<Eigen::Index>(rows[j]);
       const auto jj = static_cast<Eigen::Index>(j);
@@ -71,6 +75,11 @@ struct batch_ops<eigen::batch<Scalar>> {
       if (box_lo)
         out.row(jj) = out.row(jj).cwiseMax(Scalar(*box_lo)).cwiseMin(Scalar(*box_hi));
     }
+  }
+  /// out[i] = 1 when row i of d is entirely zero, else 0.
+  static void zero_rows(const B& d, unsigned char* out) {
+    for (Eigen::Index i = 0; i < d.rows(); ++i)
+      out[i] = (d.row(i).array() == Scalar(0)).all() ? 1 : 0;
   }
   /// out = rows [first, first + count) of x.
   static void copy_rows(const B& x, std::size_t first, std::size_t count, B& out) {

@@ -79,10 +79,9 @@ inline split random_split(std::size_t n, std::uint64_t seed, double validation_f
                                                  validation_fraction, " must be in (0, 1)"));
   const auto n_val = static_cast<std::size_t>(std::llround(validation_fraction * double(n)));
   if (n < 2 || n_val == 0 || n_val == n)
-    throw invalid_argument(misd::detail::message("random_split: ", n, " examples cannot be split ",
-                                                 validation_fraction, " / ",
-                                                 1 - validation_fraction,
-                                                 " with both parts non-empty"));
+    throw invalid_argument(misd::detail::message(
+        "random_split: ", n, " examples cannot be split ", validation_fraction, " / ",
+        1 - validation_fraction, " with both parts non-empty"));
   std::vector<std::size_t> idx(n);
   for (std::size_t i = 0; i < n; ++i)
     idx[i] = i;
@@ -105,9 +104,9 @@ struct protocol_options {
 /// One method on one split.
 struct method_run {
   std::uint64_t seed = 0;
-  hyper_parameters chosen;        ///< lowest validation AURC (first such grid point on ties)
+  hyper_parameters chosen; ///< lowest validation AURC (first such grid point on ties)
   double validation_aurc = 0.0;
-  metric::summary test;           ///< the metrics on the test part at `chosen`
+  metric::summary test; ///< the metrics on the test part at `chosen`
 };
 
 /// One method over all splits.
@@ -166,12 +165,11 @@ inline method_report evaluate_outputs(std::string name, const std::vector<hyper_
     throw invalid_argument("misd: evaluation protocol: no seeds");
   const std::size_t n = correct.size();
   for (std::size_t g = 0; g < outputs.size(); ++g) {
-    const std::size_t rows = fit ? static_cast<std::size_t>(outputs[g].features.rows())
-                                 : outputs[g].confidence.size();
+    const std::size_t rows =
+        fit ? static_cast<std::size_t>(outputs[g].features.rows()) : outputs[g].confidence.size();
     if (rows != n)
-      throw invalid_argument(misd::detail::message("evaluate '", name, "': grid point ", g,
-                                                   " has ", rows, " results for ", n,
-                                                   " examples"));
+      throw invalid_argument(misd::detail::message("evaluate '", name, "': grid point ", g, " has ",
+                                                   rows, " results for ", n, " examples"));
   }
   method_report rep{std::move(name), {}};
   for (auto seed : o.seeds) {

@@ -29,13 +29,20 @@ inline constexpr std::array<std::string_view, 7> report_metrics{
 
 /// One metric of a summary by name (see report_metrics).
 inline metric::metric_value metric_of(const metric::summary& s, std::string_view name) {
-  if (name == "auroc") return s.auroc;
-  if (name == "fpr95") return s.fpr95;
-  if (name == "aurc") return metric::metric_value::of(s.aurc);
-  if (name == "eaurc") return metric::metric_value::of(s.eaurc);
-  if (name == "aupr_error") return s.aupr_error;
-  if (name == "aupr_success") return s.aupr_success;
-  if (name == "accuracy") return metric::metric_value::of(s.accuracy);
+  if (name == "auroc")
+    return s.auroc;
+  if (name == "fpr95")
+    return s.fpr95;
+  if (name == "aurc")
+    return metric::metric_value::of(s.aurc);
+  if (name == "eaurc")
+    return metric::metric_value::of(s.eaurc);
+  if (name == "aupr_error")
+    return s.aupr_error;
+  if (name == "aupr_success")
+    return s.aupr_success;
+  if (name == "accuracy")
+    return metric::metric_value::of(s.accuracy);
   throw invalid_argument(misd::detail::message("unknown metric '", name, "'"));
 }
 
@@ -97,9 +104,9 @@ inline std::string markdown_table(const protocol_report& r) {
        << detail::format_pm(aggregate(m, "aurc"), 1000.0, 2) << " | "
        << detail::format_pm(aggregate(m, "accuracy"), 100.0, 2) << " | "
        << detail::format_parameters(m) << " |\n";
-  os << "\n" << r.n << " examples (" << r.errors << " misclassified), "
-     << r.options.seeds.size() << " random splits "
-     << std::lround(100 * r.options.validation_fraction) << "% validation / "
+  os << "\n"
+     << r.n << " examples (" << r.errors << " misclassified), " << r.options.seeds.size()
+     << " random splits " << std::lround(100 * r.options.validation_fraction) << "% validation / "
      << std::lround(100 * (1 - r.options.validation_fraction))
      << "% test; hyper-parameters by lowest validation AURC; mean ± sample std over splits.\n";
   return os.str();

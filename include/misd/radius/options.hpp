@@ -29,6 +29,14 @@ struct robust_radius_options {
   double pgd_step_fraction = 0.25; ///< α = ε/4
   bool pgd_random_start = false;
   std::uint64_t seed = 0;
+  /// Threads over which the batch is split into row blocks (1 = the calling thread only).
+  /// With more than one, the model is called from several threads at once: its logits /
+  /// input_gradient (or logits_into / input_gradient_into) must be safe to call
+  /// concurrently, as those of misd's own Eigen models are.
+  int threads = 1;
+  /// RR-Refine: cap on forward passes per example, the clean one and the
+  /// finite-difference step included.
+  int refine_budget = 12;
 };
 
 /// What an estimator could say about one example.
@@ -49,6 +57,9 @@ struct radius_result {
   label_vector prediction;  ///< ŷ(x), argmax of the clean logits
   std::size_t forwards = 0; ///< forward passes over the batch
   std::size_t backwards = 0;///< backward (input-gradient) passes over the batch
+  /// Forward evaluations of single examples (a pass over m rows counts m): what the
+  /// estimators' early stopping saves shows here, not in `forwards`.
+  std::size_t example_forwards = 0;
 
   std::size_t size() const { return prediction.size(); }
   /// upper − lower, per example (+inf when not bracketed).
@@ -72,6 +83,11 @@ inline void validate(const robust_radius_options& o) {
     throw invalid_argument(message("robust radius: max_radius = ", o.max_radius, " must be > 0"));
   if (!(o.tolerance >= 0) || !std::isfinite(o.tolerance))
     throw invalid_argument(message("robust radius: tolerance = ", o.tolerance, " must be >= 0"));
+  if (o.threads < 1)
+    throw invalid_argument(message("robust radius: threads = ", o.threads, " must be >= 1"));
+  if (o.refine_budget < 3)
+    throw invalid_argument(message("robust radius: refine_budget = ", o.refine_budget,
+                                   " must be >= 3 (clean pass, finite-difference step, a probe)"));
   if (o.pgd_steps < 1)
     throw invalid_argument(message("robust radius: pgd_steps = ", o.pgd_steps, " must be >= 1"));
 }
@@ -82,7 +98,7 @@ inline void init_result(radius_result& r, std::size_t n) {
   r.lower.setZero(m);
   r.upper.setConstant(m, std::numeric_limits<double>::infinity());
   r.status.assign(n, radius_status::not_bracketed);
-  r.forwards = r.backwards = 0;
+  r.forwards = r.backwards = r.example_forwards = 0;
 }
 
 /// Rows of a direction batch that are entirely zero (flat model at that example).

@@ -4,6 +4,7 @@
 #include "misd/attack/pgd.hpp"
 #include "misd/detail/first_pass.hpp"
 #include "misd/radius/options.hpp"
+#include "misd/radius/workspace.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -36,6 +37,7 @@ void boundary_search(M& model, const robust_radius_options& o, const std::vector
       break;
     checked_logits(model, probe(r, p), z, "logits at an RR-BS probe");
     res.forwards += 1;
+    res.example_forwards += static_cast<std::size_t>(n);
     argmax_rows(z, pred);
     for (Eigen::Index i = 0; i < n; ++i) {
       if (!active[i])
@@ -58,25 +60,85 @@ void boundary_search(M& model, const robust_radius_options& o, const std::vector
     res.radius[i] = found ? (lo[i] + hi[i]) / 2 : lo[i];
   }
 }
+
+/// RR-BS (FGSM base) on one block of rows with a workspace. Each probe evaluates only the
+/// examples still searching: those with a bracket narrower than the tolerance or capped
+/// at max_radius are left out, so their probes cost nothing.
+template <class M>
+void rr_bs_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
+                 radius_workspace<M>& ws, radius_result& res) {
+  const std::size_t n = batch_ops<batch_t<M>>::rows(x);
+  init_result(res, n);
+  clean_pass(model, x, o.temperature, ws, res, "rr_bs");
+  size_to(ws.lo, n);
+  size_to(ws.hi, n);
+  size_to(ws.active, n);
+  size_to(ws.owner, n);
+  size_to(ws.at, n);
+  ws.lo.setConstant(o.r0);
+  ws.hi.setConstant(std::numeric_limits<double>::infinity());
+  for (std::size_t i = 0; i < n; ++i)
+    ws.active[i] = !ws.zero[i];
+  for (int p = 1; p < o.budget; ++p) {
+    std::size_t count = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!ws.active[i])
+        continue;
+      const auto e = static_cast<Eigen::Index>(i);
+      // Doubling until the first flip, then bisection; capped at max_radius.
+      ws.owner[count] = i;
+      ws.at[count++] = std::min({(ws.lo[e] + ws.hi[e]) / 2, 2 * ws.lo[e], o.max_radius});
+    }
+    if (count == 0)
+      break;
+    evaluate_ray_points(model, x, o.box, count, n, ws, res);
+    for (std::size_t j = 0; j < count; ++j) {
+      const std::size_t i = ws.owner[j];
+      const auto e = static_cast<Eigen::Index>(i);
+      const bool same = argmax_row(ws.z_probe, static_cast<Eigen::Index>(j)) == res.prediction[i];
+      (same ? ws.lo[e] : ws.hi[e]) = ws.at[j];
+      const bool capped = !std::isfinite(ws.hi[e]) && ws.lo[e] >= o.max_radius;
+      const bool narrow = o.tolerance > 0 && ws.hi[e] - ws.lo[e] <= o.tolerance * ws.hi[e];
+      ws.active[i] = !(capped || narrow);
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto e = static_cast<Eigen::Index>(i);
+    if (ws.zero[i]) {
+      res.status[i] = radius_status::zero_direction;
+      continue; // radius 0, lower 0, upper inf
+    }
+    res.lower[e] = ws.lo[e];
+    res.upper[e] = ws.hi[e];
+    const bool found = std::isfinite(ws.hi[e]);
+    res.status[i] = found ? radius_status::bracketed : radius_status::not_bracketed;
+    res.radius[e] = found ? (ws.lo[e] + ws.hi[e]) / 2 : ws.lo[e];
+  }
+}
 } // namespace detail
 
-/// RR-BS with the FGSM base. The direction does not depend on the radius, so it is
-/// computed once: cost 1 backward + `budget` forwards (fewer with a tolerance).
+/// RR-BS with the FGSM base, writing into `res` and reusing `ws` (no allocation once the
+/// batch shape has been seen, for models with the in-place path and threads = 1). The
+/// direction does not depend on the radius, so it is computed once: cost 1 backward +
+/// `budget` forwards, and fewer example-forwards (res.example_forwards) with a tolerance.
+template <class M>
+void rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o,
+           radius_workspace<M>& ws, radius_result& res) {
+  static_assert(detail::check_differentiable<M>());
+  detail::validate(o);
+  detail::require_batch(x, "rr_bs");
+  detail::over_row_blocks(x, o, ws, res,
+                          [&](const batch_t<M>& xb, radius_workspace<M>& w, radius_result& r) {
+                            detail::rr_bs_block(model, xb, o, w, r);
+                          });
+}
+
+/// RR-BS with the FGSM base: cost 1 backward + `budget` forwards (fewer with a tolerance).
 template <class M>
 radius_result rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o = {}) {
-  static_assert(detail::check_differentiable<M>());
-  using ops = batch_ops<batch_t<M>>;
-  detail::validate(o);
+  radius_workspace<M> ws;
   radius_result res;
-  detail::init_result(res, ops::rows(x));
-  auto fp = detail::clean_pass(model, x, o.temperature, res, "rr_bs");
-  res.prediction = std::move(fp.prediction);
-  detail::boundary_search(model, o, fp.zero, res, [&](const host_vector& r, int) {
-    auto xp = ops::add_scaled_rows(x, r, fp.direction);
-    if (o.box)
-      ops::clamp(xp, o.box->lo, o.box->hi);
-    return xp;
-  });
+  rr_bs(model, x, o, ws, res);
   return res;
 }
 
@@ -94,6 +156,7 @@ radius_result rr_bs_pgd(M& model, const batch_t<M>& x, const robust_radius_optio
   host_matrix z;
   detail::checked_logits(model, x, z, "logits");
   res.forwards += 1;
+  res.example_forwards += ops::rows(x);
   detail::argmax_rows(z, res.prediction);
   pgd_options po;
   po.temperature = o.temperature;
@@ -105,6 +168,7 @@ radius_result rr_bs_pgd(M& model, const batch_t<M>& x, const robust_radius_optio
   detail::boundary_search(model, o, none, res, [&](const host_vector& r, int p) {
     po.seed = o.seed + static_cast<std::uint64_t>(p);
     res.forwards += static_cast<std::size_t>(o.pgd_steps);
+    res.example_forwards += static_cast<std::size_t>(o.pgd_steps) * res.prediction.size();
     res.backwards += static_cast<std::size_t>(o.pgd_steps);
     return pgd(model, x, res.prediction, r, po);
   });

@@ -31,12 +31,18 @@ enum class logit_score {
 
 inline std::string_view name(logit_score s) {
   switch (s) {
-  case logit_score::msr: return "msr";
-  case logit_score::doctor: return "doctor";
-  case logit_score::max_logit: return "max-logit";
-  case logit_score::energy: return "energy";
-  case logit_score::negative_entropy: return "entropy";
-  case logit_score::margin: return "margin";
+  case logit_score::msr:
+    return "msr";
+  case logit_score::doctor:
+    return "doctor";
+  case logit_score::max_logit:
+    return "max-logit";
+  case logit_score::energy:
+    return "energy";
+  case logit_score::negative_entropy:
+    return "entropy";
+  case logit_score::margin:
+    return "margin";
   }
   return "?";
 }
@@ -44,7 +50,8 @@ inline std::string_view name(logit_score s) {
 namespace detail {
 inline void check_temperature(double t, std::string_view what) {
   if (!(t > 0) || !std::isfinite(t))
-    throw invalid_argument(misd::detail::message(what, ": temperature ", t, " must be finite and > 0"));
+    throw invalid_argument(
+        misd::detail::message(what, ": temperature ", t, " must be finite and > 0"));
 }
 
 inline Eigen::Index top_index(const host_matrix& z, Eigen::Index i) {
@@ -114,7 +121,9 @@ inline host_vector confidence(logit_score s, const host_matrix& z, double temper
       c[i] = 2.0 * lp[top] + std::log1p(s2);
       break;
     }
-    case logit_score::max_logit: c[i] = z(i, top); break;
+    case logit_score::max_logit:
+      c[i] = z(i, top);
+      break;
     case logit_score::energy: {
       double s1 = 0.0;
       for (Eigen::Index k = 0; k < z.cols(); ++k)
@@ -147,7 +156,8 @@ inline host_vector confidence(logit_score s, const host_matrix& z, double temper
 /// Per row, a positive multiple of the gradient of the confidence with respect to the logits
 /// (∇_z log C for msr and doctor, ∇_z C otherwise). Input preprocessing uses only the sign of
 /// its vector–Jacobian product, which a positive factor per example does not change.
-inline host_matrix confidence_gradient(logit_score s, const host_matrix& z, double temperature = 1.0) {
+inline host_matrix confidence_gradient(logit_score s, const host_matrix& z,
+                                       double temperature = 1.0) {
   detail::check_temperature(temperature, name(s));
   detail::check_logits(z, name(s));
   const double t = temperature;
@@ -168,8 +178,12 @@ inline host_matrix confidence_gradient(logit_score s, const host_matrix& z, doub
         g(i, k) = 2.0 / t * p[k] * (p[k] - sq) / sq;
       break;
     }
-    case logit_score::max_logit: g(i, top) = 1.0; break;
-    case logit_score::energy: g.row(i) = p.transpose(); break;
+    case logit_score::max_logit:
+      g(i, top) = 1.0;
+      break;
+    case logit_score::energy:
+      g.row(i) = p.transpose();
+      break;
     case logit_score::negative_entropy: { // ∂/∂z_j Σ p log p = p_j (log p_j − Σ p log p) / T
       const double h = p.dot(lp);
       for (Eigen::Index k = 0; k < z.cols(); ++k)

@@ -119,9 +119,10 @@ public:
     if (!fit_)
       return target.confidence;
     if (!fit)
-      throw invalid_argument(misd::detail::message(
-          "method '", name_, "' is learned from labelled data: call fit(model, x, labels, p) "
-                             "first, or pass the output it is fitted on"));
+      throw invalid_argument(
+          misd::detail::message("method '", name_,
+                                "' is learned from labelled data: call fit(model, x, labels, p) "
+                                "first, or pass the output it is fitted on"));
     return fit_(*fit, fit_correct, target);
   }
 
@@ -158,14 +159,16 @@ private:
 
 /// The names make_method knows, in the order of CLI.md.
 inline const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names{"msr",     "odin",   "doctor", "energy",
-                                              "max-logit", "entropy", "margin", "relu",
-                                              "rr-bs",   "rr-bs-pgd", "rr-fast"};
+  static const std::vector<std::string> names{"msr",       "odin",      "doctor", "energy",
+                                              "max-logit", "entropy",   "margin", "relu",
+                                              "rr-bs",     "rr-bs-pgd", "rr-fast"};
   return names;
 }
 
 namespace detail {
-inline std::vector<double> to_std(const host_vector& v) { return {v.data(), v.data() + v.size()}; }
+inline std::vector<double> to_std(const host_vector& v) {
+  return {v.data(), v.data() + v.size()};
+}
 
 inline std::string known_names() {
   std::string s;
@@ -204,7 +207,7 @@ method<M> radius_method(std::string name, const method_options& o) {
           misd::detail::message(name, ": epsilon is not a hyper-parameter of this method"));
     auto ro = base;
     ro.temperature = p.temperature;
-    radius_result r = name == "rr-fast"  ? rr_fast(model, x, ro)
+    radius_result r = name == "rr-fast" ? rr_fast(model, x, ro)
                       : name == "rr-bs" ? rr_bs(model, x, ro)
                                         : rr_bs_pgd(model, x, ro);
     return method_output{to_std(r.radius), {}};
@@ -257,16 +260,16 @@ method<M> make_method(std::string_view name, const method_options& o = {}) {
   if (n == "odin" || is_radius) {
     if constexpr (Differentiable<M>) {
       if (n == "odin")
-        return detail::logit_method<M>(n, logit_score::msr,
-                                       make_grid(paper_temperature_grid(), paper_epsilon_grid()), o);
+        return detail::logit_method<M>(
+            n, logit_score::msr, make_grid(paper_temperature_grid(), paper_epsilon_grid()), o);
       return detail::radius_method<M>(n, o);
     } else {
       throw invalid_argument(misd::detail::message(
           "method '", n, "' needs the model's input gradient (a Differentiable model)"));
     }
   }
-  throw invalid_argument(misd::detail::message("unknown method '", n, "'; known methods: ",
-                                               detail::known_names()));
+  throw invalid_argument(
+      misd::detail::message("unknown method '", n, "'; known methods: ", detail::known_names()));
 }
 
 } // namespace misd::score

@@ -21,8 +21,8 @@ enum class preprocess_direction {
 };
 
 struct preprocess_options {
-  double temperature = 1.0;     ///< T of the score whose gradient is followed
-  double epsilon = 0.0;         ///< step size ε (L∞), >= 0
+  double temperature = 1.0; ///< T of the score whose gradient is followed
+  double epsilon = 0.0;     ///< step size ε (L∞), >= 0
   preprocess_direction direction = preprocess_direction::raise_confidence;
   std::optional<input_box> box; ///< the preprocessed input is clamped into it
 };
@@ -31,8 +31,8 @@ namespace detail {
 inline void validate(const preprocess_options& o) {
   check_temperature(o.temperature, "preprocess");
   if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
-    throw invalid_argument(misd::detail::message("preprocess: epsilon ", o.epsilon,
-                                                 " must be finite and >= 0"));
+    throw invalid_argument(
+        misd::detail::message("preprocess: epsilon ", o.epsilon, " must be finite and >= 0"));
   misd::detail::validate(o.box);
 }
 } // namespace detail

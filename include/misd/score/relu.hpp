@@ -15,7 +15,7 @@ namespace misd::score {
 
 /// The fitted RelU matrix.
 struct relu_model {
-  Eigen::MatrixXd weight; ///< K x K, symmetric, zero diagonal, unit Frobenius norm
+  Eigen::MatrixXd weight;   ///< K x K, symmetric, zero diagonal, unit Frobenius norm
   double temperature = 1.0; ///< T of the probabilities it was fitted on
 };
 
@@ -26,8 +26,9 @@ inline Eigen::MatrixXd relu_fit_matrix(const host_matrix& p, std::span<const std
     throw invalid_argument(misd::detail::message("relu: ", p.rows(), " probability rows but ",
                                                  correct.size(), " correctness values"));
   if (p.rows() == 0 || p.cols() < 2)
-    throw invalid_argument(misd::detail::message("relu: cannot fit on ", p.rows(), " x ", p.cols(),
-                                                 " probabilities (need >= 1 example, >= 2 classes)"));
+    throw invalid_argument(
+        misd::detail::message("relu: cannot fit on ", p.rows(), " x ", p.cols(),
+                              " probabilities (need >= 1 example, >= 2 classes)"));
   if (!(lambda >= 0 && lambda <= 1))
     throw invalid_argument(misd::detail::message("relu: lambda ", lambda, " must be in [0, 1]"));
   const Eigen::Index k = p.cols();
@@ -36,8 +37,8 @@ inline Eigen::MatrixXd relu_fit_matrix(const host_matrix& p, std::span<const std
   for (Eigen::Index i = 0; i < p.rows(); ++i) {
     const std::uint8_t c = correct[static_cast<std::size_t>(i)];
     if (c > 1)
-      throw data_error(misd::detail::message("relu: correct[", i, "] = ", unsigned(c),
-                                             ", expected 0 or 1"));
+      throw data_error(
+          misd::detail::message("relu: correct[", i, "] = ", unsigned(c), ", expected 0 or 1"));
     const Eigen::VectorXd pi = p.row(i).transpose();
     (c ? right : wrong) += pi * pi.transpose();
     ++(c ? n_right : n_wrong);
@@ -64,7 +65,8 @@ inline relu_model relu_fit(const host_matrix& z, std::span<const std::uint8_t> c
 }
 
 /// −pᵀ W p for each row of the probabilities p.
-inline host_vector relu_confidence_from_probabilities(const Eigen::MatrixXd& w, const host_matrix& p) {
+inline host_vector relu_confidence_from_probabilities(const Eigen::MatrixXd& w,
+                                                      const host_matrix& p) {
   if (w.rows() != p.cols() || w.cols() != p.cols())
     throw invalid_argument(misd::detail::message("relu: matrix is ", w.rows(), " x ", w.cols(),
                                                  " but the probabilities have ", p.cols(),

@@ -37,8 +37,8 @@ template <class Scalar>
 soft_targets mixup(eigen::batch<Scalar>& x, const label_vector& y, double alpha,
                    random_source& rng) {
   if (static_cast<std::size_t>(x.rows()) != y.size())
-    throw invalid_argument(detail::message("mixup: ", y.size(), " labels for a batch of ",
-                                           x.rows(), " examples"));
+    throw invalid_argument(
+        detail::message("mixup: ", y.size(), " labels for a batch of ", x.rows(), " examples"));
   if (!(alpha > 0) || !std::isfinite(alpha))
     return soft_targets::hard(y);
   const double lam = rng.beta(alpha, alpha);
@@ -51,7 +51,8 @@ soft_targets mixup(eigen::batch<Scalar>& x, const label_vector& y, double alpha,
   const auto l = static_cast<Scalar>(lam), m = static_cast<Scalar>(1.0 - lam);
   for (std::size_t i = 0; i < y.size(); ++i) {
     const auto j = static_cast<Eigen::Index>(perm[i]);
-    mixed.row(static_cast<Eigen::Index>(i)) = l * x.row(static_cast<Eigen::Index>(i)) + m * x.row(j);
+    mixed.row(static_cast<Eigen::Index>(i)) =
+        l * x.row(static_cast<Eigen::Index>(i)) + m * x.row(j);
     t.b[i] = y[perm[i]];
   }
   x = std::move(mixed);

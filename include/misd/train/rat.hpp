@@ -31,10 +31,14 @@ enum class inner_solver { fgsm, pgd };
 
 inline std::string_view name(objective o) {
   switch (o) {
-  case objective::standard: return "standard";
-  case objective::at: return "at";
-  case objective::reverse_at: return "reverse-at";
-  case objective::rat: return "rat";
+  case objective::standard:
+    return "standard";
+  case objective::at:
+    return "at";
+  case objective::reverse_at:
+    return "reverse-at";
+  case objective::rat:
+    return "rat";
   }
   return "?";
 }
@@ -42,11 +46,11 @@ inline std::string_view name(objective o) {
 struct objective_options {
   objective kind = objective::rat;
   inner_solver solver = inner_solver::fgsm;
-  double epsilon = 1e-3;      ///< L∞ radius of the inner step
-  double lambda_ori = 1.0;    ///< weight of CE(x)
-  double lambda = 1.0;        ///< weight of CE(x')
-  int pgd_steps = 5;          ///< k for the PGD inner solver
-  double pgd_step_fraction = 0.25; ///< α = fraction · ε
+  double epsilon = 1e-3;                      ///< L∞ radius of the inner step
+  double lambda_ori = 1.0;                    ///< weight of CE(x)
+  double lambda = 1.0;                        ///< weight of CE(x')
+  int pgd_steps = 5;                          ///< k for the PGD inner solver
+  double pgd_step_fraction = 0.25;            ///< α = fraction · ε
   std::optional<input_box> box = input_box{}; ///< x' is clamped into it ([0, 1] by default)
 };
 
@@ -63,8 +67,8 @@ namespace impl {
 inline void validate(const objective_options& o) {
   misd::detail::validate(o.box);
   if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
-    throw invalid_argument(misd::detail::message("objective: epsilon ", o.epsilon,
-                                                 " must be finite and >= 0"));
+    throw invalid_argument(
+        misd::detail::message("objective: epsilon ", o.epsilon, " must be finite and >= 0"));
   if (!(o.lambda_ori >= 0) || !(o.lambda >= 0) || !std::isfinite(o.lambda_ori) ||
       !std::isfinite(o.lambda))
     throw invalid_argument(misd::detail::message("objective: weights lambda_ori ", o.lambda_ori,
@@ -80,8 +84,8 @@ inline void require_targets(const soft_targets& y, std::size_t n, std::size_t k)
   misd::detail::require_labels(y.a, n, k, "objective (labels a)");
   misd::detail::require_labels(y.b, n, k, "objective (labels b)");
   if (!(y.weight >= 0 && y.weight <= 1))
-    throw invalid_argument(misd::detail::message("objective: mixing weight ", y.weight,
-                                                 " is outside [0, 1]"));
+    throw invalid_argument(
+        misd::detail::message("objective: mixing weight ", y.weight, " is outside [0, 1]"));
 }
 
 /// Per-example mixed CE of logits z into `loss`, and its upstream gradient
@@ -150,7 +154,8 @@ batch_t<M> inner_step(M& model, const batch_t<M>& x, const soft_targets& y, cons
   for (int k = 1; k < o.pgd_steps; ++k) {
     misd::detail::checked_logits(model, cur, z, "logits");
     soft_ce(z, y, 1.0, g);
-    cur = ops::add_scaled_rows(cur, step, ops::sign(misd::detail::checked_input_gradient(model, cur, g)));
+    cur = ops::add_scaled_rows(cur, step,
+                               ops::sign(misd::detail::checked_input_gradient(model, cur, g)));
     ops::project_linf(cur, x, radius);
     clamp(cur);
   }
@@ -162,9 +167,10 @@ batch_t<M> accumulate_checked(M& model, const batch_t<M>& x, const host_matrix& 
   using ops = batch_ops<batch_t<M>>;
   auto dx = model.accumulate_gradients(x, ops::from_host(g, x));
   if (ops::rows(dx) != ops::rows(x) || ops::cols(dx) != ops::cols(x))
-    throw invalid_argument(misd::detail::message(
-        "accumulate_gradients returned ", ops::rows(dx), " x ", ops::cols(dx),
-        " for an input batch of ", ops::rows(x), " x ", ops::cols(x), " (it must match the input)"));
+    throw invalid_argument(misd::detail::message("accumulate_gradients returned ", ops::rows(dx),
+                                                 " x ", ops::cols(dx), " for an input batch of ",
+                                                 ops::rows(x), " x ", ops::cols(x),
+                                                 " (it must match the input)"));
   return dx;
 }
 } // namespace impl

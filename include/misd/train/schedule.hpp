@@ -32,7 +32,8 @@ struct cosine_schedule {
       return base_lr * double(t + 1) / double(warmup_steps);
     const std::size_t span = total_steps - warmup_steps;
     const double u = span == 0 ? 1.0 : double(t - warmup_steps) / double(span);
-    return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(u, 1.0)));
+    return min_lr +
+           (base_lr - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * std::min(u, 1.0)));
   }
 };
 

@@ -36,14 +36,15 @@ public:
   template <detail::span_range P, detail::span_range G>
   void step(P&& parameters, G&& gradients, double lr) {
     if (!(lr >= 0) || !std::isfinite(lr))
-      throw invalid_argument(detail::message("sgd: learning rate ", lr, " must be finite and >= 0"));
+      throw invalid_argument(
+          detail::message("sgd: learning rate ", lr, " must be finite and >= 0"));
     std::size_t k = 0;
     auto g_it = std::ranges::begin(gradients);
     const auto g_end = std::ranges::end(gradients);
     for (std::span<Scalar> p : parameters) {
       if (g_it == g_end)
-        throw invalid_argument(detail::message("sgd: ", k + 1, " parameter spans but only ", k,
-                                               " gradient spans"));
+        throw invalid_argument(
+            detail::message("sgd: ", k + 1, " parameter spans but only ", k, " gradient spans"));
       std::span<Scalar> g = *g_it++;
       if (g.size() != p.size())
         throw invalid_argument(detail::message("sgd: parameter span ", k, " has ", p.size(),
@@ -67,8 +68,8 @@ public:
       ++k;
     }
     if (g_it != g_end)
-      throw invalid_argument(detail::message("sgd: more gradient spans than the ", k,
-                                             " parameter spans"));
+      throw invalid_argument(
+          detail::message("sgd: more gradient spans than the ", k, " parameter spans"));
   }
 
   const sgd_options& options() const { return o_; }

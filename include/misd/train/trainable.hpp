@@ -32,14 +32,16 @@ struct is_mutable_float_span<std::span<S, E>>
 /// A range of std::span<S> with S a mutable floating-point type.
 template <class R>
 concept span_range = std::ranges::input_range<R> &&
-                     is_mutable_float_span<std::remove_cvref_t<std::ranges::range_value_t<R>>>::value;
+    is_mutable_float_span<std::remove_cvref_t<std::ranges::range_value_t<R>>>::value;
 
 template <class M>
 concept has_accumulate_gradients = has_batch_type<M> && requires(M& m, const batch_t<M>& x) {
   { m.accumulate_gradients(x, x) } -> std::convertible_to<batch_t<M>>;
 };
 template <class M>
-concept has_zero_gradients = requires(M& m) { m.zero_gradients(); };
+concept has_zero_gradients = requires(M& m) {
+  m.zero_gradients();
+};
 template <class M>
 concept has_parameters = requires(M& m) {
   { m.parameters() } -> span_range;
@@ -54,8 +56,7 @@ concept has_gradients = requires(M& m) {
 /// the parameters for an optimiser.
 template <class M>
 concept Trainable = Differentiable<M> && detail::has_accumulate_gradients<M> &&
-                    detail::has_zero_gradients<M> && detail::has_parameters<M> &&
-                    detail::has_gradients<M>;
+    detail::has_zero_gradients<M> && detail::has_parameters<M> && detail::has_gradients<M>;
 
 namespace detail {
 /// Checked at the entry of every training algorithm; names the first missing member.

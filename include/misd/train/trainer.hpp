@@ -42,14 +42,14 @@ struct labelled_data {
 struct train_options {
   std::size_t epochs = 10;
   std::size_t batch_size = 128;
-  double learning_rate = 0.05;     ///< peak of the cosine schedule
+  double learning_rate = 0.05; ///< peak of the cosine schedule
   double min_learning_rate = 0.0;
   std::size_t warmup_epochs = 1;
   sgd_options sgd{};
-  double mixup_alpha = 0.0;        ///< Beta(α, α); 0 = no Mixup
+  double mixup_alpha = 0.0;              ///< Beta(α, α); 0 = no Mixup
   std::size_t mixup_off_last_epochs = 0; ///< the last epochs train without Mixup
   objective_options objective{};
-  std::uint64_t seed = 0;          ///< shuffling and Mixup
+  std::uint64_t seed = 0; ///< shuffling and Mixup
 };
 
 /// One report per batch (`batch_done` < `batches`) and per epoch (`batch_done == batches`).
@@ -70,17 +70,16 @@ using progress_callback = std::function<void(const progress&)>;
 namespace impl {
 inline void validate(const train_options& o, std::size_t n) {
   if (o.epochs < 1 || o.batch_size < 1)
-    throw invalid_argument(misd::detail::message("train: epochs (", o.epochs,
-                                                 ") and batch size (", o.batch_size,
-                                                 ") must be >= 1"));
+    throw invalid_argument(misd::detail::message("train: epochs (", o.epochs, ") and batch size (",
+                                                 o.batch_size, ") must be >= 1"));
   if (n == 0)
     throw invalid_argument(misd::detail::message("train: no training examples"));
   if (o.warmup_epochs > o.epochs)
-    throw invalid_argument(misd::detail::message("train: ", o.warmup_epochs,
-                                                 " warm-up epochs for ", o.epochs, " epochs"));
+    throw invalid_argument(misd::detail::message("train: ", o.warmup_epochs, " warm-up epochs for ",
+                                                 o.epochs, " epochs"));
   if (!(o.mixup_alpha >= 0) || !std::isfinite(o.mixup_alpha))
-    throw invalid_argument(misd::detail::message("train: mixup alpha ", o.mixup_alpha,
-                                                 " must be finite and >= 0"));
+    throw invalid_argument(
+        misd::detail::message("train: mixup alpha ", o.mixup_alpha, " must be finite and >= 0"));
 }
 
 /// A host float batch as the model's batch type.
@@ -105,8 +104,8 @@ double accuracy(M& model, labelled_data data, std::size_t batch_size = 1000) {
   static_assert(misd::detail::check_classifier<M>());
   const auto n = static_cast<std::size_t>(data.images.rows());
   if (n != data.labels.size())
-    throw invalid_argument(misd::detail::message("accuracy: ", data.labels.size(),
-                                                 " labels for ", n, " images"));
+    throw invalid_argument(
+        misd::detail::message("accuracy: ", data.labels.size(), " labels for ", n, " images"));
   if (n == 0)
     throw invalid_argument(misd::detail::message("accuracy: no examples"));
   std::size_t right = 0;
@@ -114,8 +113,8 @@ double accuracy(M& model, labelled_data data, std::size_t batch_size = 1000) {
   label_vector pred;
   for (std::size_t b = 0; b < n; b += batch_size) {
     const auto m = std::min(batch_size, n - b);
-    eigen::batch<float> h = data.images.middleRows(static_cast<Eigen::Index>(b),
-                                                   static_cast<Eigen::Index>(m));
+    eigen::batch<float> h =
+        data.images.middleRows(static_cast<Eigen::Index>(b), static_cast<Eigen::Index>(m));
     misd::detail::checked_logits(model, impl::to_model_batch<batch_t<M>>(std::move(h)), z,
                                  "logits");
     misd::detail::argmax_rows(z, pred);
@@ -134,8 +133,8 @@ std::vector<progress> fit(M& model, labelled_data data, const train_options& o,
   using clock = std::chrono::steady_clock;
   const auto n = static_cast<std::size_t>(data.images.rows());
   if (n != data.labels.size())
-    throw invalid_argument(misd::detail::message("train: ", data.labels.size(), " labels for ",
-                                                 n, " images"));
+    throw invalid_argument(
+        misd::detail::message("train: ", data.labels.size(), " labels for ", n, " images"));
   impl::validate(o, n);
   impl::validate(o.objective);
 
@@ -160,10 +159,12 @@ std::vector<progress> fit(M& model, labelled_data data, const train_options& o,
       eigen::batch<float> h(static_cast<Eigen::Index>(m), data.images.cols());
       label_vector y(m);
       for (std::size_t i = 0; i < m; ++i) {
-        h.row(static_cast<Eigen::Index>(i)) = data.images.row(static_cast<Eigen::Index>(order[first + i]));
+        h.row(static_cast<Eigen::Index>(i)) =
+            data.images.row(static_cast<Eigen::Index>(order[first + i]));
         y[i] = data.labels[order[first + i]];
       }
-      const soft_targets t = use_mixup ? mixup(h, y, o.mixup_alpha, rng) : soft_targets::hard(std::move(y));
+      const soft_targets t =
+          use_mixup ? mixup(h, y, o.mixup_alpha, rng) : soft_targets::hard(std::move(y));
       const auto x = impl::to_model_batch<batch_t<M>>(std::move(h));
 
       model.zero_gradients();
@@ -211,8 +212,7 @@ public:
 
   void operator()(const progress& p) {
     const auto now = std::chrono::steady_clock::now();
-    if (!p.end_of_epoch() &&
-        (!terminal_ || now - last_ < std::chrono::milliseconds(100)))
+    if (!p.end_of_epoch() && (!terminal_ || now - last_ < std::chrono::milliseconds(100)))
       return;
     last_ = now;
     char line[256];
