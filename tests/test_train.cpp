@@ -416,3 +416,41 @@ TEST_CASE("Same seed, same result: two runs give bit-identical weights; another 
   CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
   CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) != 0);
 }
+
+namespace {
+/// The MLP seen only through the Trainable members (no fused forward_backward).
+struct plain_trainable {
+  using batch_type = batch<double>;
+  mlp<double>& m;
+  batch_type logits(const batch_type& x) { return m.logits(x); }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) { return m.input_gradient(x, g); }
+  batch_type accumulate_gradients(const batch_type& x, const batch_type& g) {
+    return m.accumulate_gradients(x, g);
+  }
+  void zero_gradients() { m.zero_gradients(); }
+  auto parameters() { return m.parameters(); }
+  auto gradients() { return m.gradients(); }
+};
+static_assert(misd::Trainable<plain_trainable>);
+static_assert(!misd::detail::has_forward_backward<plain_trainable>);
+static_assert(misd::detail::has_forward_backward<mlp<double>>);
+} // namespace
+
+TEST_CASE("The fused forward_backward and the plain Trainable path give the same step") {
+  for (auto kind : {tr::objective::standard, tr::objective::rat}) {
+    crafted a, b;
+    plain_trainable p{b.model};
+    tr::objective_options o;
+    o.kind = kind;
+    o.epsilon = 0.02;
+    a.model.zero_gradients();
+    p.zero_gradients();
+    const auto ra = tr::accumulate_objective(a.model, a.x, a.y, o);
+    const auto rb = tr::accumulate_objective(p, b.x, b.y, o);
+    CHECK(ra.loss == rb.loss);
+    CHECK(ra.correct == rb.correct);
+    auto ga = a.model.gradients(), gb = b.model.gradients();
+    for (std::size_t k = 0; k < ga.size(); ++k)
+      CHECK(std::equal(ga[k].begin(), ga[k].end(), gb[k].begin()));
+  }
+}

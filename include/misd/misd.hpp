@@ -19,3 +19,6 @@
 #include "misd/xtensor/linear.hpp"
 #include "misd/xtensor/ops.hpp"
 #include "misd/train.hpp"
+#include "misd/eval.hpp"
+#include "misd/metric.hpp"
+#include "misd/score.hpp"

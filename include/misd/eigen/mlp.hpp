@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -198,6 +199,21 @@ public:
     return backward(x, g, &grads_);
   }
 
+  /// Training with one forward pass instead of two: z = f(x), G = upstream(z), then adds
+  /// dL/dθ for G to the stored gradients and returns dL/dX, or an empty batch when
+  /// `input_gradient` is false (which also skips the first layer's input product).
+  template <class F>
+    requires std::is_invocable_r_v<batch_type, F&, const batch_type&>
+  batch_type forward_backward(const batch_type& x, F&& upstream, bool input_gradient = true) {
+    check_input(x);
+    std::vector<batch_type> acts = activations(x);
+    batch_type z = acts.back() * layers_.back().weight.transpose();
+    z.rowwise() += layers_.back().bias.transpose();
+    const batch_type g = upstream(static_cast<const batch_type&>(z));
+    check_upstream(x, g);
+    return backpropagate(acts, g, &grads_, input_gradient);
+  }
+
   void zero_gradients() {
     grads_.resize(layers_.size());
     for (std::size_t l = 0; l < layers_.size(); ++l) {
@@ -256,11 +272,19 @@ private:
   batch_type backward(const batch_type& x, const batch_type& g,
                       std::vector<layer_type>* grads) const {
     check_input(x);
+    check_upstream(x, g);
+    return backpropagate(activations(x), g, grads, true);
+  }
+
+  void check_upstream(const batch_type& x, const batch_type& g) const {
     if (g.rows() != x.rows() || g.cols() != layers_.back().weight.rows())
       throw invalid_argument(detail::message("mlp: upstream gradient is ", g.rows(), " x ",
                                              g.cols(), ", expected ", x.rows(), " x ",
                                              layers_.back().weight.rows()));
-    // Forward, keeping each layer's input (post-ReLU activations).
+  }
+
+  /// Each layer's input: the normalised x, then the post-ReLU activations.
+  std::vector<batch_type> activations(const batch_type& x) const {
     std::vector<batch_type> acts(layers_.size());
     acts[0] = normalized(x);
     for (std::size_t l = 0; l + 1 < layers_.size(); ++l) {
@@ -268,12 +292,19 @@ private:
       p.rowwise() += layers_[l].bias.transpose();
       acts[l + 1] = p.cwiseMax(Scalar(0));
     }
+    return acts;
+  }
+
+  batch_type backpropagate(const std::vector<batch_type>& acts, const batch_type& g,
+                           std::vector<layer_type>* grads, bool input_gradient) const {
     batch_type d = g;
     for (std::size_t l = layers_.size(); l-- > 0;) {
       if (grads) {
         (*grads)[l].weight.noalias() += d.transpose() * acts[l];
         (*grads)[l].bias += d.colwise().sum().transpose();
       }
+      if (l == 0 && !input_gradient)
+        return batch_type();
       batch_type prev = d * layers_[l].weight;
       if (l > 0) // ReLU'(p) = [p > 0] = [activation > 0]
         prev = (acts[l].array() > Scalar(0)).select(prev, Scalar(0));

@@ -76,6 +76,7 @@ struct batch_ops<eigen::batch<Scalar>> {
         out.row(jj) = out.row(jj).cwiseMax(Scalar(*box_lo)).cwiseMin(Scalar(*box_hi));
     }
   }
+  static bool all_finite(const B& x) { return x.allFinite(); }
   /// out[i] = 1 when row i of d is entirely zero, else 0.
   static void zero_rows(const B& d, unsigned char* out) {
     for (Eigen::Index i = 0; i < d.rows(); ++i)

@@ -232,7 +232,7 @@ void rr_refine(M& model, const batch_t<M>& x, const robust_radius_options& o,
                radius_workspace<M>& ws, radius_result& res) {
   static_assert(detail::check_differentiable<M>());
   detail::validate(o);
-  detail::require_batch(x, "rr_refine");
+  detail::require_input(x, "rr_refine");
   detail::over_row_blocks(x, o, ws, res,
                           [&](const batch_t<M>& xb, radius_workspace<M>& w, radius_result& r) {
                             detail::rr_refine_block(model, xb, o, w, r);

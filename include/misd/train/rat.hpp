@@ -162,16 +162,44 @@ batch_t<M> inner_step(M& model, const batch_t<M>& x, const soft_targets& y, cons
   return cur;
 }
 
+/// Logits of a batch of n on the host, checked as misd::detail::checked_logits does.
+template <class B>
+void host_logits(const B& logits, std::size_t n, host_matrix& z, std::string_view what) {
+  using ops = batch_ops<B>;
+  if (ops::rows(logits) != n || ops::cols(logits) < 2)
+    throw invalid_argument(misd::detail::message(what, ": model returned logits of ",
+                                                 ops::rows(logits), " x ", ops::cols(logits),
+                                                 " for a batch of ", n, " examples (expected ",
+                                                 n, " x K with K >= 2)"));
+  ops::to_host(logits, z);
+  misd::detail::require_finite(z, what);
+}
+
+/// One training pass: z = f(x) into `z`, adds ∇_θ [scale · Σ_i CE_i] to the model's
+/// gradients, returns Σ_i CE_i and (when `input_gradient`) ∇_x [scale · Σ_i CE_i] in `dx`.
+/// Uses the model's fused forward_backward when it has one (one forward pass less).
 template <class M>
-batch_t<M> accumulate_checked(M& model, const batch_t<M>& x, const host_matrix& g) {
+double training_pass(M& model, const batch_t<M>& x, const soft_targets& y, double scale,
+                     bool input_gradient, host_matrix& z, batch_t<M>& dx, std::string_view what) {
   using ops = batch_ops<batch_t<M>>;
-  auto dx = model.accumulate_gradients(x, ops::from_host(g, x));
-  if (ops::rows(dx) != ops::rows(x) || ops::cols(dx) != ops::cols(x))
-    throw invalid_argument(misd::detail::message("accumulate_gradients returned ", ops::rows(dx),
-                                                 " x ", ops::cols(dx), " for an input batch of ",
-                                                 ops::rows(x), " x ", ops::cols(x),
-                                                 " (it must match the input)"));
-  return dx;
+  const std::size_t n = ops::rows(x);
+  host_matrix g;
+  double ce_sum = 0;
+  auto upstream = [&](const batch_t<M>& logits) -> batch_t<M> {
+    host_logits(logits, n, z, what);
+    require_targets(y, n, static_cast<std::size_t>(z.cols()));
+    ce_sum = soft_ce(z, y, scale, g);
+    return ops::from_host(g, logits);
+  };
+  if constexpr (misd::detail::has_forward_backward<M>)
+    dx = model.forward_backward(x, upstream, input_gradient);
+  else
+    dx = model.accumulate_gradients(x, upstream(model.logits(x)));
+  if (input_gradient && (ops::rows(dx) != n || ops::cols(dx) != ops::cols(x)))
+    throw invalid_argument(misd::detail::message(
+        "accumulate_gradients returned ", ops::rows(dx), " x ", ops::cols(dx),
+        " for an input batch of ", n, " x ", ops::cols(x), " (it must match the input)"));
+  return ce_sum;
 }
 } // namespace impl
 
@@ -197,38 +225,46 @@ batch_t<M> perturbed_inputs(M& model, const batch_t<M>& x, const soft_targets& y
 
 /// One objective step on a batch: adds the gradient of the loss (batch means) to the
 /// model's stored parameter gradients (call zero_gradients() before, as with PyTorch's
-/// backward()). Cost: Standard 1 forward + 1 backward; AT/RAT with FGSM twice that.
+/// backward()). Cost with a fused forward_backward: Standard 1 forward + 1 backward (no input
+/// gradient); AT/RAT with FGSM 2 forwards + 2 backwards (one with the input gradient);
+/// without it, one more forward per backward.
 template <class M>
 step_result accumulate_objective(M& model, const batch_t<M>& x, const soft_targets& y,
                                  const objective_options& o = {}) {
   static_assert(misd::detail::check_trainable<M>());
   impl::validate(o);
   misd::detail::require_batch(x, "accumulate_objective");
-  host_matrix z, g;
-  misd::detail::checked_logits(model, x, z, "logits");
-  const auto n = static_cast<std::size_t>(z.rows());
-  impl::require_targets(y, n, static_cast<std::size_t>(z.cols()));
+  const auto n = batch_ops<batch_t<M>>::rows(x);
   const double inv_n = 1.0 / double(n);
-
+  const bool second = o.kind != objective::standard;
+  host_matrix z, g;
+  batch_t<M> dx{};
   step_result r;
   r.examples = n;
-  r.clean_loss = impl::soft_ce(z, y, o.lambda_ori * inv_n, g) * inv_n;
-  const host_vector s = impl::step_signs(o.kind, z, y, &r.correct);
+  if (o.lambda_ori > 0) {
+    r.clean_loss =
+        impl::training_pass(model, x, y, o.lambda_ori * inv_n, second, z, dx, "logits") * inv_n;
+  } else { // no clean term: the direction still needs the clean logits and input gradient
+    misd::detail::checked_logits(model, x, z, "logits");
+    impl::require_targets(y, n, static_cast<std::size_t>(z.cols()));
+    r.clean_loss = impl::soft_ce(z, y, inv_n, g) * inv_n;
+    if (second)
+      dx = misd::detail::checked_input_gradient(model, x, g);
+  }
   r.loss = o.lambda_ori * r.clean_loss;
-  const bool second = o.kind != objective::standard;
-  batch_t<M> dx = o.lambda_ori > 0 ? impl::accumulate_checked(model, x, g) : batch_t<M>{};
+  const host_vector s = impl::step_signs(o.kind, z, y, &r.correct);
   if (!second)
     return r;
-  if (!(o.lambda_ori > 0)) {
-    impl::soft_ce(z, y, inv_n, g);
-    dx = misd::detail::checked_input_gradient(model, x, g);
-  }
   const batch_t<M> xp = impl::inner_step(model, x, y, s, dx, o);
-  misd::detail::checked_logits(model, xp, z, "logits of the perturbed batch");
-  r.perturbed_loss = impl::soft_ce(z, y, o.lambda * inv_n, g) * inv_n;
+  if (o.lambda > 0) {
+    r.perturbed_loss = impl::training_pass(model, xp, y, o.lambda * inv_n, false, z, dx,
+                                           "logits of the perturbed batch") *
+                       inv_n;
+  } else {
+    misd::detail::checked_logits(model, xp, z, "logits of the perturbed batch");
+    r.perturbed_loss = impl::soft_ce(z, y, inv_n, g) * inv_n;
+  }
   r.loss += o.lambda * r.perturbed_loss;
-  if (o.lambda > 0)
-    impl::accumulate_checked(model, xp, g);
   return r;
 }
 

@@ -16,6 +16,7 @@
 #include "misd/concepts.hpp"
 
 #include <concepts>
+#include <functional>
 #include <ranges>
 #include <span>
 #include <type_traits>
@@ -38,6 +39,17 @@ template <class M>
 concept has_accumulate_gradients = has_batch_type<M> && requires(M& m, const batch_t<M>& x) {
   { m.accumulate_gradients(x, x) } -> std::convertible_to<batch_t<M>>;
 };
+/// Optional: `batch_type forward_backward(const batch_type& x, F upstream, bool input_gradient)`
+/// computes z = f(x) once, takes G = upstream(z), accumulates dL/dθ and returns dL/dX (or an
+/// empty batch when input_gradient is false). Models that offer it save a forward pass per
+/// training step; misd::eigen::mlp does.
+template <class M>
+concept has_forward_backward =
+    has_batch_type<M> &&
+    requires(M& m, const batch_t<M>& x,
+             const std::function<batch_t<M>(const batch_t<M>&)>& upstream) {
+      { m.forward_backward(x, upstream, true) } -> std::convertible_to<batch_t<M>>;
+    };
 template <class M>
 concept has_zero_gradients = requires(M& m) {
   m.zero_gradients();

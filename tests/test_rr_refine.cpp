@@ -1,0 +1,187 @@
+// RR-Refine against closed forms (linear models) and against the real model (its bracket
+// ends are verified flips / non-flips, its radius lies in RR-BS's final bracket); the
+// in-place path against the value-returning one; RR-BS's early stopping against the full
+// budget; threads against one thread.
+#include "test_support.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+
+using misd::host_matrix;
+using misd::host_vector;
+using fbatch = misd::eigen::batch<float>;
+using fops = misd::batch_ops<fbatch>;
+
+namespace {
+
+/// Only logits / input_gradient: the estimators take their value-returning fallback.
+template <class M>
+struct value_only {
+  using batch_type = misd::batch_t<M>;
+  const M& inner;
+  batch_type logits(const batch_type& x) const { return inner.logits(x); }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) const {
+    return inner.input_gradient(x, g);
+  }
+};
+
+fbatch uniform01(Eigen::Index n, Eigen::Index d, std::uint64_t seed) {
+  fbatch x = fops::uniform_noise(fbatch(n, d), seed);
+  return (x.array() + 1.0f) / 2.0f;
+}
+
+misd::eigen::mlp<float> small_mlp() {
+  return misd::eigen::mlp<float>::random({30, 40, 20, 6}, 17);
+}
+
+void check_same(const misd::radius_result& a, const misd::radius_result& b) {
+  REQUIRE(a.size() == b.size());
+  CHECK(a.prediction == b.prediction);
+  CHECK(a.status == b.status);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto e = static_cast<Eigen::Index>(i);
+    CHECK(a.radius[e] == b.radius[e]);
+    CHECK(a.lower[e] == b.lower[e]);
+    CHECK(a.upper[e] == b.upper[e]);
+  }
+}
+
+} // namespace
+
+TEST_CASE("RR-Refine on a linear model: the exact crossing after its first step") {
+  host_matrix w = fops::uniform_noise(fbatch(4, 12), 3).cast<double>();
+  Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(4, -0.1, 0.2);
+  misd::eigen::linear<double> model(w, b);
+  misd::eigen::batch<double> x = uniform01(50, 12, 9).cast<double>();
+  misd::robust_radius_options o; // no box: the ray is straight and the margins linear
+  const auto r = misd::rr_refine(model, x, o);
+  const auto d = misd::attack_direction(model, x, r.prediction);
+  const misd::eigen::batch<double> z = model.logits(x);
+  int checked = 0;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const auto e = static_cast<Eigen::Index>(i);
+    const double t = misd_test::linear_crossing(w, z.row(e).transpose(), d.row(e).transpose(),
+                                                r.prediction[i]);
+    CAPTURE(i);
+    REQUIRE(std::isfinite(t));
+    CHECK(r.status[i] == misd::radius_status::bracketed);
+    CHECK(r.radius[e] == doctest::Approx(t).epsilon(1e-9));
+    CHECK(r.lower[e] <= t);
+    CHECK(r.upper[e] >= t);
+    ++checked;
+  }
+  CHECK(checked == 50);
+  // Clean pass, finite-difference step, then one round of (at most) two probes.
+  CHECK(r.example_forwards <= 4 * r.size());
+  CHECK(r.backwards == 1);
+}
+
+TEST_CASE("RR-Refine on an MLP: bracket ends are verified by the real model") {
+  auto model = small_mlp();
+  const fbatch x = uniform01(300, 30, 21);
+  misd::robust_radius_options o;
+  o.box = misd::input_box{0, 1};
+  const auto r = misd::rr_refine(model, x, o);
+  const auto bs = misd::rr_bs(model, x, o);
+  const auto d = misd::attack_direction(model, x, r.prediction);
+  auto predict_at = [&](Eigen::Index i, double t) {
+    fbatch p = x.row(i) + float(t) * d.row(i);
+    p = p.cwiseMax(0.0f).cwiseMin(1.0f);
+    host_matrix z = model.logits(p).cast<double>();
+    Eigen::Index k;
+    z.row(0).maxCoeff(&k);
+    return static_cast<int>(k);
+  };
+  std::size_t inside = 0, bracketed = 0;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const auto e = static_cast<Eigen::Index>(i);
+    CAPTURE(i);
+    CHECK(r.prediction[i] == bs.prediction[i]);
+    if (r.status[i] != misd::radius_status::bracketed)
+      continue;
+    ++bracketed;
+    CHECK(r.lower[e] < r.upper[e]);
+    CHECK(r.radius[e] >= r.lower[e]);
+    CHECK(r.radius[e] <= r.upper[e]);
+    if (r.lower[e] > 0)
+      CHECK(predict_at(e, r.lower[e]) == r.prediction[i]); // verified non-flip
+    CHECK(predict_at(e, r.upper[e]) != r.prediction[i]);   // verified flip
+    if (bs.status[i] == misd::radius_status::bracketed && r.radius[e] >= bs.lower[e] &&
+        r.radius[e] <= bs.upper[e])
+      ++inside;
+  }
+  CHECK(bracketed > 250);
+  CHECK(double(inside) >= 0.99 * double(bracketed));
+  CHECK(double(r.example_forwards) < 0.5 * double(bs.example_forwards));
+  CHECK(r.example_forwards <= static_cast<std::size_t>(o.refine_budget) * r.size());
+}
+
+TEST_CASE("RR-Refine's forward cap is honoured") {
+  auto model = small_mlp();
+  const fbatch x = uniform01(100, 30, 5);
+  misd::robust_radius_options o;
+  o.box = misd::input_box{0, 1};
+  o.refine_budget = 3;
+  const auto r = misd::rr_refine(model, x, o);
+  CHECK(r.example_forwards <= 3 * r.size());
+}
+
+TEST_CASE("the in-place path gives what the value-returning path gives") {
+  auto model = small_mlp();
+  value_only<misd::eigen::mlp<float>> plain{model};
+  const fbatch x = uniform01(120, 30, 8);
+  misd::robust_radius_options o;
+  o.box = misd::input_box{0, 1};
+  check_same(misd::rr_bs(model, x, o), misd::rr_bs(plain, x, o));
+  check_same(misd::rr_fast(model, x, o), misd::rr_fast(plain, x, o));
+  check_same(misd::rr_refine(model, x, o), misd::rr_refine(plain, x, o));
+  // And the MLP's in-place members against its own value members.
+  typename misd::eigen::mlp<float>::scratch_type s;
+  fbatch z, g, dx;
+  model.logits_into(x, x.rows(), z, s);
+  CHECK((z - model.logits(x)).cwiseAbs().maxCoeff() <= 1e-5f);
+  g = fops::uniform_noise(fbatch(x.rows(), 6), 4);
+  model.input_gradient_into(x, g, dx, s);
+  CHECK((dx - model.input_gradient(x, g)).cwiseAbs().maxCoeff() <= 1e-5f);
+}
+
+TEST_CASE("RR-BS early stopping equals the full budget within the tolerance") {
+  auto model = small_mlp();
+  const fbatch x = uniform01(300, 30, 13);
+  misd::robust_radius_options full;
+  full.box = misd::input_box{0, 1};
+  auto early = full;
+  early.tolerance = 1e-3;
+  const auto a = misd::rr_bs(model, x, full);
+  const auto b = misd::rr_bs(model, x, early);
+  CHECK(b.example_forwards < a.example_forwards);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto e = static_cast<Eigen::Index>(i);
+    CAPTURE(i);
+    CHECK(a.status[i] == b.status[i]);
+    if (a.status[i] != misd::radius_status::bracketed)
+      continue;
+    // The same decisions, fewer of them: the early bracket holds the full one ...
+    CHECK(b.lower[e] <= a.lower[e]);
+    CHECK(b.upper[e] >= a.upper[e]);
+    // ... and is narrower than the tolerance, so the answers differ by less than it.
+    CHECK(b.upper[e] - b.lower[e] <= early.tolerance * b.upper[e]);
+    CHECK(std::abs(a.radius[e] - b.radius[e]) <= early.tolerance * b.upper[e] / 2);
+  }
+}
+
+TEST_CASE("threads: row blocks give the one-thread answer") {
+  auto model = small_mlp();
+  const fbatch x = uniform01(101, 30, 2);
+  misd::robust_radius_options o;
+  o.box = misd::input_box{0, 1};
+  auto o2 = o;
+  o2.threads = 3;
+  check_same(misd::rr_bs(model, x, o), misd::rr_bs(model, x, o2));
+  check_same(misd::rr_fast(model, x, o), misd::rr_fast(model, x, o2));
+  check_same(misd::rr_refine(model, x, o), misd::rr_refine(model, x, o2));
+  const auto one = misd::rr_refine(model, x, o), three = misd::rr_refine(model, x, o2);
+  CHECK(one.example_forwards == three.example_forwards);
+}
