@@ -22,3 +22,4 @@
 #include "misd/eval.hpp"
 #include "misd/metric.hpp"
 #include "misd/score.hpp"
+#include "misd/data.hpp"
