@@ -423,7 +423,9 @@ struct plain_trainable {
   using batch_type = batch<double>;
   mlp<double>& m;
   batch_type logits(const batch_type& x) { return m.logits(x); }
-  batch_type input_gradient(const batch_type& x, const batch_type& g) { return m.input_gradient(x, g); }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) {
+    return m.input_gradient(x, g);
+  }
   batch_type accumulate_gradients(const batch_type& x, const batch_type& g) {
     return m.accumulate_gradients(x, g);
   }

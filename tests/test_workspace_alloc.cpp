@@ -9,6 +9,11 @@
 #include <cstdlib>
 #include <new>
 
+// The replacements below pair operator new with free(): that is what they are for.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
 namespace {
 std::atomic<long> allocations{0};
 std::atomic<bool> counting{false};

@@ -60,12 +60,13 @@ struct batch_ops<eigen::batch<Scalar>> {
   // A buffer keeps its shape once set, so steady-state calls allocate nothing.
 
   /// out_j = clamp(x_{rows[j]} + t_j d_{rows[j]}) for j < count (no clamp when box_lo is null).
-  /// out takes the shape capacity x D (capacity >= count; the caller keeps it fixed).
+  /// out has at least max(capacity, count) rows of D (grow only, so that calls of
+  /// different sizes settle on one buffer).
   static void ray_points(const B& x, const B& d, const std::size_t* rows, const double* t,
                          std::size_t count, std::size_t capacity, const double* box_lo,
                          const double* box_hi, B& out) {
     const auto cap = static_cast<Eigen::Index>(std::max(capacity, count));
-    if (out.rows() != cap || out.cols() != x.cols())
+    if (out.rows() < cap || out.cols() != x.cols())
       out.resize(cap, x.cols());
     for (std::size_t j = 0; j < count; ++j) {
       const auto i = static_cast<Eigen::Index>(rows[j]);

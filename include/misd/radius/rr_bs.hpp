@@ -44,7 +44,9 @@ void boundary_search(M& model, const robust_radius_options& o, const std::vector
         continue;
       (pred[i] == res.prediction[i] ? lo[i] : hi[i]) = r[i];
       const bool capped = !std::isfinite(hi[i]) && lo[i] >= o.max_radius;
-      const bool narrow = o.tolerance > 0 && hi[i] - lo[i] <= o.tolerance * hi[i];
+      // (only once a flip bounds the bracket: inf − lo <= tol · inf holds trivially)
+      const bool narrow =
+          o.tolerance > 0 && std::isfinite(hi[i]) && hi[i] - lo[i] <= o.tolerance * hi[i];
       active[i] = !(capped || narrow);
     }
   }
@@ -98,7 +100,8 @@ void rr_bs_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
       const bool same = argmax_row(ws.z_probe, static_cast<Eigen::Index>(j)) == res.prediction[i];
       (same ? ws.lo[e] : ws.hi[e]) = ws.at[j];
       const bool capped = !std::isfinite(ws.hi[e]) && ws.lo[e] >= o.max_radius;
-      const bool narrow = o.tolerance > 0 && ws.hi[e] - ws.lo[e] <= o.tolerance * ws.hi[e];
+      const bool narrow = o.tolerance > 0 && std::isfinite(ws.hi[e]) &&
+                          ws.hi[e] - ws.lo[e] <= o.tolerance * ws.hi[e];
       ws.active[i] = !(capped || narrow);
     }
   }

@@ -46,7 +46,7 @@ inline rr_bs_cell replay_rr_bs(const robust_radius_options& o, double lo, double
   for (int p = 1; p < o.budget; ++p) {
     if (!std::isfinite(b) && a >= o.max_radius)
       break; // RR-BS stops a capped example
-    if (o.tolerance > 0 && b - a <= o.tolerance * b)
+    if (o.tolerance > 0 && std::isfinite(b) && b - a <= o.tolerance * b)
       break; // and one whose bracket is narrow enough
     // The same arithmetic as RR-BS, so that the ends are bit for bit its probes.
     const double r = std::min({(a + b) / 2, 2 * a, o.max_radius});
@@ -149,8 +149,16 @@ void rr_refine_block(M& model, const batch_t<M>& x, const robust_radius_options&
         continue;
       const auto e = static_cast<Eigen::Index>(i);
       const auto cell = replay_rr_bs(o, ws.lo[e], ws.hi[e], ws.estimate[e]);
-      const bool probe_a = !cell.determined && cell.lo > ws.lo[e];
-      const bool probe_b = !cell.determined && std::isfinite(cell.hi) && cell.hi < ws.hi[e];
+      bool probe_a = !cell.determined && cell.lo > ws.lo[e];
+      bool probe_b = !cell.determined && std::isfinite(cell.hi) && cell.hi < ws.hi[e];
+      // While the estimate still moves by more than 1% a round, one probe (the end nearer
+      // the estimate) carries nearly all the information; both ends once it settles.
+      if (probe_a && probe_b && std::abs(ws.estimate[e] - ws.t_b[e]) > 0.01 * ws.estimate[e]) {
+        if (ws.estimate[e] - cell.lo < cell.hi - ws.estimate[e])
+          probe_b = false;
+        else
+          probe_a = false;
+      }
       const int need = int(probe_a) + int(probe_b);
       if (need == 0 || ws.used[i] + need > o.refine_budget) {
         ws.active[i] = 0;

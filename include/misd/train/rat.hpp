@@ -167,10 +167,9 @@ template <class B>
 void host_logits(const B& logits, std::size_t n, host_matrix& z, std::string_view what) {
   using ops = batch_ops<B>;
   if (ops::rows(logits) != n || ops::cols(logits) < 2)
-    throw invalid_argument(misd::detail::message(what, ": model returned logits of ",
-                                                 ops::rows(logits), " x ", ops::cols(logits),
-                                                 " for a batch of ", n, " examples (expected ",
-                                                 n, " x K with K >= 2)"));
+    throw invalid_argument(misd::detail::message(
+        what, ": model returned logits of ", ops::rows(logits), " x ", ops::cols(logits),
+        " for a batch of ", n, " examples (expected ", n, " x K with K >= 2)"));
   ops::to_host(logits, z);
   misd::detail::require_finite(z, what);
 }

@@ -44,12 +44,11 @@ concept has_accumulate_gradients = has_batch_type<M> && requires(M& m, const bat
 /// empty batch when input_gradient is false). Models that offer it save a forward pass per
 /// training step; misd::eigen::mlp does.
 template <class M>
-concept has_forward_backward =
-    has_batch_type<M> &&
+concept has_forward_backward = has_batch_type<M> &&
     requires(M& m, const batch_t<M>& x,
              const std::function<batch_t<M>(const batch_t<M>&)>& upstream) {
-      { m.forward_backward(x, upstream, true) } -> std::convertible_to<batch_t<M>>;
-    };
+  { m.forward_backward(x, upstream, true) } -> std::convertible_to<batch_t<M>>;
+};
 template <class M>
 concept has_zero_gradients = requires(M& m) {
   m.zero_gradients();
