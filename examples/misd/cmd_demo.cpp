@@ -1,11 +1,549 @@
-// examples/misd/cmd_demo.cpp -- 'misd demo' (shared/spec/CLI.md). Not implemented yet.
+// examples/misd/cmd_demo.cpp -- 'misd demo': the paper's experiments on Fashion-MNIST in
+// two regimes (shared/spec/EVIDENCE.md): a regularised MLP and an over-confident CNN, each
+// trained with Standard, RAT, AT and ReverseAT; the paper's Tables 1, 2, 4 and 5 and its
+// Figures 2 and 3, plus risk-coverage curves. Everything is computed first and then
+// written into the output directory in one atomic replacement: a failed run leaves no
+// partial outputs.
 #include "cli.hpp"
+#include "demo_models.hpp"
+#include "gnuplot.hpp"
 
+#include "misd/eigen/mlp.hpp"
+#include "misd/eigen/mlp_io.hpp"
+#include "misd/eval.hpp"
+#include "misd/metric.hpp"
+#include "misd/score.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
 #include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
 
 namespace misd_cli {
-int cmd_demo(int, char**) {
-  std::cerr << "misd demo: not available in this build yet\n";
-  return 2;
+namespace {
+namespace fs = std::filesystem;
+using misd::eigen::batch;
+using misd::score::hyper_parameters;
+using misd::score::method_output;
+
+constexpr const char* demo_usage =
+    "usage: misd demo [--quick] [--out-dir DIR] [--cache-dir DIR] [--data-dir DIR]\n"
+    "                 [--seeds N]\n"
+    "Trains (or reuses from the cache) Fashion-MNIST models in two regimes and writes the\n"
+    "paper's tables (Markdown, CSV, JSON) and plots (PNG) into DIR (default misd-demo).\n"
+    "  --quick       subset of the data and few epochs (about 2 minutes)\n"
+    "  --cache-dir   trained models (default $XDG_CACHE_HOME/misd-demo or ~/.cache/misd-demo)\n"
+    "  --data-dir    Fashion-MNIST IDX files (default $MISD_FASHION_MNIST_DIR or\n"
+    "                /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist)\n"
+    "  --seeds N     random 20/80 validation/test splits per evaluation (default 3)\n";
+
+/// Splits large batches into chunks so that convolutional activations of a whole test set
+/// never sit in memory at once; the results are the same as one call.
+template <class M>
+struct chunked {
+  using batch_type = batch<float>;
+  M* model;
+  Eigen::Index chunk = 1000;
+  batch_type logits(const batch_type& x) const {
+    if (x.rows() <= chunk)
+      return model->logits(x);
+    batch_type z;
+    for (Eigen::Index b = 0; b < x.rows(); b += chunk) {
+      const auto m = std::min(chunk, x.rows() - b);
+      batch_type part = model->logits(x.middleRows(b, m));
+      if (b == 0)
+        z.resize(x.rows(), part.cols());
+      z.middleRows(b, m) = part;
+    }
+    return z;
+  }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) const {
+    if (x.rows() <= chunk)
+      return model->input_gradient(x, g);
+    batch_type dx(x.rows(), x.cols());
+    for (Eigen::Index b = 0; b < x.rows(); b += chunk) {
+      const auto m = std::min(chunk, x.rows() - b);
+      dx.middleRows(b, m) = model->input_gradient(x.middleRows(b, m), g.middleRows(b, m));
+    }
+    return dx;
+  }
+};
+
+/// What the demo's settings are, for --quick and for the full run.
+struct settings {
+  bool quick = false;
+  std::size_t train_images = 60000, test_images = 10000;
+  std::size_t mlp_epochs = 10, cnn_epochs = 15;
+  std::vector<double> temperatures = misd::score::paper_temperature_grid();
+  std::vector<double> epsilons = misd::score::paper_epsilon_grid();
+  std::vector<double> radius_temperatures = misd::score::paper_temperature_grid();
+  int pgd_steps = 3;
+  std::vector<std::uint64_t> seeds{0, 1, 2};
+};
+
+/// Every output of one model's evaluation.
+struct evaluation {
+  misd::eval::protocol_report report;
+  std::map<std::string, std::vector<method_output>> outputs; ///< per grid point
+  std::map<std::string, std::vector<hyper_parameters>> grids;
+  std::map<std::string, double> images_per_second; ///< at T = 1, ε = 0
+  std::vector<std::uint8_t> correct;
+  double accuracy = 0;
+};
+
+/// Index of T = 1, ε = 0 in a grid (the paper's default setting).
+std::size_t default_point(const std::vector<hyper_parameters>& g) {
+  for (std::size_t i = 0; i < g.size(); ++i)
+    if (g[i].temperature == 1.0 && g[i].epsilon == 0.0)
+      return i;
+  return 0;
+}
+
+/// MSR from a float32 softmax, as most code computes it: saturates at 1.0 and ties.
+template <class M>
+misd::score::method<M> msr_float32() {
+  auto compute = [](M& model, const batch<float>& x, const hyper_parameters& p) {
+    const batch<float> z = model.logits(x);
+    std::vector<double> c(static_cast<std::size_t>(z.rows()));
+    for (Eigen::Index i = 0; i < z.rows(); ++i) {
+      const Eigen::RowVectorXf e =
+          ((z.row(i).array() - z.row(i).maxCoeff()) / float(p.temperature)).exp();
+      c[static_cast<std::size_t>(i)] = double(e.maxCoeff() / e.sum());
+    }
+    return method_output{std::move(c), {}};
+  };
+  return misd::score::method<M>("msr (float32 softmax)", misd::score::make_grid({1.0}), compute);
+}
+
+template <class M>
+evaluation evaluate(M& raw, const misd::data::dataset& test, const settings& s,
+                    const std::vector<std::string>& names, const std::string& what) {
+  using C = chunked<M>;
+  C model{&raw};
+  evaluation ev;
+  ev.correct = misd::eval::correctness(model, test.images, test.labels);
+  std::size_t right = 0;
+  for (auto c : ev.correct)
+    right += c;
+  ev.accuracy = double(right) / double(ev.correct.size());
+  ev.report.n = ev.correct.size();
+  ev.report.errors = ev.correct.size() - right;
+  ev.report.options.seeds = s.seeds;
+
+  misd::score::method_options mo;
+  mo.box = misd::input_box{0.0, 1.0};
+  mo.radius.pgd_steps = s.pgd_steps;
+  for (const auto& name : names) {
+    auto m = name == "msr-float32" ? msr_float32<C>() : misd::score::make_method<C>(name, mo);
+    if (name == "odin" || name == "doctor")
+      m.set_grid(misd::score::make_grid(s.temperatures, s.epsilons));
+    else if (name.rfind("rr-", 0) == 0)
+      m.set_grid(misd::score::make_grid(name == "rr-bs-pgd" ? std::vector<double>{1.0}
+                                                             : s.radius_temperatures));
+    std::vector<method_output> outs;
+    std::vector<double> seconds;
+    for (const auto& p : m.grid()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      outs.push_back(m.compute(model, test.images, p));
+      seconds.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    const auto d = default_point(m.grid());
+    ev.images_per_second[m.name()] = double(ev.correct.size()) / seconds[d];
+    std::cerr << "misd demo: " << what << ": " << m.name() << " (" << m.grid().size()
+              << " grid points, " << std::fixed << std::setprecision(0)
+              << ev.images_per_second[m.name()] << " images/s)\n"
+              << std::defaultfloat;
+    misd::eval::fit_function fit;
+    if (m.needs_fit())
+      fit = [&m](const method_output& on, std::span<const std::uint8_t> c,
+                 const method_output& target) { return m.confidence(target, &on, c); };
+    ev.report.methods.push_back(
+        misd::eval::evaluate_outputs(m.name(), m.grid(), outs, fit, ev.correct, ev.report.options));
+    ev.grids[m.name()] = m.grid();
+    ev.outputs[m.name()] = std::move(outs);
+  }
+  return ev;
+}
+
+const misd::eval::method_report& find_method(const evaluation& ev, const std::string& name) {
+  for (const auto& m : ev.report.methods)
+    if (m.name == name)
+      return m;
+  throw misd::invalid_argument("misd demo: no method '" + name + "' in the evaluation");
+}
+
+double median(std::vector<double> v) {
+  if (v.empty())
+    return std::nan("");
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  if (v.size() % 2)
+    return *mid;
+  return (*mid + *std::max_element(v.begin(), mid)) / 2;
+}
+
+/// Radii of the correct and the wrong examples, at T = 1.
+std::pair<std::vector<double>, std::vector<double>> radii_by_correctness(const evaluation& ev,
+                                                                         const std::string& m) {
+  const auto& out = ev.outputs.at(m)[default_point(ev.grids.at(m))].confidence;
+  std::vector<double> right, wrong;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    (ev.correct[i] ? right : wrong).push_back(out[i]);
+  return {right, wrong};
+}
+
+std::string fmt(double v, int digits) {
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(digits) << v;
+  return os.str();
+}
+
+/// A table as Markdown, CSV and JSON at once.
+struct table {
+  std::string name, title;
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::string>> rows;  ///< formatted cells (Markdown)
+  nlohmann::json json = nlohmann::json::array(); ///< one object per row, numbers unformatted
+
+  std::string markdown() const {
+    std::ostringstream os;
+    os << "### " << title << "\n\n|";
+    for (const auto& c : columns)
+      os << ' ' << c << " |";
+    os << "\n|";
+    for (std::size_t i = 0; i < columns.size(); ++i)
+      os << "---|";
+    os << "\n";
+    for (const auto& r : rows) {
+      os << "|";
+      for (const auto& c : r)
+        os << ' ' << c << " |";
+      os << "\n";
+    }
+    return os.str();
+  }
+  std::string csv() const {
+    auto quote = [](const std::string& s) {
+      std::string o = "\"";
+      for (char c : s)
+        o += c == '"' ? std::string("\"\"") : std::string(1, c);
+      return o + "\"";
+    };
+    std::ostringstream os;
+    for (std::size_t i = 0; i < columns.size(); ++i)
+      os << (i ? "," : "") << quote(columns[i]);
+    os << "\n";
+    for (const auto& r : rows) {
+      for (std::size_t i = 0; i < r.size(); ++i)
+        os << (i ? "," : "") << quote(r[i]);
+      os << "\n";
+    }
+    return os.str();
+  }
+};
+
+std::string pm(const misd::eval::mean_std& a, double scale, int digits) {
+  if (!a.mean.defined())
+    return "undefined";
+  return fmt(*a.mean.value * scale, digits) + " ± " + fmt(*a.std.value * scale, digits);
+}
+
+nlohmann::json num(const misd::metric::metric_value& v) {
+  return v.defined() ? nlohmann::json(*v.value) : nlohmann::json(nullptr);
+}
+
+/// A row of the paper's Table 2 layout for one method.
+void metrics_row(table& t, const std::string& label, const misd::eval::method_report& m,
+                 nlohmann::json extra = nlohmann::json::object()) {
+  using misd::eval::aggregate;
+  const auto au = aggregate(m, "auroc"), fp = aggregate(m, "fpr95"), ar = aggregate(m, "aurc"),
+             ac = aggregate(m, "accuracy");
+  t.rows.push_back({label, pm(au, 1, 4), pm(fp, 100, 2), pm(ar, 1000, 2), pm(ac, 100, 2)});
+  extra["method"] = label;
+  extra["auroc"] = {{"mean", num(au.mean)}, {"std", num(au.std)}};
+  extra["fpr95"] = {{"mean", num(fp.mean)}, {"std", num(fp.std)}};
+  extra["aurc"] = {{"mean", num(ar.mean)}, {"std", num(ar.std)}};
+  extra["accuracy"] = {{"mean", num(ac.mean)}, {"std", num(ac.std)}};
+  t.json.push_back(extra);
+}
+
+const std::vector<std::string> table2_methods{"msr",   "msr-float32", "odin",      "doctor",
+                                              "relu",  "energy",      "max-logit", "rr-bs",
+                                              "rr-bs-pgd", "rr-fast"};
+const std::vector<std::string> objectives{"standard", "rat", "at", "reverse-at"};
+
+/// Tables and plots of one regime.
+struct regime_result {
+  std::string regime, arch;
+  std::vector<table> tables;
+  std::vector<std::pair<std::string, std::function<void(const fs::path&)>>> plots;
+};
+
+template <class Model>
+regime_result run_regime(const std::string& regime, const std::string& arch,
+                         const demo::model_kind<Model>& kind, demo::recipe base,
+                         const misd::data::dataset& train, const misd::data::dataset& test,
+                         const settings& s, const fs::path& cache) {
+  regime_result out{regime, arch, {}, {}};
+  std::map<std::string, evaluation> evals;
+  for (const auto& obj : objectives) {
+    demo::recipe r = base;
+    r.objective = obj;
+    Model model = demo::cached_or_trained(r, kind, cache, train);
+    const bool full_table = obj == "standard" || obj == "rat";
+    const auto names = full_table ? table2_methods : std::vector<std::string>{"msr", "rr-bs"};
+    evals.emplace(obj, evaluate(model, test, s, names, arch + " " + obj));
+  }
+  const std::string tag = regime + " regime, " + arch;
+
+  // Table 2: every method, Standard and RAT.
+  for (const auto& obj : {"standard", "rat"}) {
+    table t{std::string("table2_") + arch + "_" + obj,
+            std::string("Table 2 (") + tag + ", " + obj + "): misclassification detection",
+            {"Method", "AUROC ↑", "FPR95 % ↓", "AURC×1000 ↓", "Accuracy %"},
+            {},
+            nlohmann::json::array()};
+    for (const auto& m : evals.at(obj).report.methods)
+      metrics_row(t, m.name, m);
+    out.tables.push_back(std::move(t));
+  }
+  // Table 4: the estimators with their throughput, on the Standard model.
+  {
+    const auto& ev = evals.at("standard");
+    table t{"table4_" + arch,
+            "Table 4 (" + tag + ", standard): estimators and their speed (images/s, this run)",
+            {"Method", "AUROC ↑", "FPR95 % ↓", "AURC×1000 ↓", "Accuracy %", "images/s"},
+            {},
+            nlohmann::json::array()};
+    for (const auto& name : {"msr", "rr-bs", "rr-bs-pgd", "rr-fast"}) {
+      const double ips = ev.images_per_second.at(name);
+      metrics_row(t, name, find_method(ev, name), {{"images_per_second", ips}});
+      t.rows.back().push_back(fmt(ips, 0));
+    }
+    out.tables.push_back(std::move(t));
+  }
+  // Table 5: training objectives, confidence from RR-BS.
+  {
+    table t{"table5_" + arch, "Table 5 (" + tag + "): training objectives, confidence = RR-BS",
+            {"Training", "AUROC ↑", "FPR95 % ↓", "AURC×1000 ↓", "Accuracy %"},
+            {},
+            nlohmann::json::array()};
+    for (const auto& obj : objectives)
+      metrics_row(t, obj, find_method(evals.at(obj), "rr-bs"));
+    out.tables.push_back(std::move(t));
+  }
+  // Table 1: median RR-BS radius of correct and of wrong examples.
+  {
+    table t{"table1_" + arch, "Table 1 (" + tag + "): median RR-BS radius (T = 1, whole test set)",
+            {"Training", "correct", "wrong", "ratio"},
+            {},
+            nlohmann::json::array()};
+    for (const auto& obj : objectives) {
+      const auto [right, wrong] = radii_by_correctness(evals.at(obj), "rr-bs");
+      const double a = median(right), b = median(wrong);
+      t.rows.push_back({obj, fmt(a, 5), fmt(b, 5), fmt(a / b, 2)});
+      t.json.push_back({{"training", obj},
+                        {"median_radius_correct", a},
+                        {"median_radius_wrong", b},
+                        {"correct", right.size()},
+                        {"wrong", wrong.size()}});
+    }
+    out.tables.push_back(std::move(t));
+  }
+
+  // Figure 2: radius histograms of correct and wrong examples, Standard and RAT.
+  {
+    std::vector<series> hist;
+    for (const auto& obj : {"standard", "rat"}) {
+      const auto [right, wrong] = radii_by_correctness(evals.at(obj), "rr-bs");
+      hist.push_back(log_histogram(std::string(obj) + " correct", right, 1e-4, 1.0, 40));
+      hist.push_back(log_histogram(std::string(obj) + " wrong", wrong, 1e-4, 1.0, 40));
+    }
+    out.plots.emplace_back("fig2_radius_histogram_" + arch + ".png",
+                           [hist, tag](const fs::path& p) {
+                             plot_png(p,
+                                      {"RR-BS radius of correct and wrong test examples (" + tag +
+                                           ")",
+                                       "robust radius (L-inf)", "fraction of examples", true, true},
+                                      hist);
+                           });
+  }
+  // Risk-coverage curves of every method (Standard model, T = 1 / ε = 0 point).
+  {
+    const auto& ev = evals.at("standard");
+    std::vector<series> curves;
+    for (const auto& m : ev.report.methods) {
+      if (m.name == "relu")
+        continue; // fitted per split: no whole-set curve
+      const auto& conf = ev.outputs.at(m.name)[default_point(ev.grids.at(m.name))].confidence;
+      const auto rc = misd::metric::risk_coverage_curve(conf, ev.correct);
+      curves.push_back({m.name, rc.coverage, rc.risk});
+    }
+    out.plots.emplace_back("risk_coverage_" + arch + ".png", [curves, tag](const fs::path& p) {
+      plot_png(p, {"Risk-coverage, standard training (" + tag + ")", "coverage", "selective risk",
+                   false, false},
+               curves);
+    });
+  }
+  // Figure 3: AURC (whole test set) against temperature; ODIN and DOCTOR at their best ε.
+  {
+    const auto& ev = evals.at("standard");
+    std::vector<series> lines;
+    for (const auto& name : {"odin", "doctor", "rr-bs", "rr-fast"}) {
+      std::map<double, double> best;
+      const auto& g = ev.grids.at(name);
+      for (std::size_t i = 0; i < g.size(); ++i) {
+        const double a = misd::metric::aurc(ev.outputs.at(name)[i].confidence, ev.correct);
+        auto it = best.find(g[i].temperature);
+        if (it == best.end() || a < it->second)
+          best[g[i].temperature] = a;
+      }
+      series sr{name, {}, {}};
+      for (const auto& [t, a] : best) {
+        sr.x.push_back(t);
+        sr.y.push_back(1000 * a);
+      }
+      lines.push_back(sr);
+    }
+    out.plots.emplace_back("fig3_aurc_vs_temperature_" + arch + ".png",
+                           [lines, tag](const fs::path& p) {
+                             plot_png(p,
+                                      {"AURC against temperature (" + tag + ", standard)",
+                                       "temperature T", "AURC x 1000", true, false},
+                                      lines);
+                           });
+  }
+  return out;
+}
+
+fs::path default_cache_dir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x)
+    return fs::path(x) / "misd-demo";
+  if (const char* h = std::getenv("HOME"); h && *h)
+    return fs::path(h) / ".cache" / "misd-demo";
+  return fs::path(".misd-demo-cache");
+}
+
+/// Fails early, before hours of training, when DIR's parent cannot take the output.
+void check_writable(const fs::path& dir) {
+  const fs::path parent = fs::absolute(dir).parent_path();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  const fs::path probe = parent / (".misd-demo-probe." + std::to_string(::getpid()));
+  {
+    std::ofstream f(probe);
+    if (!f || !(f << "x") || !f.flush()) {
+      fs::remove(probe, ec);
+      throw misd::data_error(misd::detail::message(
+          "output directory ", dir.string(), " cannot be written (its parent ", parent.string(),
+          " is not writable)"));
+    }
+  }
+  fs::remove(probe, ec);
+  if (fs::exists(dir) && !fs::is_directory(dir))
+    throw misd::data_error(
+        misd::detail::message("output path ", dir.string(), " exists and is not a directory"));
+}
+} // namespace
+
+int cmd_demo(int argc, char** argv) {
+  const args a(argc, argv, 2, {"out-dir", "cache-dir", "data-dir", "seeds"}, {"quick", "help"});
+  if (a.has("help")) {
+    std::cout << demo_usage;
+    return 0;
+  }
+  settings s;
+  s.quick = a.has("quick");
+  const long long nseeds = a.integer("seeds", 3);
+  if (nseeds < 1 || nseeds > 100)
+    throw usage_error("--seeds must be in [1, 100]");
+  s.seeds.clear();
+  for (long long i = 0; i < nseeds; ++i)
+    s.seeds.push_back(static_cast<std::uint64_t>(i));
+  if (s.quick) {
+    s.train_images = 4000;
+    s.test_images = 1000;
+    s.mlp_epochs = 3;
+    s.cnn_epochs = 3;
+    s.temperatures = {0.5, 1.0, 2.0, 1000.0};
+    s.epsilons = {0.0, 2.5e-4, 1e-3};
+    s.radius_temperatures = {0.5, 1.0, 2.0};
+    s.pgd_steps = 2;
+  }
+  const fs::path out_dir = a.get("out-dir").value_or("misd-demo");
+  const fs::path cache = a.has("cache-dir") ? fs::path(*a.get("cache-dir")) : default_cache_dir();
+  check_writable(out_dir);
+  const auto t_start = std::chrono::steady_clock::now();
+
+  const fs::path data_dir = a.has("data-dir") ? fs::path(*a.get("data-dir"))
+                                              : misd::data::default_fashion_mnist_dir();
+  auto train = misd::data::load_fashion_mnist(data_dir, misd::data::split::train);
+  auto test = misd::data::load_fashion_mnist(data_dir, misd::data::split::test);
+  auto shrink = [](misd::data::dataset& d, std::size_t n) {
+    if (n < d.labels.size()) {
+      d.images.conservativeResize(static_cast<Eigen::Index>(n), Eigen::NoChange);
+      d.labels.resize(n);
+    }
+  };
+  shrink(train, s.train_images);
+  shrink(test, s.test_images);
+
+  std::vector<regime_result> results;
+  {
+    demo::model_kind<misd::eigen::mlp<float>> mlp_kind{
+        [](std::uint64_t seed) { return misd::eigen::mlp<float>::random({784, 512, 256, 10}, seed); },
+        [](const fs::path& d, const misd::eigen::mlp<float>& m) { misd::eigen::save_mlp(d, m); },
+        [](const fs::path& d) { return misd::eigen::load_mlp<float>(d); }};
+    demo::recipe r;
+    r.regime = "regularised";
+    r.arch = "mlp";
+    r.epochs = s.mlp_epochs;
+    r.train_images = train.labels.size();
+    r.weight_decay = 5e-4;
+    results.push_back(run_regime("regularised", "mlp", mlp_kind, r, train, test, s, cache));
+  }
+
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  std::ostringstream md;
+  md << "# misd demo results\n\nFashion-MNIST, " << train.labels.size() << " training and "
+     << test.labels.size() << " test images" << (s.quick ? " (--quick)" : "") << "; "
+     << s.seeds.size() << " random 20%/80% validation/test splits, hyper-parameters by lowest "
+     << "validation AURC, mean ± std over splits. Wall time " << fmt(seconds, 0) << " s.\n\n";
+  for (const auto& r : results)
+    for (const auto& t : r.tables)
+      md << t.markdown() << "\n";
+  std::cout << md.str();
+
+  // Everything is written at once: the previous output directory stays until the swap.
+  misd::detail::replace_directory_atomically(out_dir, [&](const fs::path& tmp) {
+    auto write = [&](const fs::path& p, const std::string& text) {
+      misd::detail::write_file_atomically(p, [&](std::ostream& os) { os << text; });
+    };
+    write(tmp / "results.md", md.str());
+    for (const auto& r : results) {
+      for (const auto& t : r.tables) {
+        write(tmp / (t.name + ".md"), t.markdown());
+        write(tmp / (t.name + ".csv"), t.csv());
+        write(tmp / (t.name + ".json"), t.json.dump(2) + "\n");
+      }
+      for (const auto& [name, draw] : r.plots)
+        draw(tmp / name);
+    }
+  });
+  std::cerr << "misd demo: results in " << out_dir.string() << " (" << fmt(seconds, 0)
+            << " s)\n";
+  return 0;
 }
 } // namespace misd_cli
