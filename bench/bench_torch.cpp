@@ -1,0 +1,133 @@
+// bench/bench_torch.cpp -- throughput of misd's generic algorithms on a TorchScript model
+// through the LibTorch adapter: forward, MSR with input preprocessing, RR-Fast, RR-BS (FGSM,
+// budget 25), in images/s, as JSON (one object per line, then a summary object).
+//
+//   bench_torch --model wrn.pt --device cuda --batch 512 --shape 3,32,32 --reps 10
+//
+// Also reports the cost of the host round trip the generic algorithms make per forward pass
+// (the N x K logits to the host as doubles: to_host), measured on its own.
+#include "misd/radius/rr_bs.hpp"
+#include "misd/radius/rr_fast.hpp"
+#include "misd/score/preprocess.hpp"
+#include "misd/torch.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct cli {
+  std::string model, device = "cpu", shape = "3,32,32";
+  long batch = 512, reps = 10, budget = 25;
+  bool channels_last = false, bf16 = false;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::cerr << "bench_torch: " << why
+            << "\nusage: bench_torch --model M.pt [--device cpu|cuda] [--batch N] "
+               "[--shape C,H,W] [--reps R] [--budget L] [--channels-last] [--bf16]\n";
+  std::exit(2);
+}
+
+cli parse(int argc, char** argv) {
+  cli c;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc)
+        usage("option " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--model") c.model = value();
+    else if (a == "--device") c.device = value();
+    else if (a == "--shape") c.shape = value();
+    else if (a == "--batch") c.batch = std::stol(value());
+    else if (a == "--reps") c.reps = std::stol(value());
+    else if (a == "--budget") c.budget = std::stol(value());
+    else if (a == "--channels-last") c.channels_last = true;
+    else if (a == "--bf16") c.bf16 = true;
+    else usage("unknown option " + a);
+  }
+  if (c.model.empty())
+    usage("--model is required");
+  return c;
+}
+
+} // namespace
+
+int main(int argc, char** argv) try {
+  const cli c = parse(argc, argv);
+  namespace tb = misd::torch_backend;
+  tb::options o;
+  o.channels_last = c.channels_last;
+  o.bf16_autocast = c.bf16;
+  auto model = tb::load_torchscript(c.model, c.device, o);
+  const auto dev = model.device();
+  std::vector<std::int64_t> shape{c.batch};
+  {
+    std::stringstream ss(c.shape);
+    for (std::string part; std::getline(ss, part, ',');)
+      shape.push_back(std::stol(part));
+  }
+  torch::manual_seed(0);
+  const auto x = torch::rand(shape).to(dev);
+  auto sync = [&] {
+    if (dev.is_cuda())
+      torch::cuda::synchronize();
+  };
+  auto time_it = [&](const std::function<void()>& f) {
+    f(); // warm-up (cuDNN autotuning, TorchScript profiling runs)
+    f();
+    sync();
+    const auto t0 = std::chrono::steady_clock::now();
+    for (long r = 0; r < c.reps; ++r)
+      f();
+    sync();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return s / double(c.reps);
+  };
+  misd::robust_radius_options ro;
+  ro.budget = static_cast<int>(c.budget);
+  // No box: ref_throughput.py does not clamp either (same algorithm, same radii).
+  misd::score::preprocess_options po;
+  po.epsilon = 0.0005;
+  po.direction = misd::score::preprocess_direction::lower_confidence; // as ref_throughput.py
+
+  const double t_forward = time_it([&] {
+    torch::NoGradGuard ng;
+    (void)model.logits(x);
+  });
+  misd::host_matrix z;
+  const auto logits = model.logits(x);
+  const double t_to_host = time_it([&] { misd::batch_ops<torch::Tensor>::to_host(logits, z); });
+  const double t_msr = time_it([&] {
+    (void)misd::score::preprocessed_confidence(model, x, misd::score::logit_score::msr, po);
+  });
+  misd::radius_result fast, bs;
+  const double t_fast = time_it([&] { fast = misd::rr_fast(model, x, ro); });
+  const double t_bs = time_it([&] { bs = misd::rr_bs(model, x, ro); });
+
+  std::vector<double> rf(fast.radius.data(), fast.radius.data() + fast.radius.size());
+  std::vector<double> rb(bs.radius.data(), bs.radius.data() + bs.radius.size());
+  std::nth_element(rb.begin(), rb.begin() + long(rb.size() / 2), rb.end());
+  const double n = double(c.batch);
+  std::cout.precision(6);
+  std::cout << "{\"impl\": \"misd\", \"device\": \"" << dev.str() << "\", \"torch\": \""
+            << TORCH_VERSION << "\", \"batch\": " << c.batch << ", \"budget\": " << c.budget
+            << ", \"channels_last\": " << (c.channels_last ? "true" : "false")
+            << ", \"bf16\": " << (c.bf16 ? "true" : "false") << ", \"forward\": " << n / t_forward
+            << ", \"msr_pre\": " << n / t_msr << ", \"rr_fast\": " << n / t_fast
+            << ", \"rr_bs_once\": " << n / t_bs << ", \"to_host_ms\": " << t_to_host * 1e3
+            << ", \"forward_ms\": " << t_forward * 1e3 << ", \"rr_bs_forwards\": " << bs.forwards
+            << ", \"median_radius_bs\": " << rb[rb.size() / 2] << "}" << std::endl;
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "bench_torch: " << e.what() << "\n";
+  return 1;
+}

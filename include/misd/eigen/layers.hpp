@@ -1,0 +1,563 @@
+// misd/eigen/layers.hpp -- the layers of sequential models on the Eigen backend (namespace
+// misd::eigen::nn, named after their torch.nn counterparts): conv2d, maxpool2d,
+// global_avgpool2d, relu, flatten, linear and normalize (per channel, fixed).
+//
+// A layer maps a batch N x (C·H·W) (row-major, each row one example in NCHW order, the layout
+// of PyTorch and NPY) to a batch N x (C'·H'·W'). Each layer offers:
+//   tensor_shape output_shape(const tensor_shape& in) const   throws invalid_argument when the
+//                                                             input does not fit the layer
+//   void forward(const batch& x, batch& y, const tensor_shape& in) const
+//   void backward(const batch& x, const batch& y, const batch& dy, batch* dx,
+//                 const tensor_shape& in, bool parameter_gradients)
+//       dx (when not null) := dL/dx; with parameter_gradients, adds dL/dθ to the stored gradients
+//   append_parameters / append_gradients (flat spans, weight then bias), zero_gradients()
+// Convolutions go through im2col and Eigen matrix products, one example at a time, with a
+// (C·kh·kw) x (Ho·Wo) column buffer that lives for one call (layers hold no scratch, so a
+// model can be used from several threads at once for logits and input gradients).
+#pragma once
+
+#include "misd/eigen/ops.hpp"
+#include "misd/error.hpp"
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace misd::eigen::nn {
+
+/// The shape of one example: C x H x W, or a flat vector of D features (c = D, h = w = 1).
+struct tensor_shape {
+  Eigen::Index c = 0, h = 1, w = 1;
+  bool flat = false;
+
+  static tensor_shape image(Eigen::Index c, Eigen::Index h, Eigen::Index w) {
+    return {c, h, w, false};
+  }
+  static tensor_shape vector(Eigen::Index d) { return {d, 1, 1, true}; }
+  Eigen::Index size() const { return c * h * w; }
+  std::string text() const {
+    return flat ? "[" + std::to_string(c) + "]"
+                : "[" + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) +
+                      "]";
+  }
+  friend bool operator==(const tensor_shape&, const tensor_shape&) = default;
+};
+
+namespace layers_detail {
+template <class S>
+using row_matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+template <class... Args>
+[[noreturn]] void fail(std::string_view type, Args&&... args) {
+  throw invalid_argument(detail::message(type, ": ", std::forward<Args>(args)...));
+}
+
+template <class S>
+void resize(batch<S>& b, Eigen::Index rows, Eigen::Index cols) {
+  if (b.rows() != rows || b.cols() != cols)
+    b.resize(rows, cols);
+}
+
+/// Uniform in ±bound from splitmix64 (the numbers of batch_ops::uniform_noise).
+template <class S>
+void fill_uniform(S* p, Eigen::Index n, double bound, std::uint64_t seed) {
+  const auto u = batch_ops<batch<S>>::uniform_noise(batch<S>(1, n), seed);
+  for (Eigen::Index j = 0; j < n; ++j)
+    p[j] = static_cast<S>(bound * double(u(0, j)));
+}
+
+/// Layers without parameters.
+template <class S>
+struct parameterless {
+  void zero_gradients() {}
+  void append_parameters(std::vector<std::span<S>>&) {}
+  void append_gradients(std::vector<std::span<S>>&) {}
+};
+
+/// A weight (rows x cols, row-major) and a bias, with their gradients.
+template <class S>
+struct affine_parameters {
+  batch<S> weight;
+  vector<S> bias;
+  batch<S> weight_gradient;
+  vector<S> bias_gradient;
+
+  void zero_gradients() {
+    weight_gradient.setZero(weight.rows(), weight.cols());
+    bias_gradient.setZero(bias.size());
+  }
+  void append_parameters(std::vector<std::span<S>>& out) {
+    out.emplace_back(weight.data(), static_cast<std::size_t>(weight.size()));
+    out.emplace_back(bias.data(), static_cast<std::size_t>(bias.size()));
+  }
+  void append_gradients(std::vector<std::span<S>>& out) {
+    if (weight_gradient.rows() != weight.rows() || bias_gradient.size() != bias.size())
+      zero_gradients();
+    out.emplace_back(weight_gradient.data(), static_cast<std::size_t>(weight_gradient.size()));
+    out.emplace_back(bias_gradient.data(), static_cast<std::size_t>(bias_gradient.size()));
+  }
+};
+} // namespace layers_detail
+
+/// 2-D convolution, PyTorch's nn.Conv2d (no dilation, no groups): weight out x in x kh x kw
+/// stored as an out x (in·kh·kw) row-major matrix, bias out.
+template <class S>
+struct conv2d : layers_detail::affine_parameters<S> {
+  static constexpr std::string_view type = "conv2d";
+  Eigen::Index in_channels = 0, out_channels = 0;
+  Eigen::Index kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, padding_h = 0,
+               padding_w = 0;
+
+  conv2d() = default;
+  /// Zero weights; see random() for PyTorch's default initialisation.
+  conv2d(Eigen::Index in, Eigen::Index out, Eigen::Index kh, Eigen::Index kw, Eigen::Index sh = 1,
+         Eigen::Index sw = 1, Eigen::Index ph = 0, Eigen::Index pw = 0)
+      : in_channels(in), out_channels(out), kernel_h(kh), kernel_w(kw), stride_h(sh),
+        stride_w(sw), padding_h(ph), padding_w(pw) {
+    if (in < 1 || out < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
+      layers_detail::fail(type, "in ", in, ", out ", out, ", kernel ", kh, "x", kw, ", stride ",
+                          sh, "x", sw, ", padding ", ph, "x", pw,
+                          ": channels, kernel and stride must be >= 1, padding >= 0");
+    this->weight.setZero(out, in * kh * kw);
+    this->bias.setZero(out);
+    this->zero_gradients();
+  }
+  /// Square kernel, stride and padding; PyTorch's default initialisation (uniform in
+  /// ±1/sqrt(in·k·k) for weight and bias) from `seed`.
+  static conv2d random(Eigen::Index in, Eigen::Index out, Eigen::Index k, Eigen::Index stride,
+                       Eigen::Index padding, std::uint64_t seed) {
+    conv2d c(in, out, k, k, stride, stride, padding, padding);
+    const double bound = 1.0 / std::sqrt(double(in * k * k));
+    layers_detail::fill_uniform(c.weight.data(), c.weight.size(), bound, seed);
+    layers_detail::fill_uniform(c.bias.data(), c.bias.size(), bound, seed + 1);
+    return c;
+  }
+
+  Eigen::Index patch_size() const { return in_channels * kernel_h * kernel_w; }
+
+  tensor_shape output_shape(const tensor_shape& in) const {
+    if (in.flat)
+      layers_detail::fail(type, "takes C x H x W images, got a flat vector ", in.text());
+    if (in.c != in_channels)
+      layers_detail::fail(type, "takes ", in_channels, " channels, got ", in.text());
+    if (this->weight.rows() != out_channels || this->weight.cols() != patch_size() ||
+        this->bias.size() != out_channels)
+      layers_detail::fail(type, "weight is ", this->weight.rows(), " x ", this->weight.cols(),
+                          " and bias ", this->bias.size(), ", expected ", out_channels, " x ",
+                          patch_size(), " and ", out_channels);
+    const Eigen::Index ho = (in.h + 2 * padding_h - kernel_h),
+                       wo = (in.w + 2 * padding_w - kernel_w);
+    if (ho < 0 || wo < 0)
+      layers_detail::fail(type, "kernel ", kernel_h, "x", kernel_w, " with padding ", padding_h,
+                          "x", padding_w, " does not fit the input ", in.text());
+    return tensor_shape::image(out_channels, ho / stride_h + 1, wo / stride_w + 1);
+  }
+
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
+    using namespace layers_detail;
+    const tensor_shape out = output_shape(in);
+    const Eigen::Index P = out.h * out.w, K = patch_size(), n = x.rows();
+    resize(y, n, out.size());
+    Eigen::Map<const row_matrix<S>> W(this->weight.data(), out_channels, K);
+    row_matrix<S> cols(direct() ? 0 : K, direct() ? 0 : P);
+    for (Eigen::Index i = 0; i < n; ++i) {
+      Eigen::Map<row_matrix<S>> yi(y.data() + i * y.cols(), out_channels, P);
+      yi.noalias() = W * columns(x.data() + i * x.cols(), in, out, cols);
+      yi.colwise() += this->bias;
+    }
+  }
+
+  void backward(const batch<S>& x, const batch<S>&, const batch<S>& dy, batch<S>* dx,
+                const tensor_shape& in, bool parameter_gradients) {
+    using namespace layers_detail;
+    const tensor_shape out = output_shape(in);
+    const Eigen::Index P = out.h * out.w, K = patch_size(), n = x.rows();
+    Eigen::Map<const row_matrix<S>> W(this->weight.data(), out_channels, K);
+    row_matrix<S> cols(direct() ? 0 : K, direct() ? 0 : P), dcols(K, P);
+    if (parameter_gradients && this->weight_gradient.rows() != out_channels)
+      this->zero_gradients();
+    if (dx)
+      resize(*dx, n, in.size());
+    for (Eigen::Index i = 0; i < n; ++i) {
+      Eigen::Map<const row_matrix<S>> dyi(dy.data() + i * dy.cols(), out_channels, P);
+      if (parameter_gradients) {
+        this->weight_gradient.noalias() +=
+            dyi * columns(x.data() + i * x.cols(), in, out, cols).transpose();
+        this->bias_gradient += dyi.rowwise().sum();
+      }
+      if (dx) {
+        S* dxi = dx->data() + i * dx->cols();
+        if (direct()) {
+          Eigen::Map<row_matrix<S>>(dxi, K, P).noalias() = W.transpose() * dyi;
+        } else {
+          dcols.noalias() = W.transpose() * dyi;
+          std::fill(dxi, dxi + in.size(), S(0));
+          scatter_columns(dcols.data(), in, out, dxi);
+        }
+      }
+    }
+  }
+
+private:
+  /// A 1x1 kernel with stride 1 and no padding reads the image itself as its columns.
+  bool direct() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && padding_h == 0 &&
+           padding_w == 0;
+  }
+
+  /// The (C·kh·kw) x (Ho·Wo) patch matrix of one image (im2col), or the image itself.
+  Eigen::Map<const layers_detail::row_matrix<S>> columns(const S* image, const tensor_shape& in,
+                                                         const tensor_shape& out,
+                                                         layers_detail::row_matrix<S>& cols) const {
+    const Eigen::Index P = out.h * out.w;
+    if (direct())
+      return {image, in_channels, P};
+    walk(in, out, [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
+                      Eigen::Index offset) {
+      S* d = cols.data() + row * P + oh * out.w;
+      std::fill(d, d + ow_lo, S(0));
+      if (stride_w == 1)
+        std::copy(image + (offset + ow_lo), image + (offset + ow_hi), d + ow_lo);
+      else
+        for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
+          d[ow] = image[offset + ow * stride_w];
+      std::fill(d + ow_hi, d + out.w, S(0));
+    });
+    return {cols.data(), patch_size(), P};
+  }
+
+  /// The adjoint of columns(): adds each patch entry back to its pixel (col2im).
+  void scatter_columns(const S* dcols, const tensor_shape& in, const tensor_shape& out,
+                       S* image) const {
+    const Eigen::Index P = out.h * out.w;
+    walk(in, out, [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
+                      Eigen::Index offset) {
+      const S* d = dcols + row * P + oh * out.w;
+      for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
+        image[offset + ow * stride_w] += d[ow];
+    });
+  }
+
+  /// Calls f(row, oh, ow_lo, ow_hi, offset) for every patch row (c, ki, kj) and output row
+  /// oh: output columns [ow_lo, ow_hi) read input pixel offset + ow·stride_w; the others
+  /// fall into the padding (ow_lo = ow_hi = Wo when the whole input row is padding).
+  template <class F>
+  void walk(const tensor_shape& in, const tensor_shape& out, F&& f) const {
+    for (Eigen::Index c = 0; c < in_channels; ++c)
+      for (Eigen::Index ki = 0; ki < kernel_h; ++ki)
+        for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
+          const Eigen::Index row = (c * kernel_h + ki) * kernel_w + kj;
+          // iw = ow·sw − pw + kj must lie in [0, W).
+          const Eigen::Index shift = kj - padding_w;
+          const Eigen::Index lo =
+              shift >= 0 ? 0 : std::min(out.w, (-shift + stride_w - 1) / stride_w);
+          const Eigen::Index hi =
+              in.w - 1 - shift < 0 ? lo
+                                   : std::max(lo, std::min(out.w, (in.w - 1 - shift) / stride_w + 1));
+          for (Eigen::Index oh = 0; oh < out.h; ++oh) {
+            const Eigen::Index ih = oh * stride_h - padding_h + ki;
+            if (ih < 0 || ih >= in.h)
+              f(row, oh, out.w, out.w, Eigen::Index(0));
+            else
+              f(row, oh, lo, hi, (c * in.h + ih) * in.w + shift);
+          }
+        }
+  }
+};
+
+/// Max pooling, PyTorch's nn.MaxPool2d (padding counts as -inf, floor mode). The gradient
+/// goes to the first maximum of each window in row-major order, as in PyTorch's CPU kernel.
+/// backward() reads the maxima from its output y.
+template <class S>
+struct maxpool2d : layers_detail::parameterless<S> {
+  static constexpr std::string_view type = "maxpool2d";
+  Eigen::Index kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, padding_h = 0,
+               padding_w = 0;
+
+  maxpool2d() = default;
+  /// stride 0 means stride = kernel (PyTorch's default).
+  maxpool2d(Eigen::Index kh, Eigen::Index kw, Eigen::Index sh = 0, Eigen::Index sw = 0,
+            Eigen::Index ph = 0, Eigen::Index pw = 0)
+      : kernel_h(kh), kernel_w(kw), stride_h(sh ? sh : kh), stride_w(sw ? sw : kw), padding_h(ph),
+        padding_w(pw) {
+    if (kh < 1 || kw < 1 || stride_h < 1 || stride_w < 1 || ph < 0 || pw < 0 || 2 * ph > kh ||
+        2 * pw > kw)
+      layers_detail::fail(type, "kernel ", kh, "x", kw, ", stride ", stride_h, "x", stride_w,
+                          ", padding ", ph, "x", pw,
+                          ": kernel and stride must be >= 1, padding in [0, kernel/2]");
+  }
+
+  tensor_shape output_shape(const tensor_shape& in) const {
+    if (in.flat)
+      layers_detail::fail(type, "takes C x H x W images, got a flat vector ", in.text());
+    const Eigen::Index ho = in.h + 2 * padding_h - kernel_h, wo = in.w + 2 * padding_w - kernel_w;
+    if (ho < 0 || wo < 0)
+      layers_detail::fail(type, "kernel ", kernel_h, "x", kernel_w, " does not fit the input ",
+                          in.text());
+    return tensor_shape::image(in.c, ho / stride_h + 1, wo / stride_w + 1);
+  }
+
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
+    const tensor_shape out = output_shape(in);
+    layers_detail::resize(y, x.rows(), out.size());
+    // Running maxima row by row: branch-free inner loops over output columns.
+    visit_rows(x.rows(), in, out, [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh, Eigen::Index h) {
+      S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
+      const S* xr = x.data() + i * x.cols() + (c * in.h + h) * in.w;
+      for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
+        const auto [lo, hi, shift] = columns(in, out, kj);
+        for (Eigen::Index ow = lo; ow < hi; ++ow) {
+          const S v = xr[ow * stride_w + shift], m = yr[ow];
+          yr[ow] = (v > m) | (v != v) ? v : m; // NaN wins, as in PyTorch
+        }
+      }
+    }, [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh) {
+      S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
+      std::fill(yr, yr + out.w, -std::numeric_limits<S>::infinity());
+    });
+  }
+
+  /// The gradient goes to the first entry of each window (row-major) equal to its maximum y.
+  void backward(const batch<S>& x, const batch<S>& y, const batch<S>& dy, batch<S>* dx,
+                const tensor_shape& in, bool) {
+    if (!dx)
+      return;
+    const tensor_shape out = output_shape(in);
+    dx->setZero(x.rows(), in.size());
+    std::vector<unsigned char> found(static_cast<std::size_t>(out.w));
+    visit_rows(x.rows(), in, out, [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh, Eigen::Index h) {
+      const Eigen::Index yo = i * y.cols() + (c * out.h + oh) * out.w;
+      const S* yr = y.data() + yo;
+      const S* gr = dy.data() + yo;
+      const Eigen::Index xo = i * x.cols() + (c * in.h + h) * in.w;
+      const S* xr = x.data() + xo;
+      S* dr = dx->data() + xo;
+      for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
+        const auto [lo, hi, shift] = columns(in, out, kj);
+        for (Eigen::Index ow = lo; ow < hi; ++ow) {
+          const Eigen::Index k = ow * stride_w + shift;
+          const bool hit = !found[std::size_t(ow)] && xr[k] == yr[ow];
+          dr[k] += hit ? gr[ow] : S(0);
+          found[std::size_t(ow)] |= hit;
+        }
+      }
+    }, [&](Eigen::Index, Eigen::Index, Eigen::Index) { std::fill(found.begin(), found.end(), 0); });
+  }
+
+private:
+  struct column_range {
+    Eigen::Index lo, hi, shift;
+  };
+  /// Output columns [lo, hi) whose window column kj is inside the input: iw = ow·sw + shift.
+  column_range columns(const tensor_shape& in, const tensor_shape& out, Eigen::Index kj) const {
+    const Eigen::Index shift = kj - padding_w;
+    const Eigen::Index lo = shift >= 0 ? 0 : std::min(out.w, (-shift + stride_w - 1) / stride_w);
+    const Eigen::Index hi =
+        in.w - 1 - shift < 0 ? lo : std::max(lo, std::min(out.w, (in.w - 1 - shift) / stride_w + 1));
+    return {lo, hi, shift};
+  }
+
+  /// For every example i, channel c and output row oh: start(i, c, oh), then row(i, c, oh, h)
+  /// for each input row h of the window (in order) that is inside the input.
+  template <class Row, class Start>
+  void visit_rows(Eigen::Index n, const tensor_shape& in, const tensor_shape& out, Row&& row,
+                  Start&& start) const {
+    for (Eigen::Index i = 0; i < n; ++i)
+      for (Eigen::Index c = 0; c < in.c; ++c)
+        for (Eigen::Index oh = 0; oh < out.h; ++oh) {
+          start(i, c, oh);
+          const Eigen::Index h0 = std::max<Eigen::Index>(oh * stride_h - padding_h, 0),
+                             h1 = std::min(oh * stride_h - padding_h + kernel_h, in.h);
+          for (Eigen::Index h = h0; h < h1; ++h)
+            row(i, c, oh, h);
+        }
+  }
+};
+
+/// Global average pooling, PyTorch's nn.AdaptiveAvgPool2d(1): C x H x W -> C x 1 x 1.
+template <class S>
+struct global_avgpool2d : layers_detail::parameterless<S> {
+  static constexpr std::string_view type = "global_avgpool2d";
+
+  tensor_shape output_shape(const tensor_shape& in) const {
+    if (in.flat)
+      layers_detail::fail(type, "takes C x H x W images, got a flat vector ", in.text());
+    return tensor_shape::image(in.c, 1, 1);
+  }
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
+    layers_detail::resize(y, x.rows(), in.c);
+    const Eigen::Index hw = in.h * in.w;
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      y.row(i) = Eigen::Map<const layers_detail::row_matrix<S>>(x.data() + i * x.cols(), in.c, hw)
+                     .rowwise()
+                     .mean()
+                     .transpose();
+  }
+  void backward(const batch<S>& x, const batch<S>&, const batch<S>& dy, batch<S>* dx,
+                const tensor_shape& in, bool) {
+    if (!dx)
+      return;
+    const Eigen::Index hw = in.h * in.w;
+    layers_detail::resize(*dx, x.rows(), in.size());
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      Eigen::Map<layers_detail::row_matrix<S>>(dx->data() + i * dx->cols(), in.c, hw)
+          .colwise() = dy.row(i).transpose() / S(hw);
+  }
+};
+
+/// max(x, 0), element-wise.
+template <class S>
+struct relu : layers_detail::parameterless<S> {
+  static constexpr std::string_view type = "relu";
+  tensor_shape output_shape(const tensor_shape& in) const { return in; }
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape&) const {
+    y = x.cwiseMax(S(0));
+  }
+  void backward(const batch<S>&, const batch<S>& y, const batch<S>& dy, batch<S>* dx,
+                const tensor_shape&, bool) {
+    if (dx) // ReLU'(p) = [p > 0] = [output > 0]
+      *dx = (y.array() > S(0)).select(dy, S(0));
+  }
+};
+
+/// C x H x W -> a flat vector of C·H·W features (the data is already in that order).
+template <class S>
+struct flatten : layers_detail::parameterless<S> {
+  static constexpr std::string_view type = "flatten";
+  tensor_shape output_shape(const tensor_shape& in) const {
+    return tensor_shape::vector(in.size());
+  }
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape&) const { y = x; }
+  void backward(const batch<S>&, const batch<S>&, const batch<S>& dy, batch<S>* dx,
+                const tensor_shape&, bool) {
+    if (dx)
+      *dx = dy;
+  }
+};
+
+/// Affine map, PyTorch's nn.Linear: weight out x in, bias out. Takes flat vectors.
+template <class S>
+struct linear : layers_detail::affine_parameters<S> {
+  static constexpr std::string_view type = "linear";
+
+  linear() = default;
+  /// Zero weights; see random() for PyTorch's default initialisation.
+  linear(Eigen::Index in, Eigen::Index out) {
+    if (in < 1 || out < 1)
+      layers_detail::fail(type, "in ", in, ", out ", out, ": sizes must be >= 1");
+    this->weight.setZero(out, in);
+    this->bias.setZero(out);
+    this->zero_gradients();
+  }
+  linear(batch<S> weight, vector<S> bias) {
+    if (weight.rows() < 1 || weight.cols() < 1 || bias.size() != weight.rows())
+      layers_detail::fail(type, "weight ", weight.rows(), " x ", weight.cols(), " and bias of ",
+                          bias.size(), " (expected out x in and out, sizes >= 1)");
+    this->weight = std::move(weight);
+    this->bias = std::move(bias);
+    this->zero_gradients();
+  }
+  /// Uniform in ±1/sqrt(in) for weight and bias, from `seed`.
+  static linear random(Eigen::Index in, Eigen::Index out, std::uint64_t seed) {
+    linear l(in, out);
+    const double bound = 1.0 / std::sqrt(double(in));
+    layers_detail::fill_uniform(l.weight.data(), l.weight.size(), bound, seed);
+    layers_detail::fill_uniform(l.bias.data(), l.bias.size(), bound, seed + 1);
+    return l;
+  }
+
+  Eigen::Index in_features() const { return this->weight.cols(); }
+  Eigen::Index out_features() const { return this->weight.rows(); }
+
+  tensor_shape output_shape(const tensor_shape& in) const {
+    if (!in.flat)
+      layers_detail::fail(type, "takes flat vectors, got ", in.text(),
+                          " (put a flatten layer before it)");
+    if (in.c != in_features())
+      layers_detail::fail(type, "takes ", in_features(), " features, got ", in.c);
+    if (this->bias.size() != out_features())
+      layers_detail::fail(type, "bias has ", this->bias.size(), " entries, weight ",
+                          out_features(), " rows");
+    return tensor_shape::vector(out_features());
+  }
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape&) const {
+    layers_detail::resize(y, x.rows(), out_features());
+    y.noalias() = x * this->weight.transpose();
+    y.rowwise() += this->bias.transpose();
+  }
+  void backward(const batch<S>& x, const batch<S>&, const batch<S>& dy, batch<S>* dx,
+                const tensor_shape&, bool parameter_gradients) {
+    if (parameter_gradients) {
+      if (this->weight_gradient.rows() != out_features())
+        this->zero_gradients();
+      this->weight_gradient.noalias() += dy.transpose() * x;
+      this->bias_gradient += dy.colwise().sum().transpose();
+    }
+    if (dx) {
+      layers_detail::resize(*dx, x.rows(), in_features());
+      dx->noalias() = dy * this->weight;
+    }
+  }
+};
+
+/// (x - mean_c) / std_c per channel (per feature for flat vectors): input normalisation
+/// inside the model, so that radii are measured in the user's input space. Not trained.
+template <class S>
+struct normalize : layers_detail::parameterless<S> {
+  static constexpr std::string_view type = "normalize";
+  vector<S> mean, std;
+
+  normalize() = default;
+  normalize(vector<S> m, vector<S> s) : mean(std::move(m)), std(std::move(s)) {
+    if (mean.size() < 1 || mean.size() != std.size())
+      layers_detail::fail(type, "mean has ", mean.size(), " entries and std ", std.size(),
+                          " (expected the same number >= 1)");
+    for (Eigen::Index j = 0; j < mean.size(); ++j)
+      if (!(std[j] > 0) || !std::isfinite(std[j]) || !std::isfinite(mean[j]))
+        layers_detail::fail(type, "entry ", j, " (mean ", mean[j], ", std ", std[j],
+                            ") is not finite with std > 0");
+  }
+
+  tensor_shape output_shape(const tensor_shape& in) const {
+    if (mean.size() != in.c)
+      layers_detail::fail(type, "has ", mean.size(), " means for ", in.c,
+                          in.flat ? " features " : " channels ", "(input ", in.text(), ")");
+    return in;
+  }
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
+    layers_detail::resize(y, x.rows(), x.cols());
+    const Eigen::Index hw = in.h * in.w;
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index c = 0; c < in.c; ++c) {
+        const S m = mean[c], s = std[c];
+        const S* xi = x.data() + i * x.cols() + c * hw;
+        S* yi = y.data() + i * y.cols() + c * hw;
+        for (Eigen::Index k = 0; k < hw; ++k)
+          yi[k] = (xi[k] - m) / s;
+      }
+  }
+  void backward(const batch<S>& x, const batch<S>&, const batch<S>& dy, batch<S>* dx,
+                const tensor_shape& in, bool) {
+    if (!dx)
+      return;
+    layers_detail::resize(*dx, x.rows(), x.cols());
+    const Eigen::Index hw = in.h * in.w;
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index c = 0; c < in.c; ++c) {
+        const S s = std[c];
+        const S* d = dy.data() + i * dy.cols() + c * hw;
+        S* o = dx->data() + i * dx->cols() + c * hw;
+        for (Eigen::Index k = 0; k < hw; ++k)
+          o[k] = d[k] / s;
+      }
+  }
+};
+
+} // namespace misd::eigen::nn

@@ -1,0 +1,102 @@
+// misd/torch/ops.hpp -- batch arithmetic on torch::Tensor (the LibTorch adapter's batches).
+//
+// A batch is a torch::Tensor on any device: inputs N x C x H x W or N x D, logits N x K.
+// rows = size(0), cols = numel / N. Per-example quantities (radii, scales) live on the host
+// as misd::host_vector and are copied to the batch's device as an N-element tensor per call;
+// logits come to the host (to_host) as a double N x K matrix, one small copy per forward.
+//
+// Value semantics: torch tensors share storage when copied, so every operation here returns
+// a new tensor or rebinds its argument (`x = ...`) rather than writing into shared storage.
+#pragma once
+
+#include "misd/concepts.hpp"
+#include "misd/error.hpp"
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace misd {
+
+namespace torch_backend::detail {
+/// N per-example numbers as a tensor shaped to broadcast over the rows of `like`
+/// (N x 1 x ... x 1), on like's device in like's dtype.
+inline torch::Tensor per_row(const host_vector& t, const torch::Tensor& like) {
+  const auto n = like.size(0);
+  if (t.size() != n)
+    throw invalid_argument(misd::detail::message("torch batch: ", t.size(),
+                                                 " per-example values for a batch of ", n,
+                                                 " examples"));
+  std::vector<std::int64_t> shape(static_cast<std::size_t>(like.dim()), 1);
+  shape[0] = n;
+  auto host = torch::from_blob(const_cast<double*>(t.data()), {n}, torch::kDouble);
+  // Round to the batch's dtype on the host first (as the Eigen backend does: t.cast<S>()).
+  return host.to(like.scalar_type()).to(like.device()).view(shape);
+}
+} // namespace torch_backend::detail
+
+template <>
+struct batch_ops<torch::Tensor> {
+  using B = torch::Tensor;
+  static std::size_t rows(const B& x) {
+    return x.defined() && x.dim() > 0 ? static_cast<std::size_t>(x.size(0)) : 0;
+  }
+  static std::size_t cols(const B& x) {
+    const auto n = rows(x);
+    return n == 0 ? 0 : static_cast<std::size_t>(x.numel()) / n;
+  }
+  static B sign(const B& g) { return torch::sign(g); } // sign(0) = 0
+  static B add_scaled_rows(const B& x, const host_vector& t, const B& d) {
+    // x + (t d): the product first, in the batch's dtype, as the Eigen backend rounds it.
+    return x + torch_backend::detail::per_row(t, x) * d;
+  }
+  static void clamp(B& x, double lo, double hi) { x = torch::clamp(x, lo, hi); }
+  static void project_linf(B& x, const B& x0, const host_vector& eps) {
+    const auto e = torch_backend::detail::per_row(eps, x0);
+    x = torch::min(torch::max(x, x0 - e), x0 + e);
+  }
+  static B uniform_noise(const B& like, std::uint64_t seed) {
+    // The splitmix64 stream of the Eigen backend, generated on the host, so that a random
+    // start is the same on every backend and device.
+    const auto n = like.numel();
+    auto host = torch::empty({n}, torch::kDouble);
+    auto* p = host.data_ptr<double>();
+    std::uint64_t s = seed;
+    for (std::int64_t i = 0; i < n; ++i) {
+      std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      p[i] = 2.0 * (double(z >> 11) * 0x1.0p-53) - 1.0;
+    }
+    return host.to(like.scalar_type()).view(like.sizes()).to(like.device());
+  }
+  static void to_host(const B& z, host_matrix& out) {
+    const auto n = static_cast<Eigen::Index>(rows(z));
+    const auto k = static_cast<Eigen::Index>(cols(z));
+    out.resize(n, k);
+    if (n == 0)
+      return;
+    // One device->host copy of the batch in double (logits: N x K, small).
+    const auto h = z.detach().to(torch::kCPU, torch::kDouble).contiguous();
+    std::copy_n(h.data_ptr<double>(), static_cast<std::size_t>(n * k), out.data());
+  }
+  /// The host matrix on like's device and in like's dtype; shaped like `like` when it has
+  /// as many numbers (an input-shaped batch), else N x K (an upstream gradient of logits).
+  static B from_host(const host_matrix& g, const B& like) {
+    auto host = torch::from_blob(const_cast<double*>(g.data()), {g.rows(), g.cols()},
+                                 torch::kDouble);
+    const auto options = like.defined() ? like.options() : torch::TensorOptions(torch::kFloat);
+    // copy = true: the result must not alias g, which the caller may reuse or free.
+    auto out = host.to(torch::TensorOptions().dtype(options.dtype()).device(options.device()),
+                       /*non_blocking=*/false, /*copy=*/true);
+    if (like.defined() && out.numel() == like.numel() && like.dim() > 0 &&
+        like.size(0) == g.rows())
+      out = out.view(like.sizes());
+    return out;
+  }
+  static bool all_finite(const B& x) { return torch::isfinite(x).all().item<bool>(); }
+};
+
+} // namespace misd

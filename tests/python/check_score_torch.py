@@ -1,0 +1,124 @@
+"""End to end: 'misd score --model m.pt' against the same algorithms written directly in
+PyTorch (Debian's python3-torch 1.13, the user's path).
+
+Exports a small CNN to TorchScript, writes inputs as NPY, runs the misd tool for rr-fast and
+rr-bs, and compares with RR-Fast and RR-BS (FGSM direction once, budget 25) computed here:
+within 1e-4 relative. Also checks the tool's errors for a file that is not TorchScript and
+for a CUDA request on a machine without CUDA.
+Usage: python3 check_score_torch.py MISD_TOOL WORK_DIR      (exit 77: torch/numpy missing)"""
+import os, subprocess, sys
+
+try:
+    import numpy as np
+    import torch, torch.nn as nn
+except ImportError:
+    sys.exit(77)
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                                  nn.Conv2d(6, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                                  nn.Linear(8 * 5 * 5, 7))
+
+    def forward(self, x):
+        return self.body(x)
+
+
+def direction(net, x, T):
+    """sign(∇_x CE(f(x)/T, ŷ)) as misd computes it: the upstream gradient of the logits,
+    (softmax(z/T) − onehot(ŷ))/T, in double on the host, then one vector-Jacobian product."""
+    xr = x.clone().requires_grad_(True)
+    z = net(xr)
+    zd = z.detach().double()
+    pred = zd.argmax(1)
+    g = torch.softmax(zd / T, 1)
+    g[torch.arange(len(x)), pred] -= 1
+    g = (g / T).to(z.dtype)
+    dx, = torch.autograd.grad(z, xr, g)
+    return zd, pred, torch.sign(dx)
+
+
+def rr_fast(net, x, T=1.0, alpha=1e-3):
+    z0, pred, d = direction(net, x, T)
+    with torch.no_grad():
+        z1 = net(x + torch.tensor(alpha, dtype=torch.float64).float() * d).double()
+    n = len(x)
+    ar = torch.arange(n)
+    dy = (z1 - z0)[ar, pred]
+    slope = ((z1 - z0) - dy[:, None]) / alpha
+    gap = z0[ar, pred][:, None] - z0
+    q = torch.where(slope > 0, gap / slope, torch.full_like(gap, float('inf')))
+    q[ar, pred] = float('inf')
+    return q.min(1)[0].numpy()
+
+
+def rr_bs(net, x, T=1.0, budget=25, r0=1e-6, box=(0.0, 1.0)):
+    z0, pred, d = direction(net, x, T)
+    n = len(x)
+    lo = torch.full((n,), r0, dtype=torch.float64)
+    hi = torch.full((n,), float('inf'), dtype=torch.float64)
+    with torch.no_grad():
+        for _ in range(budget - 1):
+            r = torch.minimum((lo + hi) / 2, 2 * lo)
+            xp = torch.clamp(x + r.float()[:, None, None, None] * d, box[0], box[1])
+            same = net(xp).double().argmax(1) == pred
+            lo = torch.where(same, r, lo)
+            hi = torch.where(same, hi, r)
+    zero = (d.flatten(1) == 0).all(1)
+    out = torch.where(torch.isinf(hi), lo, (lo + hi) / 2)
+    return torch.where(zero, torch.zeros_like(out), out).numpy()
+
+
+def run(tool, *args):
+    return subprocess.run([tool, 'score', *args], capture_output=True, text=True)
+
+
+def main():
+    tool, work = sys.argv[1], sys.argv[2]
+    os.makedirs(work, exist_ok=True)
+    torch.manual_seed(11)
+    net = Net().eval()
+    model = os.path.join(work, 'm.pt')
+    torch.jit.script(net).save(model)
+    x = torch.rand(48, 1, 10, 10)
+    np.save(os.path.join(work, 'x.npy'), x.numpy())
+    failures = 0
+    for method, ref, extra in [('rr-fast', rr_fast(net, x), []),
+                               ('rr-bs', rr_bs(net, x), ['--box', '0,1'])]:
+        out = os.path.join(work, method + '.npy')
+        p = run(tool, '--model', model, '--inputs', os.path.join(work, 'x.npy'),
+                '--method', method, '--out', out, '--device', 'cpu', *extra)
+        if p.returncode != 0:
+            print(f'{method}: exit {p.returncode}: {p.stderr}')
+            failures += 1
+            continue
+        got = np.load(out).astype(np.float64)
+        fin = np.isfinite(ref)
+        rel = np.abs(got[fin] - ref[fin]) / np.maximum(np.abs(ref[fin]), 1e-12)
+        same_inf = np.array_equal(np.isinf(got), np.isinf(ref))
+        print(f'{method}: n={len(ref)} median radius {np.median(ref[fin]):.6g}, '
+              f'max rel diff {rel.max():.3g}, infinities agree {same_inf}')
+        if rel.max() > 1e-4 or not same_inf:
+            failures += 1
+    # Bad input: a file that is not TorchScript (exit 1), CUDA where there is none (exit 2).
+    bad = os.path.join(work, 'bad.pt')
+    with open(bad, 'w') as f:
+        f.write('not a model\n')
+    p = run(tool, '--model', bad, '--inputs', os.path.join(work, 'x.npy'), '--method', 'msr')
+    print('not TorchScript:', p.returncode, p.stderr.strip())
+    if p.returncode != 1 or 'is not a TorchScript model file' not in p.stderr:
+        failures += 1
+    if not torch.cuda.is_available():
+        p = run(tool, '--model', model, '--inputs', os.path.join(work, 'x.npy'), '--method',
+                'msr', '--device', 'cuda')
+        print('cuda request:', p.returncode, p.stderr.strip())
+        if p.returncode != 2 or 'no CUDA device is available' not in p.stderr:
+            failures += 1
+    print('FAILED' if failures else 'OK')
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

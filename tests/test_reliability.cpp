@@ -1,0 +1,257 @@
+// tests/test_reliability.cpp -- reliability checks beyond the policy table
+// (docs/error_policy.md): numerical robustness at extreme logits, temperatures and float32
+// radii; an end-to-end kill test of a model directory write; and the fuzzers' crash
+// regressions (tests/data/regressions/<target>/, each asserted with its expected message).
+#include <doctest/doctest.h>
+
+#include "misd/misd.hpp"
+#include "misd/eigen/mlp_io.hpp"
+#include "misd/eigen/sequential_io.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+using misd::host_matrix;
+
+namespace {
+/// log softmax(z/T) in long double, the textbook way: an independent reference.
+std::vector<long double> reference_log_softmax(const host_matrix& z, Eigen::Index i, double t) {
+  long double m = z(i, 0);
+  for (Eigen::Index k = 1; k < z.cols(); ++k)
+    m = std::max<long double>(m, z(i, k));
+  long double s = 0;
+  for (Eigen::Index k = 0; k < z.cols(); ++k)
+    s += std::exp((static_cast<long double>(z(i, k)) - m) / t);
+  std::vector<long double> out;
+  for (Eigen::Index k = 0; k < z.cols(); ++k)
+    out.push_back((static_cast<long double>(z(i, k)) - m) / t - std::log(s));
+  return out;
+}
+
+host_matrix extreme_logits() {
+  host_matrix z(5, 4);
+  z << 1e4, -1e4, 0, 9999, //
+      -1e4, -1e4, -1e4, -1e4 + 1e-3, //
+      1e4, 1e4, 1e4, 1e4, //
+      -1e4, 1e4, -1e4, -1e4, //
+      3.0, -2.0, 0.5, 1e4 - 1;
+  return z;
+}
+
+fs::path regressions() {
+  const char* env = std::getenv("MISD_TEST_DATA");
+  REQUIRE(env != nullptr);
+  return fs::path(env) / "regressions";
+}
+} // namespace
+
+// ---- Numerical robustness --------------------------------------------------------------
+
+TEST_CASE("ce_gradient at logits of magnitude 1e4 and temperatures 0.2 .. 1000: finite, exact") {
+  const host_matrix z = extreme_logits();
+  const misd::label_vector y{1, 3, 2, 0, 0};
+  for (double t : {0.2, 1.0, 1000.0}) {
+    host_matrix g;
+    misd::detail::ce_gradient(z, y, t, 1.0, g);
+    REQUIRE(g.allFinite());
+    for (Eigen::Index i = 0; i < z.rows(); ++i) {
+      const auto lp = reference_log_softmax(z, i, t);
+      for (Eigen::Index k = 0; k < z.cols(); ++k) {
+        const double expected =
+            static_cast<double>((std::exp(lp[k]) - (k == y[i] ? 1.0L : 0.0L)) / t);
+        CHECK(g(i, k) == doctest::Approx(expected).epsilon(1e-12).scale(1.0 / t));
+      }
+      CHECK(std::abs(g.row(i).sum()) <= 1e-12 / t); // softmax sums to 1
+    }
+  }
+}
+
+TEST_CASE("logit scores at logits of magnitude 1e4 and temperatures 0.2 .. 1000: finite, exact") {
+  using misd::score::logit_score;
+  const host_matrix z = extreme_logits();
+  for (double t : {0.2, 1.0, 1000.0}) {
+    const auto msr = misd::score::confidence(logit_score::msr, z, t);
+    const auto doctor = misd::score::confidence(logit_score::doctor, z, t);
+    const auto energy = misd::score::confidence(logit_score::energy, z, t);
+    const auto entropy = misd::score::confidence(logit_score::negative_entropy, z, t);
+    for (Eigen::Index i = 0; i < z.rows(); ++i) {
+      const auto lp = reference_log_softmax(z, i, t);
+      long double top = lp[0], sq = 0, h = 0, m = z(i, 0);
+      for (Eigen::Index k = 0; k < z.cols(); ++k) {
+        top = std::max(top, lp[k]);
+        sq += std::exp(2 * lp[k]);
+        h += std::exp(lp[k]) * lp[k];
+        m = std::max<long double>(m, z(i, k));
+      }
+      // logsumexp(z/T) = z_top/T - log p_top
+      const long double lse = m / t - top;
+      INFO("row ", i, " T = ", t);
+      CHECK(msr[i] == doctest::Approx(static_cast<double>(top)).epsilon(1e-9).scale(1e-12));
+      CHECK(doctor[i] ==
+            doctest::Approx(static_cast<double>(std::log(sq))).epsilon(1e-9).scale(1e-12));
+      CHECK(energy[i] == doctest::Approx(static_cast<double>(t * lse)).epsilon(1e-12));
+      CHECK(entropy[i] == doctest::Approx(static_cast<double>(h)).epsilon(1e-9).scale(1e-12));
+    }
+    const auto p = misd::score::softmax(z, t);
+    REQUIRE(p.allFinite());
+    for (Eigen::Index i = 0; i < z.rows(); ++i)
+      CHECK(p.row(i).sum() == doctest::Approx(1.0).epsilon(1e-14));
+  }
+}
+
+TEST_CASE("RR-BS and RR-Fast at temperatures 0.2 and 1000: finite, verified brackets") {
+  // Logits scaled up to ~1e4 so that softmax saturates at T = 0.2.
+  auto model = misd::eigen::mlp<double>::random({6, 16, 4}, 5);
+  for (auto& p : model.parameters())
+    for (auto& v : p)
+      v *= 60.0;
+  const misd::eigen::batch<double> x = (misd::eigen::batch<double>::Random(16, 6).array() + 1) / 2;
+  REQUIRE(model.logits(x).cwiseAbs().maxCoeff() > 1e3);
+  for (double t : {0.2, 1000.0}) {
+    misd::robust_radius_options o;
+    o.temperature = t;
+    o.box = misd::input_box{0, 1};
+    const auto bs = misd::rr_bs(model, x, o);
+    const auto fast = misd::rr_fast(model, x, o);
+    const auto d = misd::attack_direction(model, x, bs.prediction, {t, {}, false, false});
+    misd::label_vector at_lo, at_hi;
+    auto predict_at = [&](const misd::host_vector& r, misd::label_vector& out) {
+      misd::eigen::batch<double> p = x + (r.asDiagonal() * d);
+      p = p.cwiseMax(0.0).cwiseMin(1.0);
+      misd::detail::argmax_rows(model.logits(p), out);
+    };
+    predict_at(bs.lower, at_lo);
+    predict_at(bs.upper.unaryExpr([](double v) { return std::isfinite(v) ? v : 0.0; }), at_hi);
+    for (std::size_t i = 0; i < bs.size(); ++i) {
+      INFO("example ", i, " T = ", t);
+      CHECK(std::isfinite(bs.radius[Eigen::Index(i)]));
+      CHECK(fast.radius[Eigen::Index(i)] >= 0); // +inf allowed: not_bracketed
+      CHECK(at_lo[i] == bs.prediction[i]);
+      if (bs.bracketed(i))
+        CHECK(at_hi[i] != bs.prediction[i]);
+    }
+  }
+}
+
+TEST_CASE("RR-BS radii at the float32 limits of a [0, 1] box") {
+  // Inputs on the box's corners and near float32 epsilon of them; radii from 1e-9 (below
+  // float32 resolution at 0.5) to ~5e5 (far past the box, probes saturate at a corner).
+  const auto model = misd::eigen::mlp<float>::random({8, 16, 3}, 9);
+  misd::eigen::batch<float> x(4, 8);
+  const float eps = std::numeric_limits<float>::epsilon();
+  x.row(0).setZero();
+  x.row(1).setOnes();
+  x.row(2) << 0, 1, 0, 1, 0, 1, 0, 1;
+  x.row(3).setConstant(1.0f - eps);
+  for (double r0 : {1e-9, 1e-6}) {
+    misd::robust_radius_options o;
+    o.box = misd::input_box{0, 1};
+    o.r0 = r0;
+    o.budget = 50;
+    const auto r = misd::rr_bs(model, x, o);
+    const auto d = misd::attack_direction(model, x, r.prediction);
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      INFO("example ", i, " r0 = ", r0);
+      const auto e = Eigen::Index(i);
+      CHECK(std::isfinite(r.radius[e]));
+      CHECK(r.lower[e] >= r0);
+      CHECK(r.lower[e] <= r.radius[e]);
+      // The promise: no flip at `lower`, a flip at `upper`, as float32 evaluates them.
+      auto flips_at = [&](double t) {
+        misd::eigen::batch<float> p = x.row(e) + static_cast<float>(t) * d.row(e);
+        p = p.cwiseMax(0.0f).cwiseMin(1.0f);
+        misd::label_vector y;
+        misd::detail::argmax_rows(model.logits(p).cast<double>(), y);
+        return y[0] != r.prediction[i];
+      };
+      CHECK_FALSE(flips_at(r.lower[e]));
+      if (r.bracketed(i)) {
+        CHECK(r.upper[e] > r.lower[e]);
+        CHECK(flips_at(r.upper[e]));
+      } else {
+        CHECK(r.upper[e] == std::numeric_limits<double>::infinity());
+        CHECK(r.radius[e] == r.lower[e]);
+      }
+    }
+    const auto fast = misd::rr_fast(model, x, o);
+    for (std::size_t i = 0; i < fast.size(); ++i)
+      CHECK(!std::isnan(fast.radius[Eigen::Index(i)]));
+  }
+}
+
+// ---- Files are never half-written ------------------------------------------------------
+
+TEST_CASE("a process killed while saving a model directory leaves the previous model loadable") {
+  const fs::path root =
+      fs::temp_directory_path() / ("misd_test_reliability_" + std::to_string(::getpid()));
+  fs::create_directories(root);
+  const fs::path dir = root / "model";
+  const auto old_model = misd::eigen::mlp<float>::random({784, 128, 10}, 1);
+  const auto new_model = misd::eigen::mlp<float>::random({784, 128, 10}, 2);
+  misd::eigen::save_mlp(dir, old_model);
+  auto same = [](const misd::eigen::mlp<float>& a, const misd::eigen::mlp<float>& b) {
+    const auto pa = a.parameters(), pb = b.parameters();
+    if (pa.size() != pb.size())
+      return false;
+    for (std::size_t k = 0; k < pa.size(); ++k)
+      if (!std::equal(pa[k].begin(), pa[k].end(), pb[k].begin(), pb[k].end()))
+        return false;
+    return true;
+  };
+  int saw_old = 0, saw_new = 0;
+  for (int round = 0; round < 8; ++round) {
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    const pid_t child = ::fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      ::close(fds[0]);
+      char c = 'x';
+      (void)!::write(fds[1], &c, 1);
+      try {
+        for (int g = 0;; ++g)
+          misd::eigen::save_mlp(dir, g % 2 ? old_model : new_model);
+      } catch (...) {
+      }
+      ::_exit(3);
+    }
+    ::close(fds[1]);
+    char c = 0;
+    REQUIRE(::read(fds[0], &c, 1) == 1);
+    ::close(fds[0]);
+    std::this_thread::sleep_for(std::chrono::microseconds(500 + round * 4000));
+    REQUIRE(::kill(child, SIGKILL) == 0);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status)); // killed mid-way, not finished or crashed by itself
+    CHECK(WTERMSIG(status) == SIGKILL);
+
+    // The directory holds one complete model, old or new, and loads.
+    const auto loaded = misd::eigen::load_mlp<float>(dir);
+    const bool is_old = same(loaded, old_model), is_new = same(loaded, new_model);
+    CHECK((is_old || is_new));
+    saw_old += is_old;
+    saw_new += is_new;
+    CHECK(misd::detail::remove_stale_temporaries(dir) <= 2);
+    std::size_t entries = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(root))
+      ++entries;
+    CHECK(entries == 1); // only "model": no temporary left once cleaned
+  }
+  MESSAGE("after kills: old model " << saw_old << " times, new model " << saw_new << " times");
+  std::error_code ec;
+  fs::remove_all(root, ec);
+}
+
+// ---- Fuzzer crash regressions (tests/data/regressions/<target>/) -----------------------

@@ -1,0 +1,518 @@
+// Tests of the LibTorch adapter (misd/torch.hpp): batch arithmetic, closed forms on a torch
+// linear model, agreement with the Eigen MLP holding the same weights (estimators, scores,
+// RAT gradients), TorchScript files, callers in no-grad / inference mode, training-mode
+// modules, devices and bad input. MISD_TEST_DEVICE=cuda runs the device-dependent cases on
+// CUDA (bench/gpu/run.sh); the default is cpu.
+// Only Eigen-backed core headers (no xtensor, JSON or zlib), so that bench/gpu/ can build this
+// test on a machine that has LibTorch and Eigen alone.
+#include "misd/attack/pgd.hpp"
+#include "misd/eigen/mlp.hpp"
+#include "misd/radius/rr_bs.hpp"
+#include "misd/radius/rr_fast.hpp"
+#include "misd/score/method.hpp"
+#include "misd/torch.hpp"
+#include "misd/train/rat.hpp"
+#include "misd/train/sgd.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <limits>
+#include <string>
+#include <unistd.h>
+
+using misd::host_matrix;
+using misd::host_vector;
+namespace tb = misd::torch_backend;
+using ops = misd::batch_ops<torch::Tensor>;
+
+namespace {
+
+torch::Device test_device() {
+  static const torch::Device dev = [] {
+    const char* d = std::getenv("MISD_TEST_DEVICE");
+    // Comparisons with the Eigen backend need fp32 convolutions, not TF32 (cuDNN's default).
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+    return tb::parse_device(d && *d ? d : "cpu");
+  }();
+  return dev;
+}
+
+host_matrix host(const torch::Tensor& t) {
+  host_matrix h;
+  ops::to_host(t, h);
+  return h;
+}
+torch::Tensor tensor(const host_matrix& h, torch::Dtype dtype = torch::kDouble) {
+  return torch::from_blob(const_cast<double*>(h.data()), {h.rows(), h.cols()}, torch::kDouble)
+      .to(dtype, false, true);
+}
+
+// Exact first crossing of a linear model's prediction along x + t d (as in test_support.hpp).
+double linear_crossing(const host_matrix& w, const Eigen::VectorXd& z, const Eigen::VectorXd& d,
+                       int y) {
+  const Eigen::VectorXd s = w * d;
+  double t = std::numeric_limits<double>::infinity();
+  for (Eigen::Index i = 0; i < z.size(); ++i)
+    if (i != y && s[i] > s[y])
+      t = std::min(t, (z[y] - z[i]) / (s[i] - s[y]));
+  return t;
+}
+
+// The linear model of test_radius.cpp.
+host_matrix weights() {
+  host_matrix m(4, 6);
+  m << 0.9, -0.3, 0.5, 0.1, -0.7, 0.2, //
+      -0.4, 0.8, 0.3, -0.6, 0.5, -0.1, //
+      0.2, 0.1, -0.9, 0.7, 0.3, 0.6,   //
+      -0.5, -0.2, 0.4, 0.3, 0.1, -0.8;
+  return m;
+}
+host_matrix inputs() {
+  host_matrix x(5, 6);
+  x << 0.2, 0.7, 0.1, 0.9, 0.4, 0.3, //
+      0.8, 0.1, 0.5, 0.2, 0.6, 0.9,  //
+      0.5, 0.5, 0.5, 0.5, 0.5, 0.5,  //
+      0.1, 0.9, 0.8, 0.3, 0.2, 0.4,  //
+      0.6, 0.3, 0.2, 0.7, 0.9, 0.1;
+  return x;
+}
+
+torch::nn::Linear torch_linear(const host_matrix& w, const Eigen::VectorXd& b) {
+  torch::nn::Linear lin(w.cols(), w.rows());
+  lin->to(torch::kDouble);
+  torch::NoGradGuard no_grad;
+  lin->weight.copy_(tensor(w));
+  lin->bias.copy_(torch::from_blob(const_cast<double*>(b.data()), {b.size()}, torch::kDouble));
+  return lin;
+}
+
+// An Eigen MLP and a torch MLP with the same float weights.
+misd::eigen::mlp<float> eigen_mlp() { return misd::eigen::mlp<float>::random({20, 16, 12, 5}, 7); }
+torch::nn::Sequential torch_mlp(const misd::eigen::mlp<float>& m) {
+  torch::nn::Sequential seq;
+  const auto& layers = m.layers();
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto& w = layers[l].weight;
+    torch::nn::Linear lin(w.cols(), w.rows());
+    {
+      torch::NoGradGuard no_grad;
+      lin->weight.copy_(torch::from_blob(const_cast<float*>(w.data()), {w.rows(), w.cols()},
+                                         torch::kFloat));
+      lin->bias.copy_(torch::from_blob(const_cast<float*>(layers[l].bias.data()),
+                                       {layers[l].bias.size()}, torch::kFloat));
+    }
+    seq->push_back(lin);
+    if (l + 1 < layers.size())
+      seq->push_back(torch::nn::ReLU());
+  }
+  return seq;
+}
+misd::eigen::batch<float> mlp_inputs(Eigen::Index n) {
+  misd::eigen::batch<float> x(n, 20);
+  std::uint64_t s = 12345;
+  for (Eigen::Index i = 0; i < x.size(); ++i) {
+    s = s * 6364136223846793005ull + 1442695040888963407ull;
+    x.data()[i] = float(double(s >> 11) * 0x1.0p-53);
+  }
+  return x;
+}
+torch::Tensor to_torch(const misd::eigen::batch<float>& x) {
+  return torch::from_blob(const_cast<float*>(x.data()), {x.rows(), x.cols()}, torch::kFloat)
+      .clone();
+}
+
+void check_close(const host_vector& a, const host_vector& b, double rel) {
+  REQUIRE(a.size() == b.size());
+  for (Eigen::Index i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    if (std::isinf(a[i]) || std::isinf(b[i]) || rel == 0)
+      CHECK(a[i] == b[i]);
+    else
+      CHECK(a[i] == doctest::Approx(b[i]).epsilon(rel));
+  }
+}
+
+std::filesystem::path exported_models() {
+  static const std::filesystem::path dir = [] {
+    auto d = std::filesystem::temp_directory_path() /
+             ("misd_test_torch_" + std::to_string(static_cast<long>(::getpid())));
+    const std::string cmd = std::string(MISD_TORCH_PYTHON) + " " + MISD_TORCH_EXPORT_SCRIPT +
+                            " " + d.string();
+    REQUIRE(std::system(cmd.c_str()) == 0);
+    return d;
+  }();
+  return dir;
+}
+
+struct bad_shape_net : torch::nn::Module {
+  bad_shape_net() { fc = register_module("fc", torch::nn::Linear(6, 3)); }
+  torch::Tensor forward(const torch::Tensor& x) { return fc->forward(x).unsqueeze(-1); }
+  torch::nn::Linear fc{nullptr};
+};
+
+} // namespace
+
+TEST_CASE("batch_ops<torch::Tensor>: shapes, arithmetic and host copies") {
+  const auto x = torch::arange(24, torch::kFloat).view({2, 3, 2, 2}) / 24.0;
+  CHECK(ops::rows(x) == 2);
+  CHECK(ops::cols(x) == 12);
+  CHECK(ops::rows(torch::Tensor{}) == 0);
+  const auto s = ops::sign(x - 0.5);
+  CHECK(s.flatten()[12].item<float>() == 0.0f); // sign(0) = 0
+  const host_vector t = (host_vector(2) << 0.5, -2.0).finished();
+  const auto y = ops::add_scaled_rows(x, t, torch::ones_like(x));
+  CHECK(y.sizes() == x.sizes());
+  CHECK(y[0][1][1][0].item<float>() == doctest::Approx(x[0][1][1][0].item<float>() + 0.5));
+  CHECK(y[1][0][0][1].item<float>() == doctest::Approx(x[1][0][0][1].item<float>() - 2.0));
+  auto c = y;
+  ops::clamp(c, 0.0, 1.0);
+  CHECK(c.min().item<float>() >= 0.0f);
+  CHECK(y.min().item<float>() < 0.0f); // value semantics: y is not written through c
+  auto p = y;
+  ops::project_linf(p, x, (host_vector(2) << 0.1, 0.3).finished());
+  CHECK((p - x)[0].abs().max().item<float>() == doctest::Approx(0.1));
+  CHECK((p - x)[1].abs().max().item<float>() == doctest::Approx(0.3));
+  // from_host: input-shaped when the sizes match, N x K otherwise; dtype and device of `like`.
+  host_matrix h = host(x);
+  CHECK(h.rows() == 2);
+  CHECK(h.cols() == 12);
+  CHECK(h(1, 5) == doctest::Approx(17.0 / 24));
+  const auto back = ops::from_host(h, x);
+  CHECK(back.sizes() == x.sizes());
+  CHECK((back.scalar_type() == torch::kFloat));
+  CHECK(torch::equal(back, x));
+  const auto g = ops::from_host(host_matrix::Ones(2, 5), x);
+  CHECK(g.sizes() == torch::IntArrayRef({2, 5}));
+  h.setZero(); // from_host copied: no aliasing of the host matrix
+  CHECK(torch::equal(back, x));
+  // The random start is the Eigen backend's splitmix64 stream.
+  const misd::eigen::batch<float> like(2, 12);
+  const auto en = misd::batch_ops<misd::eigen::batch<float>>::uniform_noise(like, 42);
+  const host_matrix tn = host(ops::uniform_noise(x, 42));
+  CHECK((tn - en.cast<double>()).cwiseAbs().maxCoeff() == 0.0);
+}
+
+TEST_CASE("torch linear model: RR-Fast is the exact crossing, RR-BS brackets it") {
+  const auto dev = test_device();
+  tb::module_model<torch::nn::Linear, double> model(
+      torch_linear(weights(), (Eigen::VectorXd(4) << 0.1, -0.2, 0.05, 0.0).finished()),
+      tb::options{dev});
+  const auto x = tensor(inputs()).to(dev);
+  const misd::robust_radius_options opts;
+  const auto fast = misd::rr_fast(model, x, opts);
+  const auto bs = misd::rr_bs(model, x, opts);
+  const host_matrix z = host(model.logits(x));
+  misd::label_vector yhat;
+  misd::detail::argmax_rows(z, yhat);
+  const host_matrix d = host(misd::attack_direction(model, x, yhat));
+  for (Eigen::Index i = 0; i < 5; ++i) {
+    CAPTURE(i);
+    const double t = linear_crossing(weights(), z.row(i).transpose(),
+                                                d.row(i).transpose(), yhat[std::size_t(i)]);
+    REQUIRE(std::isfinite(t));
+    CHECK(fast.status[std::size_t(i)] == misd::radius_status::linear_estimate);
+    CHECK(fast.radius[i] == doctest::Approx(t).epsilon(1e-5));
+    REQUIRE(bs.bracketed(std::size_t(i)));
+    CHECK(bs.lower[i] <= t);
+    CHECK(bs.upper[i] >= t);
+    int m = 1;
+    while (opts.r0 * std::ldexp(1.0, m) <= t)
+      ++m;
+    const double expected_width =
+        opts.r0 * std::ldexp(1.0, m - 1) / std::ldexp(1.0, opts.budget - 1 - m);
+    CHECK(bs.width()[i] == doctest::Approx(expected_width).epsilon(1e-9));
+  }
+  CHECK(bs.forwards == 25);
+  CHECK(bs.backwards == 1);
+  CHECK(fast.forwards == 2);
+  CHECK(fast.backwards == 1);
+}
+
+TEST_CASE("two-class torch linear model: both estimators give |z0 - z1| / ||w0 - w1||_1") {
+  host_matrix w(2, 3);
+  w << 1.0, -2.0, 0.5, -0.5, 1.0, 1.5;
+  host_matrix xh(3, 3);
+  xh << 0.3, 0.1, 0.2, 0.9, 0.4, 0.1, 0.2, 0.2, 0.8;
+  tb::module_model<torch::nn::Linear, double> model(torch_linear(w, Eigen::VectorXd::Zero(2)),
+                                                    tb::options{test_device()});
+  const auto x = tensor(xh).to(model.device());
+  misd::robust_radius_options opts;
+  opts.budget = 60;
+  const auto bs = misd::rr_bs(model, x, opts);
+  const auto fast = misd::rr_fast(model, x, opts);
+  const double l1 = (w.row(0) - w.row(1)).cwiseAbs().sum();
+  for (Eigen::Index i = 0; i < 3; ++i) {
+    const double zgap = std::abs((w.row(0) - w.row(1)).dot(xh.row(i)));
+    CAPTURE(i);
+    CHECK(fast.radius[i] == doctest::Approx(zgap / l1).epsilon(1e-5));
+    CHECK(bs.radius[i] == doctest::Approx(zgap / l1).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("Eigen MLP and torch MLP with the same weights: same estimators and scores") {
+  const auto emlp = eigen_mlp();
+  tb::module_model model(torch_mlp(emlp), tb::options{test_device()});
+  const auto xe = mlp_inputs(64);
+  const auto xt = to_torch(xe).to(model.device());
+  const host_matrix ze = host_matrix(emlp.logits(xe).cast<double>());
+  CHECK((host(model.logits(xt)) - ze).cwiseAbs().maxCoeff() < 1e-5);
+
+  misd::robust_radius_options o;
+  o.box = misd::input_box{};
+  auto em = emlp; // non-const copy for the estimators
+  SUBCASE("rr_fast") {
+    // The finite difference (z(α) − z(0)) / α divides the logits' float rounding (one ulp,
+    // ~6e-8 relative, which differs between Eigen's and torch's GEMMs) by α: at the default
+    // α = 1e-3 that is ~1e-4 relative in float. Float models are compared at α = 0.05; the
+    // default α is compared in double below.
+    o.fd_step = 0.05;
+    check_close(misd::rr_fast(model, xt, o).radius, misd::rr_fast(em, xe, o).radius, 1e-5);
+  }
+  SUBCASE("rr_bs") {
+    const auto a = misd::rr_bs(model, xt, o), b = misd::rr_bs(em, xe, o);
+    check_close(a.radius, b.radius, 1e-5);
+    CHECK(a.prediction == b.prediction);
+  }
+  SUBCASE("rr_bs, temperature 2, max radius") {
+    o.temperature = 2;
+    o.max_radius = 0.05;
+    check_close(misd::rr_bs(model, xt, o).radius, misd::rr_bs(em, xe, o).radius, 1e-5);
+  }
+  SUBCASE("PGD attack with random start") {
+    misd::pgd_options po;
+    po.steps = 3;
+    po.random_start = true;
+    po.seed = 9;
+    po.box = misd::input_box{};
+    misd::label_vector y(64);
+    for (std::size_t i = 0; i < y.size(); ++i)
+      y[i] = int(i % 5);
+    const host_matrix a = host(misd::pgd(model, xt, y, 0.05, po));
+    const host_matrix b = misd::pgd(em, xe, y, 0.05, po).cast<double>();
+    CHECK((a - b).cwiseAbs().maxCoeff() < 1e-5);
+  }
+  SUBCASE("registry: msr, odin, doctor, energy") {
+    for (const std::string name : {"msr", "odin", "doctor", "energy", "rr-bs"}) {
+      CAPTURE(name);
+      auto mt = misd::score::make_method<decltype(model)>(name);
+      auto me = misd::score::make_method<misd::eigen::mlp<float>>(name);
+      const misd::score::hyper_parameters p{1.5, name == "odin" ? 1e-3 : 0.0};
+      const auto ct = mt.confidence(model, xt, p), ce = me.confidence(em, xe, p);
+      check_close(Eigen::Map<const host_vector>(ct.data(), Eigen::Index(ct.size())),
+                  Eigen::Map<const host_vector>(ce.data(), Eigen::Index(ce.size())), 1e-5);
+    }
+  }
+}
+
+TEST_CASE("double-precision Eigen and torch MLPs: RR-Fast at the default finite-difference step") {
+  const auto ef = eigen_mlp();
+  std::vector<misd::eigen::dense_layer<double>> layers;
+  for (const auto& l : ef.layers())
+    layers.push_back({l.weight.cast<double>(), l.bias.cast<double>()});
+  misd::eigen::mlp<double> em(std::move(layers));
+  auto net = torch_mlp(ef);
+  net->to(torch::kDouble);
+  tb::module_model<torch::nn::Sequential, double> model(net, tb::options{test_device()});
+  const misd::eigen::batch<double> xe = mlp_inputs(64).cast<double>();
+  const auto xt = tensor(host_matrix(xe)).to(model.device());
+  const misd::robust_radius_options o; // α = 1e-3, no box
+  check_close(misd::rr_fast(model, xt, o).radius, misd::rr_fast(em, xe, o).radius, 1e-5);
+  check_close(misd::rr_bs(model, xt, o).radius, misd::rr_bs(em, xe, o).radius, 1e-5);
+}
+
+TEST_CASE("torch MLP is Trainable: RAT gradients and an SGD step match the Eigen MLP") {
+  static_assert(misd::Trainable<tb::module_model<torch::nn::Sequential>>);
+  static_assert(misd::Trainable<tb::script_model>);
+  auto em = eigen_mlp();
+  auto net = torch_mlp(em);
+  tb::module_model model(net);
+  const auto xe = mlp_inputs(32);
+  const auto xt = to_torch(xe);
+  misd::label_vector y(32);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = int((i * 7) % 5);
+  for (auto kind : {misd::train::objective::standard, misd::train::objective::rat}) {
+    CAPTURE(misd::train::name(kind));
+    misd::train::objective_options o;
+    o.kind = kind;
+    o.epsilon = 0.01;
+    em.zero_gradients();
+    model.zero_gradients();
+    const auto re = misd::train::accumulate_objective(em, xe, y, o);
+    const auto rt = misd::train::accumulate_objective(model, xt, y, o);
+    CHECK(rt.loss == doctest::Approx(re.loss).epsilon(1e-5));
+    CHECK(rt.correct == re.correct);
+    const auto ge = em.gradients();
+    const auto gt = model.gradients();
+    REQUIRE(ge.size() == gt.size());
+    for (std::size_t k = 0; k < ge.size(); ++k) {
+      REQUIRE(ge[k].size() == gt[k].size());
+      double worst = 0, scale = 1e-12;
+      for (std::size_t j = 0; j < ge[k].size(); ++j) {
+        worst = std::max(worst, std::abs(double(ge[k][j]) - double(gt[k][j])));
+        scale = std::max(scale, std::abs(double(ge[k][j])));
+      }
+      CAPTURE(k);
+      CHECK(worst <= 1e-5 * scale + 1e-7);
+    }
+  }
+  // One SGD step through the spans moves the torch parameters as it moves the Eigen ones.
+  misd::train::sgd<float> opt;
+  misd::train::sgd<float> opt_e;
+  opt.step(model.parameters(), model.gradients(), 0.1);
+  opt_e.step(em.parameters(), em.gradients(), 0.1);
+  CHECK((host(model.logits(xt)) - em.logits(xe).cast<double>()).cwiseAbs().maxCoeff() < 1e-5);
+}
+
+TEST_CASE("callers in no-grad or inference mode get the same results") {
+  const auto emlp = eigen_mlp();
+  tb::module_model model(torch_mlp(emlp), tb::options{test_device()});
+  const auto xt = to_torch(mlp_inputs(16)).to(model.device());
+  const auto ref = misd::rr_bs(model, xt);
+  {
+    torch::NoGradGuard no_grad;
+    check_close(misd::rr_bs(model, xt).radius, ref.radius, 0);
+    check_close(misd::rr_fast(model, xt).radius, misd::rr_fast(model, xt).radius, 0);
+  }
+  {
+    c10::InferenceMode inference;
+    const auto xi = xt.clone(); // an inference tensor
+    REQUIRE(xi.is_inference());
+    check_close(misd::rr_bs(model, xi).radius, ref.radius, 0);
+    const auto d = misd::attack_direction(model, xi, ref.prediction);
+    CHECK(d.sizes() == xi.sizes());
+  }
+  CHECK(!c10::InferenceMode::is_enabled());
+  CHECK(torch::GradMode::is_enabled());
+}
+
+TEST_CASE("a module in training mode is scored in eval mode; its state comes back") {
+  torch::manual_seed(1);
+  torch::nn::Sequential net(torch::nn::Linear(10, 8), torch::nn::BatchNorm1d(8),
+                            torch::nn::ReLU(), torch::nn::Dropout(0.5), torch::nn::Linear(8, 3));
+  net->to(test_device());
+  const auto x = torch::rand({12, 10}).to(test_device());
+  {
+    torch::NoGradGuard no_grad; // give BatchNorm running statistics that differ from the batch's
+    for (int k = 0; k < 3; ++k)
+      net->forward(torch::rand({12, 10}).to(test_device()) * 3);
+  }
+  tb::module_model model(net);
+  net->eval();
+  const auto eval_fast = misd::rr_fast(model, x);
+  const auto eval_logits = host(model.logits(x));
+  net->train();
+  const auto bn = std::dynamic_pointer_cast<torch::nn::BatchNorm1dImpl>(net->ptr(1));
+  const auto running = bn->running_mean.clone();
+  const auto train_fast = misd::rr_fast(model, x);
+  CHECK(net->is_training());
+  CHECK(torch::equal(bn->running_mean, running)); // no training-mode forward pass happened
+  check_close(train_fast.radius, eval_fast.radius, 0);
+  CHECK((host(model.logits(x)) - eval_logits).cwiseAbs().maxCoeff() == 0.0);
+  for (const auto& p : net->parameters()) {
+    CHECK(p.requires_grad()); // frozen only while scoring
+    CHECK(!p.grad().defined()); // scoring never touches parameter gradients
+  }
+}
+
+TEST_CASE("TorchScript: loaded model agrees with itself as a module; channels-last and bf16") {
+  const auto dir = exported_models();
+  auto model = tb::load_torchscript(dir / "conv.pt", test_device());
+  torch::manual_seed(5);
+  const auto x = torch::rand({10, 1, 8, 8}).to(model.device());
+  const auto z = model.logits(x);
+  CHECK(z.sizes() == torch::IntArrayRef({10, 5}));
+  const auto fast = misd::rr_fast(model, x);
+  const auto bs = misd::rr_bs(model, x);
+  for (Eigen::Index i = 0; i < 10; ++i) {
+    CHECK(fast.radius[i] > 0);
+    CHECK(bs.radius[i] > 0);
+  }
+  // The input gradient against finite differences of the logits.
+  const auto g = torch::randn({10, 5}).to(model.device());
+  const auto dx = model.input_gradient(x, g);
+  const auto v = torch::randn_like(x);
+  const double h = 1e-2;
+  const double fd = ((model.logits(x + h * v) - model.logits(x - h * v)) * g).sum().item<double>() / (2 * h);
+  CHECK((dx * v).sum().item<double>() == doctest::Approx(fd).epsilon(2e-2));
+
+  tb::options cl;
+  cl.channels_last = true;
+  auto model_cl = tb::load_torchscript(dir / "conv.pt", test_device(), cl);
+  CHECK((host(model_cl.logits(x)) - host(z)).cwiseAbs().maxCoeff() < 1e-5);
+  check_close(misd::rr_fast(model_cl, x).radius, fast.radius, 1e-3);
+
+  tb::options bf;
+  bf.bf16_autocast = true;
+  auto model_bf = tb::load_torchscript(dir / "conv.pt", test_device(), bf);
+  const auto zb = model_bf.logits(x);
+  CHECK((zb.scalar_type() == torch::kFloat));
+  CHECK((host(zb) - host(z)).cwiseAbs().maxCoeff() < 0.05 * (host(z).cwiseAbs().maxCoeff() + 1));
+  CHECK(model_bf.input_gradient(x, g).sizes() == x.sizes());
+  const auto autocast_on = model.device().is_cuda() ? at::autocast::is_enabled()
+                                                    : at::autocast::is_cpu_enabled();
+  CHECK(!autocast_on); // restored
+}
+
+TEST_CASE("bad input: clear errors naming what was expected") {
+  const auto dir = exported_models();
+  SUBCASE("a file that is not TorchScript") {
+    CHECK_THROWS_WITH_AS(tb::load_torchscript(dir / "not_a_model.pt"),
+                         doctest::Contains("is not a TorchScript model file"), misd::data_error);
+    CHECK_THROWS_WITH_AS(tb::load_torchscript(dir / "missing.pt"), doctest::Contains("no such file"),
+                         misd::data_error);
+  }
+  SUBCASE("outputs that are not N x K") {
+    auto bad = tb::load_torchscript(dir / "bad_output.pt");
+    const auto x = torch::rand({4, 6});
+    CHECK_THROWS_WITH_AS(misd::rr_fast(bad, x), doctest::Contains("expected N x K logits"),
+                         misd::data_error);
+    auto tuple = tb::load_torchscript(dir / "tuple_output.pt");
+    CHECK_THROWS_WITH_AS(tuple.logits(x), doctest::Contains("expected a Tensor of N x K logits"),
+                         misd::data_error);
+    tb::module_model m(std::make_shared<bad_shape_net>());
+    CHECK_THROWS_WITH_AS(m.logits(x), doctest::Contains("[4, 3, 1]"), misd::invalid_argument);
+  }
+  SUBCASE("a batch the model cannot take") {
+    auto conv = tb::load_torchscript(dir / "conv.pt");
+    CHECK_THROWS_WITH_AS(conv.logits(torch::rand({2, 3, 8, 8})),
+                         doctest::Contains("forward pass failed for a batch of shape [2, 3, 8, 8]"),
+                         misd::data_error);
+    CHECK_THROWS_WITH_AS(conv.logits(torch::ones({2, 64}, torch::kLong)),
+                         doctest::Contains("floating-point"), misd::invalid_argument);
+  }
+  SUBCASE("a batch on another device than the model") {
+    tb::module_model m(torch::nn::Linear(6, 3));
+    const auto x = torch::empty({4, 6}, torch::TensorOptions().device(torch::kMeta));
+    CHECK_THROWS_WITH_AS(m.logits(x), doctest::Contains("batch on device 'meta' but the model is on 'cpu'"),
+                         misd::invalid_argument);
+    if (torch::cuda::is_available()) {
+      tb::module_model mc(torch::nn::Linear(6, 3), tb::options{torch::Device(torch::kCUDA)});
+      CHECK_THROWS_WITH_AS(misd::rr_fast(mc, torch::rand({4, 6})),
+                           doctest::Contains("but the model is on 'cuda:0'"), misd::invalid_argument);
+    }
+  }
+  SUBCASE("devices that do not exist") {
+    CHECK_THROWS_WITH_AS(tb::parse_device("tpu"), doctest::Contains("expected cpu, cuda or cuda:N"),
+                         misd::invalid_argument);
+    if (!torch::cuda::is_available()) {
+      CHECK_THROWS_WITH_AS(tb::load_torchscript(dir / "conv.pt", "cuda"),
+                           doctest::Contains("no CUDA device is available"), misd::invalid_argument);
+      CHECK_THROWS_WITH_AS(tb::module_model(torch::nn::Linear(6, 3), tb::options{torch::Device(torch::kCUDA)}),
+                           doctest::Contains("no CUDA device is available"), misd::invalid_argument);
+    } else {
+      CHECK_THROWS_WITH_AS(tb::parse_device("cuda:" + std::to_string(torch::cuda::device_count())),
+                           doctest::Contains("CUDA device(s) exist"), misd::invalid_argument);
+    }
+  }
+  SUBCASE("parameters() of a CUDA model") {
+    if (torch::cuda::is_available()) {
+      tb::module_model mc(torch::nn::Linear(6, 3), tb::options{torch::Device(torch::kCUDA)});
+      CHECK_THROWS_WITH_AS(mc.parameters(), doctest::Contains("torch::optim"), misd::invalid_argument);
+    }
+  }
+}
