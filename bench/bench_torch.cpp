@@ -44,15 +44,24 @@ cli parse(int argc, char** argv) {
         usage("option " + a + " needs a value");
       return argv[++i];
     };
-    if (a == "--model") c.model = value();
-    else if (a == "--device") c.device = value();
-    else if (a == "--shape") c.shape = value();
-    else if (a == "--batch") c.batch = std::stol(value());
-    else if (a == "--reps") c.reps = std::stol(value());
-    else if (a == "--budget") c.budget = std::stol(value());
-    else if (a == "--channels-last") c.channels_last = true;
-    else if (a == "--bf16") c.bf16 = true;
-    else usage("unknown option " + a);
+    if (a == "--model")
+      c.model = value();
+    else if (a == "--device")
+      c.device = value();
+    else if (a == "--shape")
+      c.shape = value();
+    else if (a == "--batch")
+      c.batch = std::stol(value());
+    else if (a == "--reps")
+      c.reps = std::stol(value());
+    else if (a == "--budget")
+      c.budget = std::stol(value());
+    else if (a == "--channels-last")
+      c.channels_last = true;
+    else if (a == "--bf16")
+      c.bf16 = true;
+    else
+      usage("unknown option " + a);
   }
   if (c.model.empty())
     usage("--model is required");

@@ -192,16 +192,22 @@ TEST_CASE("R9 no flip within the budget or the cap: flag not_bracketed, radius =
 }
 
 TEST_CASE("R10 RR-Fast with no closing margin: flag not_bracketed, radius = max_radius") {
-  // Two classes whose logits move together along any direction: no gap ever closes.
-  batch w(2, 4);
-  w << 1, 1, 1, 1, 1, 1, 1, 1;
-  misd::eigen::linear<double> parallel(w, Eigen::Vector2d(1.0, 0.0));
-  const auto r = misd::rr_fast(parallel, inputs());
-  CHECK(r.status[0] == misd::radius_status::not_bracketed);
-  CHECK(r.radius[0] == inf);
+  // Moving along the direction (+1 everywhere: the stub's gradient) only widens the
+  // predicted class's lead, so no linearised gap closes.
+  stub_model widening{[](const batch& x) {
+    batch z(x.rows(), 2);
+    z.col(0) = (x.rowwise().sum().array() + 1.0).matrix();
+    z.col(1).setZero();
+    return z;
+  }};
+  const auto r = misd::rr_fast(widening, inputs());
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    CHECK(r.status[i] == misd::radius_status::not_bracketed);
+    CHECK(r.radius[Eigen::Index(i)] == inf);
+  }
   misd::robust_radius_options o;
   o.max_radius = 3.0;
-  CHECK(misd::rr_fast(parallel, inputs(), o).radius[0] == 3.0);
+  CHECK(misd::rr_fast(widening, inputs(), o).radius[0] == 3.0);
 }
 
 TEST_CASE("R11 options out of range: invalid_argument naming the option and value") {

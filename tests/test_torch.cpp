@@ -91,7 +91,9 @@ torch::nn::Linear torch_linear(const host_matrix& w, const Eigen::VectorXd& b) {
 }
 
 // An Eigen MLP and a torch MLP with the same float weights.
-misd::eigen::mlp<float> eigen_mlp() { return misd::eigen::mlp<float>::random({20, 16, 12, 5}, 7); }
+misd::eigen::mlp<float> eigen_mlp() {
+  return misd::eigen::mlp<float>::random({20, 16, 12, 5}, 7);
+}
 torch::nn::Sequential torch_mlp(const misd::eigen::mlp<float>& m) {
   torch::nn::Sequential seq;
   const auto& layers = m.layers();
@@ -100,8 +102,8 @@ torch::nn::Sequential torch_mlp(const misd::eigen::mlp<float>& m) {
     torch::nn::Linear lin(w.cols(), w.rows());
     {
       torch::NoGradGuard no_grad;
-      lin->weight.copy_(torch::from_blob(const_cast<float*>(w.data()), {w.rows(), w.cols()},
-                                         torch::kFloat));
+      lin->weight.copy_(
+          torch::from_blob(const_cast<float*>(w.data()), {w.rows(), w.cols()}, torch::kFloat));
       lin->bias.copy_(torch::from_blob(const_cast<float*>(layers[l].bias.data()),
                                        {layers[l].bias.size()}, torch::kFloat));
     }
@@ -140,8 +142,8 @@ std::filesystem::path exported_models() {
   static const std::filesystem::path dir = [] {
     auto d = std::filesystem::temp_directory_path() /
              ("misd_test_torch_" + std::to_string(static_cast<long>(::getpid())));
-    const std::string cmd = std::string(MISD_TORCH_PYTHON) + " " + MISD_TORCH_EXPORT_SCRIPT +
-                            " " + d.string();
+    const std::string cmd =
+        std::string(MISD_TORCH_PYTHON) + " " + MISD_TORCH_EXPORT_SCRIPT + " " + d.string();
     REQUIRE(std::system(cmd.c_str()) == 0);
     return d;
   }();
@@ -211,8 +213,8 @@ TEST_CASE("torch linear model: RR-Fast is the exact crossing, RR-BS brackets it"
   const host_matrix d = host(misd::attack_direction(model, x, yhat));
   for (Eigen::Index i = 0; i < 5; ++i) {
     CAPTURE(i);
-    const double t = linear_crossing(weights(), z.row(i).transpose(),
-                                                d.row(i).transpose(), yhat[std::size_t(i)]);
+    const double t = linear_crossing(weights(), z.row(i).transpose(), d.row(i).transpose(),
+                                     yhat[std::size_t(i)]);
     REQUIRE(std::isfinite(t));
     CHECK(fast.status[std::size_t(i)] == misd::radius_status::linear_estimate);
     CHECK(fast.radius[i] == doctest::Approx(t).epsilon(1e-5));
@@ -392,8 +394,8 @@ TEST_CASE("callers in no-grad or inference mode get the same results") {
 
 TEST_CASE("a module in training mode is scored in eval mode; its state comes back") {
   torch::manual_seed(1);
-  torch::nn::Sequential net(torch::nn::Linear(10, 8), torch::nn::BatchNorm1d(8),
-                            torch::nn::ReLU(), torch::nn::Dropout(0.5), torch::nn::Linear(8, 3));
+  torch::nn::Sequential net(torch::nn::Linear(10, 8), torch::nn::BatchNorm1d(8), torch::nn::ReLU(),
+                            torch::nn::Dropout(0.5), torch::nn::Linear(8, 3));
   net->to(test_device());
   const auto x = torch::rand({12, 10}).to(test_device());
   {
@@ -414,7 +416,7 @@ TEST_CASE("a module in training mode is scored in eval mode; its state comes bac
   check_close(train_fast.radius, eval_fast.radius, 0);
   CHECK((host(model.logits(x)) - eval_logits).cwiseAbs().maxCoeff() == 0.0);
   for (const auto& p : net->parameters()) {
-    CHECK(p.requires_grad()); // frozen only while scoring
+    CHECK(p.requires_grad());   // frozen only while scoring
     CHECK(!p.grad().defined()); // scoring never touches parameter gradients
   }
 }
@@ -437,7 +439,8 @@ TEST_CASE("TorchScript: loaded model agrees with itself as a module; channels-la
   const auto dx = model.input_gradient(x, g);
   const auto v = torch::randn_like(x);
   const double h = 1e-2;
-  const double fd = ((model.logits(x + h * v) - model.logits(x - h * v)) * g).sum().item<double>() / (2 * h);
+  const double fd =
+      ((model.logits(x + h * v) - model.logits(x - h * v)) * g).sum().item<double>() / (2 * h);
   CHECK((dx * v).sum().item<double>() == doctest::Approx(fd).epsilon(2e-2));
 
   tb::options cl;
@@ -453,8 +456,8 @@ TEST_CASE("TorchScript: loaded model agrees with itself as a module; channels-la
   CHECK((zb.scalar_type() == torch::kFloat));
   CHECK((host(zb) - host(z)).cwiseAbs().maxCoeff() < 0.05 * (host(z).cwiseAbs().maxCoeff() + 1));
   CHECK(model_bf.input_gradient(x, g).sizes() == x.sizes());
-  const auto autocast_on = model.device().is_cuda() ? at::autocast::is_enabled()
-                                                    : at::autocast::is_cpu_enabled();
+  const auto autocast_on =
+      model.device().is_cuda() ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
   CHECK(!autocast_on); // restored
 }
 
@@ -463,8 +466,8 @@ TEST_CASE("bad input: clear errors naming what was expected") {
   SUBCASE("a file that is not TorchScript") {
     CHECK_THROWS_WITH_AS(tb::load_torchscript(dir / "not_a_model.pt"),
                          doctest::Contains("is not a TorchScript model file"), misd::data_error);
-    CHECK_THROWS_WITH_AS(tb::load_torchscript(dir / "missing.pt"), doctest::Contains("no such file"),
-                         misd::data_error);
+    CHECK_THROWS_WITH_AS(tb::load_torchscript(dir / "missing.pt"),
+                         doctest::Contains("no such file"), misd::data_error);
   }
   SUBCASE("outputs that are not N x K") {
     auto bad = tb::load_torchscript(dir / "bad_output.pt");
@@ -488,12 +491,14 @@ TEST_CASE("bad input: clear errors naming what was expected") {
   SUBCASE("a batch on another device than the model") {
     tb::module_model m(torch::nn::Linear(6, 3));
     const auto x = torch::empty({4, 6}, torch::TensorOptions().device(torch::kMeta));
-    CHECK_THROWS_WITH_AS(m.logits(x), doctest::Contains("batch on device 'meta' but the model is on 'cpu'"),
+    CHECK_THROWS_WITH_AS(m.logits(x),
+                         doctest::Contains("batch on device 'meta' but the model is on 'cpu'"),
                          misd::invalid_argument);
     if (torch::cuda::is_available()) {
       tb::module_model mc(torch::nn::Linear(6, 3), tb::options{torch::Device(torch::kCUDA)});
       CHECK_THROWS_WITH_AS(misd::rr_fast(mc, torch::rand({4, 6})),
-                           doctest::Contains("but the model is on 'cuda:0'"), misd::invalid_argument);
+                           doctest::Contains("but the model is on 'cuda:0'"),
+                           misd::invalid_argument);
     }
   }
   SUBCASE("devices that do not exist") {
@@ -501,9 +506,11 @@ TEST_CASE("bad input: clear errors naming what was expected") {
                          misd::invalid_argument);
     if (!torch::cuda::is_available()) {
       CHECK_THROWS_WITH_AS(tb::load_torchscript(dir / "conv.pt", "cuda"),
-                           doctest::Contains("no CUDA device is available"), misd::invalid_argument);
-      CHECK_THROWS_WITH_AS(tb::module_model(torch::nn::Linear(6, 3), tb::options{torch::Device(torch::kCUDA)}),
-                           doctest::Contains("no CUDA device is available"), misd::invalid_argument);
+                           doctest::Contains("no CUDA device is available"),
+                           misd::invalid_argument);
+      CHECK_THROWS_WITH_AS(
+          tb::module_model(torch::nn::Linear(6, 3), tb::options{torch::Device(torch::kCUDA)}),
+          doctest::Contains("no CUDA device is available"), misd::invalid_argument);
     } else {
       CHECK_THROWS_WITH_AS(tb::parse_device("cuda:" + std::to_string(torch::cuda::device_count())),
                            doctest::Contains("CUDA device(s) exist"), misd::invalid_argument);
@@ -512,7 +519,8 @@ TEST_CASE("bad input: clear errors naming what was expected") {
   SUBCASE("parameters() of a CUDA model") {
     if (torch::cuda::is_available()) {
       tb::module_model mc(torch::nn::Linear(6, 3), tb::options{torch::Device(torch::kCUDA)});
-      CHECK_THROWS_WITH_AS(mc.parameters(), doctest::Contains("torch::optim"), misd::invalid_argument);
+      CHECK_THROWS_WITH_AS(mc.parameters(), doctest::Contains("torch::optim"),
+                           misd::invalid_argument);
     }
   }
 }

@@ -3,6 +3,11 @@
 // float32 NPY with --out (atomically); with --labels, the accuracy and the metrics too.
 #include "cli.hpp"
 
+// --- LibTorch adapter hook: TorchScript models (*.pt) go to score_torch.cpp ---
+#ifdef MISD_WITH_TORCH
+#include "score_torch.hpp"
+#endif
+
 #include "misd/data/npy.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/error.hpp"
@@ -41,6 +46,10 @@ constexpr Eigen::Index rows_per_call = 512;
 } // namespace
 
 int cmd_score(int argc, char** argv) {
+#ifdef MISD_WITH_TORCH
+  if (wants_torchscript(argc, argv)) // --- LibTorch adapter hook (score_torch.cpp) ---
+    return cmd_score_torch(argc, argv);
+#endif
   const args a(argc, argv, 2,
                {"model", "inputs", "method", "labels", "out", "temperature", "epsilon", "box",
                 "budget", "fd-step", "pgd-steps", "seed", "threads", "device", "format"},

@@ -86,7 +86,8 @@ int cmd_score_torch(int argc, char** argv) {
     const auto parts = args::split(*box);
     if (parts.size() != 2)
       throw usage_error("--box expects LO,HI, got '" + *box + "'");
-    mo.box = misd::input_box{args::parse_double("box", parts[0]), args::parse_double("box", parts[1])};
+    mo.box =
+        misd::input_box{args::parse_double("box", parts[0]), args::parse_double("box", parts[1])};
   }
   mo.radius.budget = static_cast<int>(a.integer("budget", mo.radius.budget));
   mo.radius.fd_step = a.number("fd-step", mo.radius.fd_step);
@@ -113,9 +114,8 @@ int cmd_score_torch(int argc, char** argv) {
   if (auto lp = a.get("labels")) {
     labels = misd::data::read_npy_labels(*lp);
     if (static_cast<std::int64_t>(labels.size()) != n)
-      throw misd::data_error(misd::detail::message("'", *lp, "': ", labels.size(),
-                                                   " labels for ", n, " inputs in '",
-                                                   inputs_path, "'"));
+      throw misd::data_error(misd::detail::message("'", *lp, "': ", labels.size(), " labels for ",
+                                                   n, " inputs in '", inputs_path, "'"));
   }
 
   std::vector<double> confidence;
@@ -144,7 +144,8 @@ int cmd_score_torch(int argc, char** argv) {
   if (auto out = a.get("out")) {
     std::vector<float> c32(confidence.begin(), confidence.end());
     const std::vector<std::size_t> oshape{c32.size()};
-    misd::data::write_npy<float>(*out, std::span<const float>(c32), std::span<const std::size_t>(oshape));
+    misd::data::write_npy<float>(*out, std::span<const float>(c32),
+                                 std::span<const std::size_t>(oshape));
   }
 
   if (format == "json") {

@@ -70,13 +70,13 @@ inline torch::Device require_device(const torch::Device& d) {
 inline torch::Device parse_device(std::string_view name) {
   const std::string s(name);
   if (s != "cpu" && s != "cuda" && s.rfind("cuda:", 0) != 0)
-    throw invalid_argument(misd::detail::message("unknown device '", s,
-                                                 "' (expected cpu, cuda or cuda:N)"));
+    throw invalid_argument(
+        misd::detail::message("unknown device '", s, "' (expected cpu, cuda or cuda:N)"));
   try {
     return require_device(torch::Device(s));
   } catch (const c10::Error&) {
-    throw invalid_argument(misd::detail::message("unknown device '", s,
-                                                 "' (expected cpu, cuda or cuda:N)"));
+    throw invalid_argument(
+        misd::detail::message("unknown device '", s, "' (expected cpu, cuda or cuda:N)"));
   }
 }
 
@@ -239,7 +239,8 @@ public:
 
   /// Adds dL/dθ for the upstream gradient g to the parameters' gradients; returns dL/dX.
   torch::Tensor accumulate_gradients(const torch::Tensor& x, const torch::Tensor& g) {
-    return forward_backward(x, [&](const torch::Tensor&) { return g; }, true);
+    return forward_backward(
+        x, [&](const torch::Tensor&) { return g; }, true);
   }
 
   /// Every trainable parameter's gradient := 0 (allocated when it has none yet).
@@ -341,16 +342,16 @@ private:
     if (!x.defined())
       throw invalid_argument(misd::detail::message(what, ": undefined tensor (expected a batch)"));
     if (x.dim() < 2)
-      throw invalid_argument(misd::detail::message(
-          what, ": batch of shape ", shape_string(x),
-          " (expected N x D or N x C x H x W, one example per row)"));
+      throw invalid_argument(
+          misd::detail::message(what, ": batch of shape ", shape_string(x),
+                                " (expected N x D or N x C x H x W, one example per row)"));
     if (!x.is_floating_point())
       throw invalid_argument(misd::detail::message(what, ": batch of dtype ", x.scalar_type(),
                                                    " (expected a floating-point tensor)"));
     if (!same_device(x.device(), device_))
-      throw invalid_argument(misd::detail::message(
-          what, ": batch on device '", x.device().str(), "' but the model is on '",
-          device_.str(), "' (move the batch with x.to(model.device()))"));
+      throw invalid_argument(misd::detail::message(what, ": batch on device '", x.device().str(),
+                                                   "' but the model is on '", device_.str(),
+                                                   "' (move the batch with x.to(model.device()))"));
   }
 
   /// A detached leaf that takes gradients; inference tensors are cloned into ordinary ones.

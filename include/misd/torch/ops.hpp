@@ -25,9 +25,8 @@ namespace torch_backend::detail {
 inline torch::Tensor per_row(const host_vector& t, const torch::Tensor& like) {
   const auto n = like.size(0);
   if (t.size() != n)
-    throw invalid_argument(misd::detail::message("torch batch: ", t.size(),
-                                                 " per-example values for a batch of ", n,
-                                                 " examples"));
+    throw invalid_argument(misd::detail::message(
+        "torch batch: ", t.size(), " per-example values for a batch of ", n, " examples"));
   std::vector<std::int64_t> shape(static_cast<std::size_t>(like.dim()), 1);
   shape[0] = n;
   auto host = torch::from_blob(const_cast<double*>(t.data()), {n}, torch::kDouble);
@@ -85,14 +84,13 @@ struct batch_ops<torch::Tensor> {
   /// The host matrix on like's device and in like's dtype; shaped like `like` when it has
   /// as many numbers (an input-shaped batch), else N x K (an upstream gradient of logits).
   static B from_host(const host_matrix& g, const B& like) {
-    auto host = torch::from_blob(const_cast<double*>(g.data()), {g.rows(), g.cols()},
-                                 torch::kDouble);
+    auto host =
+        torch::from_blob(const_cast<double*>(g.data()), {g.rows(), g.cols()}, torch::kDouble);
     const auto options = like.defined() ? like.options() : torch::TensorOptions(torch::kFloat);
     // copy = true: the result must not alias g, which the caller may reuse or free.
     auto out = host.to(torch::TensorOptions().dtype(options.dtype()).device(options.device()),
                        /*non_blocking=*/false, /*copy=*/true);
-    if (like.defined() && out.numel() == like.numel() && like.dim() > 0 &&
-        like.size(0) == g.rows())
+    if (like.defined() && out.numel() == like.numel() && like.dim() > 0 && like.size(0) == g.rows())
       out = out.view(like.sizes());
     return out;
   }

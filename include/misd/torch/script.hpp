@@ -37,8 +37,8 @@ private:
   torch::Tensor run_forward(const torch::Tensor& x) {
     const auto out = module_.forward({x});
     if (!out.isTensor())
-      this->output_error(misd::detail::message("TorchScript model '", origin_, "': forward returned ",
-                                               out.tagKind(),
+      this->output_error(misd::detail::message("TorchScript model '", origin_,
+                                               "': forward returned ", out.tagKind(),
                                                " (expected a Tensor of N x K logits)"));
     return out.toTensor();
   }
@@ -66,8 +66,8 @@ inline script_model load_torchscript(const std::filesystem::path& path, const to
   require_device(device);
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
-    throw data_error(misd::detail::message("TorchScript model '", path.string(),
-                                           "': no such file"));
+    throw data_error(
+        misd::detail::message("TorchScript model '", path.string(), "': no such file"));
   torch::jit::Module m;
   try {
     m = torch::jit::load(path.string(), device);
@@ -76,8 +76,8 @@ inline script_model load_torchscript(const std::filesystem::path& path, const to
         "'", path.string(), "' is not a TorchScript model file (expected the output of ",
         "torch.jit.script(model).save(...) or torch.jit.trace): ", detail::torch_reason(e)));
   } catch (const std::exception& e) {
-    throw data_error(misd::detail::message("'", path.string(),
-                                           "' is not a TorchScript model file: ", e.what()));
+    throw data_error(
+        misd::detail::message("'", path.string(), "' is not a TorchScript model file: ", e.what()));
   }
   auto opts = o;
   opts.device = device;
