@@ -8,3 +8,17 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
+
+# The test suite again under AddressSanitizer + UBSan (CMakePresets.json "asan": -O1, tests
+# only, no LibTorch), then the concurrency test under ThreadSanitizer ("tsan"), then the
+# fuzzers: replay of the committed corpus and regressions, and MISD_FUZZ_SECONDS (default
+# 60) of fuzzing per target. MISD_SKIP_SANITIZERS=1 / MISD_FUZZ_SECONDS=0 shorten a local run.
+if [ "${MISD_SKIP_SANITIZERS:-0}" != 1 ]; then
+  cmake --preset asan
+  cmake --build --preset asan -j"$jobs"
+  ctest --preset asan -j"$jobs"
+  cmake --preset tsan
+  cmake --build --preset tsan -j"$jobs"
+  ctest --preset tsan
+fi
+bash fuzz/run.sh "${MISD_FUZZ_SECONDS:-60}"

@@ -2,7 +2,8 @@
 // (misd/eigen/sequential_io.hpp). The input packs model.json and then the arrays
 // layer_0.weight.npy, layer_0.bias.npy, layer_1.weight.npy, layer_1.bias.npy, ...
 // (j-th layer's pair at parts 2j+1, 2j+2, j < 8), separated by misd_fuzz::part_separator; an
-// empty part leaves that file out. A model that loads is evaluated on one input.
+// empty part leaves that file out. Loading only: a valid model may still be too large to
+// evaluate here (e.g. padding 65536).
 #include "fuzz_support.hpp"
 
 #include "misd/eigen/sequential_io.hpp"
@@ -21,12 +22,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       misd_fuzz::write_bytes(dir / name, parts[k]);
   }
   try {
-    auto model = misd::eigen::load_model_directory<float>(dir);
-    const auto d = model.input_size();
-    if (d > 4096)
-      return 0;
-    const misd::eigen::batch<float> x = misd::eigen::batch<float>::Constant(1, d, 0.5f);
-    (void)model.logits(x);
+    const auto model = misd::eigen::load_model_directory<float>(dir);
+    if (model.input_size() == 0)
+      std::abort();
   } catch (const misd::data_error&) {
   }
   return 0;

@@ -259,3 +259,62 @@ TEST_CASE("a process killed while saving a model directory leaves the previous m
 }
 
 // ---- Fuzzer crash regressions (tests/data/regressions/<target>/) -----------------------
+// Each file is a fuzz input in its target's format (fuzz/fuzz_<target>.cpp); before the
+// fix each one crashed (Eigen assertion, UBSan overflow or uncaught std::bad_alloc).
+
+namespace {
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+struct regression_dir {
+  fs::path dir = fs::temp_directory_path() / ("misd_test_regress_" + std::to_string(::getpid()));
+  regression_dir() { fs::create_directories(dir); }
+  ~regression_dir() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  /// A model directory holding only model.json = the regression file.
+  fs::path model(const std::string& name) const {
+    const auto d = dir / name;
+    fs::create_directories(d);
+    std::ofstream(d / "model.json", std::ios::binary)
+        << slurp(regressions() / "fuzz_sequential_dir" / name);
+    return d;
+  }
+};
+} // namespace
+
+TEST_CASE("regression fuzz_idx: 0 images of 2^32-1 x 2^32-1 pixels is rejected, not asserted") {
+  regression_dir r;
+  const std::string in = slurp(regressions() / "fuzz_idx" / "images_zero_count_huge_width");
+  REQUIRE(in.size() == 17);
+  const auto p = r.dir / "images";
+  std::ofstream(p, std::ios::binary) << in.substr(1); // byte 0 is the harness's mode (raw images)
+  CHECK_THROWS_WITH_AS(misd::data::read_idx_images(p),
+                       doctest::Contains("dimensions 0 x 4294967295 x 4294967295 overflow"),
+                       misd::data_error);
+}
+
+TEST_CASE("regression fuzz_npy: a 0 dimension beside huge ones is rejected, not overflowed") {
+  const auto p = regressions() / "fuzz_npy" / "zero_dim_huge_others.npy";
+  for (int k = 0; k < 3; ++k)
+    CHECK_THROWS_WITH_AS(k == 0   ? (void)misd::data::read_npy_header(p)
+                         : k == 1 ? (void)misd::data::read_npy<float>(p)
+                                  : (void)misd::data::read_npy_matrix<float>(p),
+                         doctest::Contains("product of its non-zero dimensions does not fit"),
+                         misd::data_error);
+}
+
+TEST_CASE("regression fuzz_sequential_dir: huge sizes in model.json are rejected before allocating") {
+  regression_dir r;
+  CHECK_THROWS_WITH_AS(misd::eigen::load_model_directory<float>(r.model("linear_huge_no_weights")),
+                       doctest::Contains("layer 0 (linear) \"in\" is 1099511627776, more than 2147483647"),
+                       misd::data_error);
+  CHECK_THROWS_WITH_AS(misd::eigen::load_model_directory<float>(r.model("linear_2e30_no_weights")),
+                       doctest::Contains("missing 'layer_0.weight.npy'"), misd::data_error);
+  CHECK_THROWS_WITH_AS(misd::eigen::load_model_directory<float>(r.model("input_shape_huge")),
+                       doctest::Contains("more than 2147483647 numbers"), misd::data_error);
+  CHECK_THROWS_WITH_AS(misd::eigen::load_model_directory<float>(r.model("conv_huge_kernel")),
+                       doctest::Contains("more than"), misd::data_error);
+}

@@ -142,7 +142,8 @@ TEST_CASE("sequential: whole-model gradients, forward_backward, chunking") {
       CHECK(std::abs(first[k][i] - second[k][i]) < 1e-10);
   // Without the input gradient: empty dx, the same parameter gradients.
   s.zero_gradients();
-  const auto none = s.forward_backward(x, [&](const batch<double>&) { return g; }, false);
+  const auto none = s.forward_backward(
+      x, [&](const batch<double>&) { return g; }, false);
   CHECK(none.size() == 0);
   auto third = s.gradients();
   for (std::size_t k = 0; k < first.size(); ++k)

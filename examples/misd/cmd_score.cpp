@@ -71,7 +71,8 @@ int cmd_score(int argc, char** argv) {
   for (const auto& n : misd::score::method_names())
     known = known || n == method_name;
   if (!known || method_name == "relu")
-    throw usage_error("--method '" + method_name + "' is not available here; known: msr, odin, "
+    throw usage_error("--method '" + method_name +
+                      "' is not available here; known: msr, odin, "
                       "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast");
   misd::score::hyper_parameters p;
   p.temperature = a.number("temperature", 1.0);
@@ -125,14 +126,15 @@ int cmd_score(int argc, char** argv) {
       (m.shape.size() == 4 && !shape.flat &&
        (Eigen::Index(m.shape[1]) != shape.c || Eigen::Index(m.shape[2]) != shape.h ||
         Eigen::Index(m.shape[3]) != shape.w)))
-    throw misd::data_error(misd::detail::message(
-        "input file '", inputs, "': examples of ", d, " numbers (file shape ",
-        misd::eigen::mlp_io_detail::shape_text(m.shape), "), the model in '", model_dir,
-        "' takes ", shape.text()));
+    throw misd::data_error(
+        misd::detail::message("input file '", inputs, "': examples of ", d, " numbers (file shape ",
+                              misd::eigen::mlp_io_detail::shape_text(m.shape), "), the model in '",
+                              model_dir, "' takes ", shape.text()));
   batch x(n, d);
   std::copy(m.values.begin(), m.values.end(), x.data());
   if (!x.allFinite())
-    throw misd::data_error(misd::detail::message("input file '", inputs, "' holds non-finite values"));
+    throw misd::data_error(
+        misd::detail::message("input file '", inputs, "' holds non-finite values"));
   std::vector<int> labels;
   if (auto lp = a.get("labels")) {
     labels = misd::data::read_npy_labels(*lp);
@@ -156,7 +158,8 @@ int cmd_score(int argc, char** argv) {
     const batch xs = x.middleRows(first, rows);
     const auto c = method.confidence(model, xs, p);
     for (Eigen::Index i = 0; i < rows; ++i)
-      conf[static_cast<std::size_t>(first + i)] = static_cast<float>(c[static_cast<std::size_t>(i)]);
+      conf[static_cast<std::size_t>(first + i)] =
+          static_cast<float>(c[static_cast<std::size_t>(i)]);
     if (!labels.empty()) {
       const batch z = model.logits(xs);
       for (Eigen::Index i = 0; i < rows; ++i) {

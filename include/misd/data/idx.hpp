@@ -244,8 +244,10 @@ inline idx_images read_idx_images(const std::filesystem::path& path) {
   const std::uint64_t n = dims[0], rows = dims[1], cols = dims[2];
   const std::uint64_t per = rows * cols; // < 2^64: both < 2^32
   std::uint64_t total = 0;
+  // `per` is checked too: with n = 0 the total is 0 however large rows x cols is (fuzzing).
   if (__builtin_mul_overflow(n, per, &total) ||
-      total > static_cast<std::uint64_t>(std::numeric_limits<Eigen::Index>::max()))
+      total > static_cast<std::uint64_t>(std::numeric_limits<Eigen::Index>::max()) ||
+      per > static_cast<std::uint64_t>(std::numeric_limits<Eigen::Index>::max()))
     idx_impl::fail(path, "dimensions ", n, " x ", rows, " x ", cols, " overflow");
   const auto bytes = idx_impl::read_payload(path, src, total,
                                             std::to_string(n) + " x " + std::to_string(rows) +

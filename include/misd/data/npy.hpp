@@ -491,6 +491,13 @@ inline npy_header open_and_validate(const std::filesystem::path& path, std::ifst
   for (std::size_t d : h.shape)
     if (!checked_mul(count, d, count))
       fail(path, "shape overflows: the product of its dimensions does not fit in 64 bits");
+  // With a 0 dimension the count is 0 however large the others are, but strides and
+  // flattened widths still multiply them (signed): they must fit too (found by fuzzing).
+  std::size_t nonzero = 1;
+  for (std::size_t d : h.shape)
+    if (!checked_mul(nonzero, std::max<std::size_t>(d, 1), nonzero) ||
+        nonzero > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()))
+      fail(path, "shape overflows: the product of its non-zero dimensions does not fit in 63 bits");
   std::size_t bytes = 0;
   if (!checked_mul(count, h.item_size, bytes))
     fail(path, "shape overflows: ", count, " elements of ", h.item_size,

@@ -112,18 +112,17 @@ template <class S>
 struct conv2d : layers_detail::affine_parameters<S> {
   static constexpr std::string_view type = "conv2d";
   Eigen::Index in_channels = 0, out_channels = 0;
-  Eigen::Index kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, padding_h = 0,
-               padding_w = 0;
+  Eigen::Index kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, padding_h = 0, padding_w = 0;
 
   conv2d() = default;
   /// Zero weights; see random() for PyTorch's default initialisation.
   conv2d(Eigen::Index in, Eigen::Index out, Eigen::Index kh, Eigen::Index kw, Eigen::Index sh = 1,
          Eigen::Index sw = 1, Eigen::Index ph = 0, Eigen::Index pw = 0)
-      : in_channels(in), out_channels(out), kernel_h(kh), kernel_w(kw), stride_h(sh),
-        stride_w(sw), padding_h(ph), padding_w(pw) {
+      : in_channels(in), out_channels(out), kernel_h(kh), kernel_w(kw), stride_h(sh), stride_w(sw),
+        padding_h(ph), padding_w(pw) {
     if (in < 1 || out < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
-      layers_detail::fail(type, "in ", in, ", out ", out, ", kernel ", kh, "x", kw, ", stride ",
-                          sh, "x", sw, ", padding ", ph, "x", pw,
+      layers_detail::fail(type, "in ", in, ", out ", out, ", kernel ", kh, "x", kw, ", stride ", sh,
+                          "x", sw, ", padding ", ph, "x", pw,
                           ": channels, kernel and stride must be >= 1, padding >= 0");
     this->weight.setZero(out, in * kh * kw);
     this->bias.setZero(out);
@@ -219,17 +218,18 @@ private:
     const Eigen::Index P = out.h * out.w;
     if (direct())
       return {image, in_channels, P};
-    walk(in, out, [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
-                      Eigen::Index offset) {
-      S* d = cols.data() + row * P + oh * out.w;
-      std::fill(d, d + ow_lo, S(0));
-      if (stride_w == 1)
-        std::copy(image + (offset + ow_lo), image + (offset + ow_hi), d + ow_lo);
-      else
-        for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
-          d[ow] = image[offset + ow * stride_w];
-      std::fill(d + ow_hi, d + out.w, S(0));
-    });
+    walk(in, out,
+         [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
+             Eigen::Index offset) {
+           S* d = cols.data() + row * P + oh * out.w;
+           std::fill(d, d + ow_lo, S(0));
+           if (stride_w == 1)
+             std::copy(image + (offset + ow_lo), image + (offset + ow_hi), d + ow_lo);
+           else
+             for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
+               d[ow] = image[offset + ow * stride_w];
+           std::fill(d + ow_hi, d + out.w, S(0));
+         });
     return {cols.data(), patch_size(), P};
   }
 
@@ -237,12 +237,13 @@ private:
   void scatter_columns(const S* dcols, const tensor_shape& in, const tensor_shape& out,
                        S* image) const {
     const Eigen::Index P = out.h * out.w;
-    walk(in, out, [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
-                      Eigen::Index offset) {
-      const S* d = dcols + row * P + oh * out.w;
-      for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
-        image[offset + ow * stride_w] += d[ow];
-    });
+    walk(in, out,
+         [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
+             Eigen::Index offset) {
+           const S* d = dcols + row * P + oh * out.w;
+           for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
+             image[offset + ow * stride_w] += d[ow];
+         });
   }
 
   /// Calls f(row, oh, ow_lo, ow_hi, offset) for every patch row (c, ki, kj) and output row
@@ -259,8 +260,9 @@ private:
           const Eigen::Index lo =
               shift >= 0 ? 0 : std::min(out.w, (-shift + stride_w - 1) / stride_w);
           const Eigen::Index hi =
-              in.w - 1 - shift < 0 ? lo
-                                   : std::max(lo, std::min(out.w, (in.w - 1 - shift) / stride_w + 1));
+              in.w - 1 - shift < 0
+                  ? lo
+                  : std::max(lo, std::min(out.w, (in.w - 1 - shift) / stride_w + 1));
           for (Eigen::Index oh = 0; oh < out.h; ++oh) {
             const Eigen::Index ih = oh * stride_h - padding_h + ki;
             if (ih < 0 || ih >= in.h)
@@ -278,8 +280,7 @@ private:
 template <class S>
 struct maxpool2d : layers_detail::parameterless<S> {
   static constexpr std::string_view type = "maxpool2d";
-  Eigen::Index kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, padding_h = 0,
-               padding_w = 0;
+  Eigen::Index kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, padding_h = 0, padding_w = 0;
 
   maxpool2d() = default;
   /// stride 0 means stride = kernel (PyTorch's default).
@@ -308,20 +309,23 @@ struct maxpool2d : layers_detail::parameterless<S> {
     const tensor_shape out = output_shape(in);
     layers_detail::resize(y, x.rows(), out.size());
     // Running maxima row by row: branch-free inner loops over output columns.
-    visit_rows(x.rows(), in, out, [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh, Eigen::Index h) {
-      S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
-      const S* xr = x.data() + i * x.cols() + (c * in.h + h) * in.w;
-      for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
-        const auto [lo, hi, shift] = columns(in, out, kj);
-        for (Eigen::Index ow = lo; ow < hi; ++ow) {
-          const S v = xr[ow * stride_w + shift], m = yr[ow];
-          yr[ow] = (v > m) | (v != v) ? v : m; // NaN wins, as in PyTorch
-        }
-      }
-    }, [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh) {
-      S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
-      std::fill(yr, yr + out.w, -std::numeric_limits<S>::infinity());
-    });
+    visit_rows(
+        x.rows(), in, out,
+        [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh, Eigen::Index h) {
+          S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
+          const S* xr = x.data() + i * x.cols() + (c * in.h + h) * in.w;
+          for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
+            const auto [lo, hi, shift] = columns(in, out, kj);
+            for (Eigen::Index ow = lo; ow < hi; ++ow) {
+              const S v = xr[ow * stride_w + shift], m = yr[ow];
+              yr[ow] = (v > m) | (v != v) ? v : m; // NaN wins, as in PyTorch
+            }
+          }
+        },
+        [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh) {
+          S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
+          std::fill(yr, yr + out.w, -std::numeric_limits<S>::infinity());
+        });
   }
 
   /// The gradient goes to the first entry of each window (row-major) equal to its maximum y.
@@ -332,23 +336,28 @@ struct maxpool2d : layers_detail::parameterless<S> {
     const tensor_shape out = output_shape(in);
     dx->setZero(x.rows(), in.size());
     std::vector<unsigned char> found(static_cast<std::size_t>(out.w));
-    visit_rows(x.rows(), in, out, [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh, Eigen::Index h) {
-      const Eigen::Index yo = i * y.cols() + (c * out.h + oh) * out.w;
-      const S* yr = y.data() + yo;
-      const S* gr = dy.data() + yo;
-      const Eigen::Index xo = i * x.cols() + (c * in.h + h) * in.w;
-      const S* xr = x.data() + xo;
-      S* dr = dx->data() + xo;
-      for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
-        const auto [lo, hi, shift] = columns(in, out, kj);
-        for (Eigen::Index ow = lo; ow < hi; ++ow) {
-          const Eigen::Index k = ow * stride_w + shift;
-          const bool hit = !found[std::size_t(ow)] && xr[k] == yr[ow];
-          dr[k] += hit ? gr[ow] : S(0);
-          found[std::size_t(ow)] |= hit;
-        }
-      }
-    }, [&](Eigen::Index, Eigen::Index, Eigen::Index) { std::fill(found.begin(), found.end(), 0); });
+    visit_rows(
+        x.rows(), in, out,
+        [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh, Eigen::Index h) {
+          const Eigen::Index yo = i * y.cols() + (c * out.h + oh) * out.w;
+          const S* yr = y.data() + yo;
+          const S* gr = dy.data() + yo;
+          const Eigen::Index xo = i * x.cols() + (c * in.h + h) * in.w;
+          const S* xr = x.data() + xo;
+          S* dr = dx->data() + xo;
+          for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
+            const auto [lo, hi, shift] = columns(in, out, kj);
+            for (Eigen::Index ow = lo; ow < hi; ++ow) {
+              const Eigen::Index k = ow * stride_w + shift;
+              const bool hit = !found[std::size_t(ow)] && xr[k] == yr[ow];
+              dr[k] += hit ? gr[ow] : S(0);
+              found[std::size_t(ow)] |= hit;
+            }
+          }
+        },
+        [&](Eigen::Index, Eigen::Index, Eigen::Index) {
+          std::fill(found.begin(), found.end(), 0);
+        });
   }
 
 private:
@@ -359,8 +368,9 @@ private:
   column_range columns(const tensor_shape& in, const tensor_shape& out, Eigen::Index kj) const {
     const Eigen::Index shift = kj - padding_w;
     const Eigen::Index lo = shift >= 0 ? 0 : std::min(out.w, (-shift + stride_w - 1) / stride_w);
-    const Eigen::Index hi =
-        in.w - 1 - shift < 0 ? lo : std::max(lo, std::min(out.w, (in.w - 1 - shift) / stride_w + 1));
+    const Eigen::Index hi = in.w - 1 - shift < 0
+                                ? lo
+                                : std::max(lo, std::min(out.w, (in.w - 1 - shift) / stride_w + 1));
     return {lo, hi, shift};
   }
 
@@ -407,8 +417,8 @@ struct global_avgpool2d : layers_detail::parameterless<S> {
     const Eigen::Index hw = in.h * in.w;
     layers_detail::resize(*dx, x.rows(), in.size());
     for (Eigen::Index i = 0; i < x.rows(); ++i)
-      Eigen::Map<layers_detail::row_matrix<S>>(dx->data() + i * dx->cols(), in.c, hw)
-          .colwise() = dy.row(i).transpose() / S(hw);
+      Eigen::Map<layers_detail::row_matrix<S>>(dx->data() + i * dx->cols(), in.c, hw).colwise() =
+          dy.row(i).transpose() / S(hw);
   }
 };
 
@@ -417,9 +427,7 @@ template <class S>
 struct relu : layers_detail::parameterless<S> {
   static constexpr std::string_view type = "relu";
   tensor_shape output_shape(const tensor_shape& in) const { return in; }
-  void forward(const batch<S>& x, batch<S>& y, const tensor_shape&) const {
-    y = x.cwiseMax(S(0));
-  }
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape&) const { y = x.cwiseMax(S(0)); }
   void backward(const batch<S>&, const batch<S>& y, const batch<S>& dy, batch<S>* dx,
                 const tensor_shape&, bool) {
     if (dx) // ReLU'(p) = [p > 0] = [output > 0]
@@ -483,8 +491,8 @@ struct linear : layers_detail::affine_parameters<S> {
     if (in.c != in_features())
       layers_detail::fail(type, "takes ", in_features(), " features, got ", in.c);
     if (this->bias.size() != out_features())
-      layers_detail::fail(type, "bias has ", this->bias.size(), " entries, weight ",
-                          out_features(), " rows");
+      layers_detail::fail(type, "bias has ", this->bias.size(), " entries, weight ", out_features(),
+                          " rows");
     return tensor_shape::vector(out_features());
   }
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape&) const {

@@ -52,11 +52,10 @@ public:
 
   /// Throws misd::invalid_argument naming the layer (index and type) whose input does not
   /// fit, when the last layer does not give a flat vector, or when there is no layer.
-  sequential(nn::tensor_shape input, std::vector<layer_type> layers)
-      : layers_(std::move(layers)) {
+  sequential(nn::tensor_shape input, std::vector<layer_type> layers) : layers_(std::move(layers)) {
     if (input.c < 1 || input.h < 1 || input.w < 1)
-      throw invalid_argument(detail::message("sequential: input shape ", input.text(),
-                                             " has a size < 1"));
+      throw invalid_argument(
+          detail::message("sequential: input shape ", input.text(), " has a size < 1"));
     if (layers_.empty())
       throw invalid_argument(detail::message("sequential: a model needs at least one layer"));
     shapes_.push_back(input);
@@ -71,10 +70,11 @@ public:
       }
     }
     if (!shapes_.back().flat)
-      throw invalid_argument(detail::message(
-          "sequential: the last layer (", layers_.size() - 1, ", ", nn::type_of(layers_.back()),
-          ") gives ", shapes_.back().text(), ", expected a flat vector of logits (add flatten "
-          "and linear layers)"));
+      throw invalid_argument(detail::message("sequential: the last layer (", layers_.size() - 1,
+                                             ", ", nn::type_of(layers_.back()), ") gives ",
+                                             shapes_.back().text(),
+                                             ", expected a flat vector of logits (add flatten "
+                                             "and linear layers)"));
     zero_gradients();
   }
 
@@ -126,8 +126,8 @@ public:
   /// stored gradients and returns dL/dX (an empty batch when `input_gradient` is false, which
   /// also skips the first layers' input products).
   template <class F>
-    requires std::is_invocable_r_v<batch_type, F&, const batch_type&>
-  batch_type forward_backward(const batch_type& x, F&& upstream, bool input_gradient = true) {
+  requires std::is_invocable_r_v<batch_type, F&, const batch_type&>
+      batch_type forward_backward(const batch_type& x, F&& upstream, bool input_gradient = true) {
     check_input(x);
     std::vector<batch_type> acts;
     forward(x, acts);
@@ -176,10 +176,9 @@ private:
 
   void check_input(const batch_type& x) const {
     if (x.cols() != shapes_.front().size())
-      throw invalid_argument(detail::message("sequential: batch has ", x.cols(),
-                                             " numbers per example, the model takes ",
-                                             shapes_.front().size(), " (", shapes_.front().text(),
-                                             ")"));
+      throw invalid_argument(detail::message(
+          "sequential: batch has ", x.cols(), " numbers per example, the model takes ",
+          shapes_.front().size(), " (", shapes_.front().text(), ")"));
   }
   void check_upstream(const batch_type& x, const batch_type& g) const {
     if (g.rows() != x.rows() || g.cols() != static_cast<Eigen::Index>(classes()))

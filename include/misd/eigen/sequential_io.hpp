@@ -42,8 +42,12 @@ namespace sequential_io_detail {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-inline std::string weight_file(std::size_t j) { return "layer_" + std::to_string(j) + ".weight.npy"; }
-inline std::string bias_file(std::size_t j) { return "layer_" + std::to_string(j) + ".bias.npy"; }
+inline std::string weight_file(std::size_t j) {
+  return "layer_" + std::to_string(j) + ".weight.npy";
+}
+inline std::string bias_file(std::size_t j) {
+  return "layer_" + std::to_string(j) + ".bias.npy";
+}
 
 /// Reads one layer object of model.json; every complaint names the layer.
 template <class S>
@@ -84,9 +88,11 @@ public:
     if (!v.is_number_integer())
       fail("\"" + key + "\" is " + v.dump() + ", expected an integer");
     const auto x = v.template get<long long>();
+    if (x > max_size) // larger sizes overflow the shape arithmetic (found by fuzzing)
+      fail("\"" + key + "\" is " + std::to_string(x) + ", more than " + std::to_string(max_size));
     if (x < minimum)
-      fail("\"" + key + "\" is " + std::to_string(x) + ", expected an integer >= " +
-           std::to_string(minimum));
+      fail("\"" + key + "\" is " + std::to_string(x) +
+           ", expected an integer >= " + std::to_string(minimum));
     return static_cast<Eigen::Index>(x);
   }
 
@@ -95,16 +101,38 @@ public:
                                              Eigen::Index fallback = -1) const {
     if (!j_.contains(key) || !j_[key].is_array()) {
       const auto v = integer(key, minimum, fallback);
+      if (v > max_window)
+        fail("\"" + key + "\" is " + std::to_string(v) + ", more than " + std::to_string(max_window));
       return {v, v};
     }
     const json& a = j_[key];
     if (a.size() != 2 || !a[0].is_number_integer() || !a[1].is_number_integer())
       fail("\"" + key + "\" is " + a.dump() + ", expected an integer or a pair [h, w]");
     const auto h = a[0].template get<long long>(), w = a[1].template get<long long>();
+    if (h > max_window || w > max_window)
+      fail("\"" + key + "\" is " + a.dump() + ", more than " + std::to_string(max_window));
     if (h < minimum || w < minimum)
-      fail("\"" + key + "\" is " + a.dump() + ", expected integers >= " +
-           std::to_string(minimum));
+      fail("\"" + key + "\" is " + a.dump() + ", expected integers >= " + std::to_string(minimum));
     return {static_cast<Eigen::Index>(h), static_cast<Eigen::Index>(w)};
+  }
+
+  /// Caps on the sizes in model.json, so that shape arithmetic cannot overflow (found by
+  /// fuzzing): channels, widths and the input's size; kernel, stride and padding.
+  static constexpr long long max_size = (1LL << 31) - 1;
+  static constexpr long long max_window = 1LL << 16;
+
+  /// Checks the weight file's header against `shape` before a layer of that shape is
+  /// allocated, so that sizes in model.json cannot request more memory than the file holds.
+  void check_weight_header(const std::vector<std::size_t>& shape, const std::string& what) const {
+    const auto path = dir_ / weight_file(index_);
+    if (!fs::exists(path))
+      throw data_error(detail::message("model directory '", dir_.string(), "': missing '",
+                                       weight_file(index_), "' (expected layer ", index_, " (",
+                                       type_, ") of model.json: ", what, ")"));
+    const auto h = data::read_npy_header(path);
+    if (h.shape != shape)
+      fail("weight '" + weight_file(index_) + "' has shape " + mlp_io_detail::shape_text(h.shape) +
+           ", expected " + mlp_io_detail::shape_text(shape) + " (" + what + ")");
   }
 
   vector<S> numbers(const std::string& key) const {
@@ -126,7 +154,8 @@ public:
   void parameters(const std::vector<std::size_t>& shape, const std::string& what, S* weight,
                   S* bias) const {
     std::vector<std::size_t> got;
-    const std::string layer = "layer " + std::to_string(index_) + " (" + type_ + ") of model.json: ";
+    const std::string layer =
+        "layer " + std::to_string(index_) + " (" + type_ + ") of model.json: ";
     auto w = mlp_io_detail::read_array<S>(dir_, weight_file(index_), shape, got, layer + what);
     std::copy(w.begin(), w.end(), weight);
     auto b = mlp_io_detail::read_array<S>(dir_, bias_file(index_), {shape[0]}, got,
@@ -149,7 +178,8 @@ nn::layer<S> read_layer(const fs::path& dir, std::size_t index, const json& j) {
   if (parameterless)
     for (const auto& f : {weight_file(index), bias_file(index)})
       if (fs::exists(dir / f))
-        r.fail("has no parameters, but '" + f + "' exists (are the layers numbered as in the "
+        r.fail("has no parameters, but '" + f +
+               "' exists (are the layers numbered as in the "
                "nn.Sequential, parameterless layers included?)");
   try {
     if (t == "conv2d") {
@@ -158,17 +188,19 @@ nn::layer<S> read_layer(const fs::path& dir, std::size_t index, const json& j) {
       const auto [kh, kw] = r.pair("kernel", 1);
       const auto [sh, sw] = r.pair("stride", 1, 1);
       const auto [ph, pw] = r.pair("padding", 0, 0);
+      r.check_weight_header({std::size_t(out), std::size_t(in), std::size_t(kh), std::size_t(kw)},
+                            "conv2d weight out x in x kh x kw");
       nn::conv2d<S> c(in, out, kh, kw, sh, sw, ph, pw);
       r.parameters({std::size_t(out), std::size_t(in), std::size_t(kh), std::size_t(kw)},
                    "conv2d weight out x in x kh x kw = " + std::to_string(out) + " x " +
-                       std::to_string(in) + " x " + std::to_string(kh) + " x " +
-                       std::to_string(kw),
+                       std::to_string(in) + " x " + std::to_string(kh) + " x " + std::to_string(kw),
                    c.weight.data(), c.bias.data());
       return c;
     }
     if (t == "linear") {
       r.allow_keys({"in", "out"});
       const auto in = r.integer("in", 1), out = r.integer("out", 1);
+      r.check_weight_header({std::size_t(out), std::size_t(in)}, "linear weight out x in");
       nn::linear<S> l(in, out);
       r.parameters({std::size_t(out), std::size_t(in)},
                    "linear weight out x in = " + std::to_string(out) + " x " + std::to_string(in),
@@ -256,6 +288,13 @@ sequential<Scalar> load_sequential(const std::filesystem::path& dir) {
       throw bad("\"input_shape\" is " + is.dump() + ", expected integers >= 1");
     dims.push_back(static_cast<Eigen::Index>(d.get<long long>()));
   }
+  // The input's size must fit the shape arithmetic (overflowed for huge shapes, found by fuzzing).
+  long double input_size = 1;
+  for (const auto d : dims)
+    input_size *= static_cast<long double>(d);
+  if (input_size > static_cast<long double>(sequential_io_detail::layer_reader<Scalar>::max_size))
+    throw bad("\"input_shape\" is " + is.dump() + ": more than " +
+              std::to_string(sequential_io_detail::layer_reader<Scalar>::max_size) + " numbers");
   const nn::tensor_shape input = dims.size() == 1
                                      ? nn::tensor_shape::vector(dims[0])
                                      : nn::tensor_shape::image(dims[0], dims[1], dims[2]);
