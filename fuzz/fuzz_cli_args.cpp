@@ -25,10 +25,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   argv.push_back(nullptr);
   const int argc = static_cast<int>(words.size());
   try {
-    const misd_cli::args a(argc, argv.data(), 2,
-                           {"model", "inputs", "method", "labels", "out", "temperature", "budget",
-                            "seed", "format"},
-                           {"help", "quick", "verbose"});
+    const misd_cli::args a(
+        argc, argv.data(), 2,
+        {"model", "inputs", "method", "labels", "out", "temperature", "budget", "seed", "format"},
+        {"help", "quick", "verbose"});
     for (const char* name : {"model", "temperature", "budget", "seed", "format", "help", "nope"}) {
       (void)a.has(name);
       (void)a.get(name);

@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   misd_fuzz::write_bytes(dir / "model.json", parts[0]);
   for (std::size_t k = 1; k < parts.size() && k <= 16; ++k) {
     const std::size_t layer = (k - 1) / 2;
-    const std::string name = "layer_" + std::to_string(layer) + ((k % 2) ? ".weight.npy" : ".bias.npy");
+    const std::string name =
+        "layer_" + std::to_string(layer) + ((k % 2) ? ".weight.npy" : ".bias.npy");
     if (!parts[k].empty())
       misd_fuzz::write_bytes(dir / name, parts[k]);
   }

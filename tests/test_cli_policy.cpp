@@ -6,6 +6,7 @@
 #include "misd/data/npy.hpp"
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -46,6 +47,7 @@ struct scratch {
   /// Runs misd with exactly these arguments (no shell), stdout/stderr to files.
   outcome run(std::vector<std::string> args) const {
     const auto out = dir / "out", err = dir / "err";
+    std::fflush(nullptr); // or the child would flush our buffered output a second time
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {

@@ -4,9 +4,9 @@
 // tests/test_cli_policy.cpp (they need the misd tool).
 #include <doctest/doctest.h>
 
-#include "misd/misd.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
+#include "misd/misd.hpp"
 
 #include <cmath>
 #include <cstdint>
@@ -44,7 +44,9 @@ misd::eigen::linear<double> good_model() {
   w << 1, -1, 0.5, 0, -0.5, 1, 0, 1, 0, 0.25, -1, 0.5;
   return misd::eigen::linear<double>(w, Eigen::Vector3d(0.1, -0.2, 0.0));
 }
-batch inputs() { return batch::Constant(3, 4, 0.5); }
+batch inputs() {
+  return batch::Constant(3, 4, 0.5);
+}
 
 struct scratch_dir {
   fs::path dir = fs::temp_directory_path() / ("misd_test_policy_" + std::to_string(::getpid()));
@@ -149,9 +151,10 @@ TEST_CASE("R6 logits of the wrong shape: invalid_argument naming both shapes") {
 TEST_CASE("R7 input gradient of the wrong shape: invalid_argument naming both shapes") {
   stub_model m{[](const batch& x) { return batch(batch::Zero(x.rows(), 3)); },
                [](const batch& x, const batch&) { return batch(batch::Ones(x.rows(), 5)); }};
-  CHECK_THROWS_WITH_AS(misd::rr_bs(m, inputs()),
-                       doctest::Contains("input_gradient returned 3 x 5 for an input batch of 3 x 4"),
-                       misd::invalid_argument);
+  CHECK_THROWS_WITH_AS(
+      misd::rr_bs(m, inputs()),
+      doctest::Contains("input_gradient returned 3 x 5 for an input batch of 3 x 4"),
+      misd::invalid_argument);
 }
 
 TEST_CASE("R8 zero attack direction (flat model): flag zero_direction, radius 0") {
@@ -259,8 +262,8 @@ TEST_CASE("R14 attack radius negative, non-finite or of the wrong count: invalid
 
 TEST_CASE("R15 input width differs from the model's: invalid_argument naming both widths") {
   const auto m = misd::eigen::mlp<double>::random({4, 5, 3}, 1);
-  CHECK_THROWS_WITH_AS(misd::rr_bs(m, batch(batch::Zero(2, 7))), doctest::Contains("mlp: batch has 7"),
-                       misd::invalid_argument);
+  CHECK_THROWS_WITH_AS(misd::rr_bs(m, batch(batch::Zero(2, 7))),
+                       doctest::Contains("mlp: batch has 7"), misd::invalid_argument);
 }
 
 // ---- Scores ----------------------------------------------------------------------------
@@ -282,8 +285,8 @@ TEST_CASE("S3 scores of non-finite logits: data_error naming example and class")
   using misd::score::logit_score;
   misd::host_matrix z = misd::host_matrix::Zero(3, 4);
   z(1, 3) = -inf;
-  for (auto s : {logit_score::msr, logit_score::doctor, logit_score::max_logit,
-                 logit_score::energy, logit_score::negative_entropy, logit_score::margin})
+  for (auto s : {logit_score::msr, logit_score::doctor, logit_score::max_logit, logit_score::energy,
+                 logit_score::negative_entropy, logit_score::margin})
     CHECK_THROWS_WITH_AS(misd::score::confidence(s, z),
                          doctest::Contains("logit of example 1 is not finite (column 3"),
                          misd::data_error);
@@ -329,8 +332,9 @@ TEST_CASE("M5 correctness not 0/1: data_error naming the index and value") {
 TEST_CASE("M6 no misclassified examples: AUROC, AUPR, FPR95 undefined with the reason") {
   const reals c{0.1, 0.5, 0.9};
   const bytes all_correct{1, 1, 1};
-  for (const auto& v : {misd::metric::auroc(c, all_correct), misd::metric::fpr_at_tpr(c, all_correct),
-                        misd::metric::aupr_error(c, all_correct)}) {
+  for (const auto& v :
+       {misd::metric::auroc(c, all_correct), misd::metric::fpr_at_tpr(c, all_correct),
+        misd::metric::aupr_error(c, all_correct)}) {
     CHECK_FALSE(v.defined());
     CHECK(v.reason.find("no misclassified examples (all 3 correct)") != std::string::npos);
     CHECK_THROWS_WITH_AS((void)*v, doctest::Contains("undefined metric"), misd::undefined_metric);
@@ -422,7 +426,8 @@ TEST_CASE("F5 IDX gzip stream corrupt: data_error naming the decompressed positi
   // A gzip header followed by garbage deflate data.
   const std::string gz("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xff\xff\xff\xff\xff\xff", 16);
   CHECK_THROWS_WITH_AS(misd::data::read_idx_labels(s.file("bad.gz", gz)),
-                       doctest::Contains("gzip error after 0 decompressed bytes"), misd::data_error);
+                       doctest::Contains("gzip error after 0 decompressed bytes"),
+                       misd::data_error);
 }
 
 TEST_CASE("F6 model directory missing a file: data_error naming the directory and file") {
@@ -430,8 +435,8 @@ TEST_CASE("F6 model directory missing a file: data_error naming the directory an
   const auto dir = s.dir / "model";
   misd::eigen::save_mlp(dir, misd::eigen::mlp<float>::random({4, 3}, 2));
   fs::remove(dir / "biases_0.npy");
-  CHECK_THROWS_WITH_AS(misd::eigen::load_mlp<float>(dir), doctest::Contains("missing 'biases_0.npy'"),
-                       misd::data_error);
+  CHECK_THROWS_WITH_AS(misd::eigen::load_mlp<float>(dir),
+                       doctest::Contains("missing 'biases_0.npy'"), misd::data_error);
   CHECK_THROWS_WITH_AS(misd::eigen::load_mlp<float>(s.dir / "nowhere"),
                        doctest::Contains("not a directory"), misd::data_error);
 }
@@ -452,8 +457,8 @@ TEST_CASE("F8 model with non-finite weights: loads, scoring throws data_error") 
   misd::eigen::save_mlp(s.dir / "model", m);
   auto loaded = misd::eigen::load_mlp<float>(s.dir / "model");
   const misd::eigen::batch<float> x = misd::eigen::batch<float>::Constant(2, 4, 0.5f);
-  CHECK_THROWS_WITH_AS(misd::rr_fast(loaded, x), doctest::Contains("logits of example 0 is not finite"),
-                       misd::data_error);
+  CHECK_THROWS_WITH_AS(misd::rr_fast(loaded, x),
+                       doctest::Contains("logits of example 0 is not finite"), misd::data_error);
 }
 
 TEST_CASE("F9 model normalisation std of 0: data_error naming the entry") {
@@ -463,8 +468,8 @@ TEST_CASE("F9 model normalisation std of 0: data_error naming the entry") {
   const std::size_t shape[1] = {2};
   misd::data::write_npy<float>(dir / "mean.npy", std::vector<float>{0, 0}, shape);
   misd::data::write_npy<float>(dir / "std.npy", std::vector<float>{1, 0}, shape);
-  CHECK_THROWS_WITH_AS(misd::eigen::load_mlp<float>(dir), doctest::Contains("normalisation entry 1"),
-                       misd::data_error);
+  CHECK_THROWS_WITH_AS(misd::eigen::load_mlp<float>(dir),
+                       doctest::Contains("normalisation entry 1"), misd::data_error);
 }
 
 TEST_CASE("F10 model.json malformed: data_error naming the file") {
@@ -476,5 +481,6 @@ TEST_CASE("F10 model.json malformed: data_error naming the file") {
                        doctest::Contains("is not valid JSON"), misd::data_error);
   std::ofstream(dir / "model.json") << R"({"input_shape": [4], "layers": [{"type": "softmax"}]})";
   CHECK_THROWS_WITH_AS(misd::eigen::load_model_directory<float>(dir),
-                       doctest::Contains("layer 0 (softmax) has an unknown type"), misd::data_error);
+                       doctest::Contains("layer 0 (softmax) has an unknown type"),
+                       misd::data_error);
 }

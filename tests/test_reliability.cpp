@@ -4,9 +4,9 @@
 // regressions (tests/data/regressions/<target>/, each asserted with its expected message).
 #include <doctest/doctest.h>
 
-#include "misd/misd.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
+#include "misd/misd.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -41,10 +41,10 @@ std::vector<long double> reference_log_softmax(const host_matrix& z, Eigen::Inde
 
 host_matrix extreme_logits() {
   host_matrix z(5, 4);
-  z << 1e4, -1e4, 0, 9999, //
+  z << 1e4, -1e4, 0, 9999,           //
       -1e4, -1e4, -1e4, -1e4 + 1e-3, //
-      1e4, 1e4, 1e4, 1e4, //
-      -1e4, 1e4, -1e4, -1e4, //
+      1e4, 1e4, 1e4, 1e4,            //
+      -1e4, 1e4, -1e4, -1e4,         //
       3.0, -2.0, 0.5, 1e4 - 1;
   return z;
 }
@@ -203,7 +203,8 @@ TEST_CASE("a process killed while saving a model directory leaves the previous m
   const auto t0 = std::chrono::steady_clock::now();
   misd::eigen::save_mlp(dir, old_model);
   const auto t_save = std::chrono::steady_clock::now() - t0;
-  auto same = [](misd::eigen::mlp<float> a, misd::eigen::mlp<float> b) { // parameters() is non-const
+  auto same = [](misd::eigen::mlp<float> a,
+                 misd::eigen::mlp<float> b) { // parameters() is non-const
     const auto pa = a.parameters(), pb = b.parameters();
     if (pa.size() != pb.size())
       return false;
@@ -306,11 +307,13 @@ TEST_CASE("regression fuzz_npy: a 0 dimension beside huge ones is rejected, not 
                          misd::data_error);
 }
 
-TEST_CASE("regression fuzz_sequential_dir: huge sizes in model.json are rejected before allocating") {
+TEST_CASE(
+    "regression fuzz_sequential_dir: huge sizes in model.json are rejected before allocating") {
   regression_dir r;
-  CHECK_THROWS_WITH_AS(misd::eigen::load_model_directory<float>(r.model("linear_huge_no_weights")),
-                       doctest::Contains("layer 0 (linear) \"in\" is 1099511627776, more than 2147483647"),
-                       misd::data_error);
+  CHECK_THROWS_WITH_AS(
+      misd::eigen::load_model_directory<float>(r.model("linear_huge_no_weights")),
+      doctest::Contains("layer 0 (linear) \"in\" is 1099511627776, more than 2147483647"),
+      misd::data_error);
   CHECK_THROWS_WITH_AS(misd::eigen::load_model_directory<float>(r.model("linear_2e30_no_weights")),
                        doctest::Contains("missing 'layer_0.weight.npy'"), misd::data_error);
   CHECK_THROWS_WITH_AS(misd::eigen::load_model_directory<float>(r.model("input_shape_huge")),

@@ -5,6 +5,7 @@
 #include "misd/data/idx.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/eigen/mlp_io.hpp"
+#include "misd/eigen/sequential_io.hpp"
 #include "misd/train.hpp"
 
 #include <chrono>
@@ -12,13 +13,14 @@
 #include <cstdio>
 #include <iostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace misd_cli {
 namespace {
 constexpr const char* train_usage =
     "usage: misd train --dataset fashion-mnist [--data-dir DIR]\n"
-    "                  --objective standard|rat|at|reverse-at [--arch mlp]\n"
+    "                  --objective standard|rat|at|reverse-at [--arch mlp|cnn]\n"
     "                  [--epochs E] [--hidden 512,256] [--batch B] [--lr LR] [--momentum M]\n"
     "                  [--weight-decay WD] [--warmup EPOCHS] [--epsilon E] [--inner fgsm|pgd]\n"
     "                  [--pgd-steps K] [--lambda-ori W] [--lambda W] [--mixup ALPHA]\n"
@@ -73,8 +75,10 @@ int cmd_train(int argc, char** argv) {
     throw usage_error("--dataset: only 'fashion-mnist' is available, got '" +
                       a.required("dataset") + "'");
   const std::string arch = a.get("arch").value_or("mlp");
-  if (arch != "mlp")
-    throw usage_error("--arch " + arch + " is not available in this build (only 'mlp')");
+  if (arch != "mlp" && arch != "cnn")
+    throw usage_error("--arch must be mlp or cnn, got '" + arch + "'");
+  if (arch == "cnn" && a.has("hidden"))
+    throw usage_error("--hidden applies to --arch mlp only");
   const std::string out = a.required("out");
 
   misd::train::train_options o;
@@ -132,18 +136,33 @@ int cmd_train(int argc, char** argv) {
     train.labels.resize(subset);
   }
 
-  auto model = misd::eigen::mlp<float>::random(widths, o.seed);
-  std::cerr << "misd train: " << misd::train::name(o.objective.kind) << ", MLP";
-  for (auto w : widths)
-    std::cerr << (w == 784 ? " " : "-") << w;
-  std::cerr << ", " << train.labels.size() << " training images, " << o.epochs << " epochs\n";
-  const auto t0 = std::chrono::steady_clock::now();
-  const auto history = misd::train::fit(model, {train.images, train.labels}, o,
-                                        misd::train::progress_printer(std::cerr));
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double acc = misd::train::accuracy(model, {test.images, test.labels});
-  misd::eigen::save_mlp(out, model);
+  // One training path for both architectures: everything below is generic.
+  auto run = [&](auto model, const std::string& description, auto save) {
+    std::cerr << "misd train: " << misd::train::name(o.objective.kind) << ", " << description
+              << ", " << train.labels.size() << " training images, " << o.epochs << " epochs\n";
+    const auto t0 = std::chrono::steady_clock::now();
+    auto history = misd::train::fit(model, {train.images, train.labels}, o,
+                                    misd::train::progress_printer(std::cerr));
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double test_accuracy = misd::train::accuracy(model, {test.images, test.labels});
+    save(model);
+    return std::tuple{std::move(history), secs, test_accuracy};
+  };
+  std::vector<misd::train::progress> history;
+  double seconds = 0, acc = 0;
+  if (arch == "cnn") {
+    std::tie(history, seconds, acc) =
+        run(misd::eigen::default_cnn<float>(o.seed), "CNN conv16-conv32-pool-conv64-pool-fc128-fc10",
+            [&](const auto& m) { misd::eigen::save_sequential(out, m); });
+  } else {
+    std::string description = "MLP";
+    for (auto w : widths)
+      description += (w == 784 ? " " : "-") + std::to_string(w);
+    std::tie(history, seconds, acc) =
+        run(misd::eigen::mlp<float>::random(widths, o.seed), description,
+            [&](const auto& m) { misd::eigen::save_mlp(out, m); });
+  }
 
   double train_seconds = 0;
   for (const auto& h : history)

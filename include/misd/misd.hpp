@@ -23,3 +23,6 @@
 #include "misd/metric.hpp"
 #include "misd/score.hpp"
 #include "misd/data.hpp"
+#include "misd/eigen/layers.hpp"
+#include "misd/eigen/sequential.hpp"
+#include "misd/eigen/sequential_io.hpp"
