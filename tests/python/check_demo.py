@@ -93,6 +93,7 @@ check(results.count("### Table") == 5 * len(archs), "results.md does not hold ev
 # A cache entry from another recipe, and a damaged one: both retrained, never trusted.
 entries = sorted(os.listdir(cache))
 check(len(entries) == 4 * len(archs), f"cache entries: {entries}")
+entries = [e for e in entries if e.startswith("mlp-")]  # cheap to retrain
 other = os.path.join(cache, entries[0], "recipe.json")
 j = json.load(open(other))
 j["recipe"]["epochs"] += 1
