@@ -15,7 +15,9 @@ using batch = misd::eigen::batch<float>;
 using model_type = misd::eigen::mlp<float>;
 
 /// The anchors' MLP 784-512-256-10 (random weights: throughput does not depend on them).
-inline model_type anchor_mlp() { return model_type::random({784, 512, 256, 10}, 1); }
+inline model_type anchor_mlp() {
+  return model_type::random({784, 512, 256, 10}, 1);
+}
 
 /// The first n Fashion-MNIST test images, or uniform noise in [0, 1] when the data is absent.
 inline batch images(Eigen::Index n) {
@@ -31,7 +33,7 @@ inline batch images(Eigen::Index n) {
 /// The forward pass as plain Eigen products into preallocated buffers, no library code:
 /// what an Eigen user would write by hand (the floor to compare misd's forward with).
 struct raw_chain {
-  std::vector<batch> w;                 // out x in
+  std::vector<batch> w; // out x in
   std::vector<Eigen::RowVectorXf> b;
   batch a1, a2, z;
   explicit raw_chain(const model_type& m, Eigen::Index n) {

@@ -1,7 +1,8 @@
 // bench/bench_radius.cpp -- throughput of the forward pass and of the ray-based estimators
 // on the MLP 784-512-256-10 (Eigen, float), batches 256 and 1024, in one binary and one
-// run. Wall-clock time (UseRealTime: threads count). items_per_second = images/s; passes_per_image = example-forwards / images.
-// Ratios to misd's forward: bench/ratios.py on the JSON output (see bench/README.md).
+// run. Wall-clock time (UseRealTime: threads count). items_per_second = images/s; passes_per_image
+// = example-forwards / images. Ratios to misd's forward: bench/ratios.py on the JSON output (see
+// bench/README.md).
 #include "bench_common.hpp"
 
 #include <benchmark/benchmark.h>
@@ -90,13 +91,26 @@ BENCHMARK(BM_misd_forward)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::
 BENCHMARK(BM_misd_forward_value)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
 // Args: batch, threads, tolerance x 1e4.
 BENCHMARK(BM_estimator<method::rr_fast>)
-    ->Name("BM_rr_fast")->Args({256, 1, 0})->Args({1024, 1, 0})->Args({1024, 2, 0})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+    ->Name("BM_rr_fast")
+    ->Args({256, 1, 0})
+    ->Args({1024, 1, 0})
+    ->Args({1024, 2, 0})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_estimator<method::rr_bs>)
-    ->Name("BM_rr_bs")->Args({256, 1, 0})->Args({1024, 1, 0})->Args({1024, 2, 0})
-    ->Args({1024, 1, 10})->UseRealTime()->Unit(benchmark::kMillisecond);
+    ->Name("BM_rr_bs")
+    ->Args({256, 1, 0})
+    ->Args({1024, 1, 0})
+    ->Args({1024, 2, 0})
+    ->Args({1024, 1, 10})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_estimator<method::rr_refine>)
-    ->Name("BM_rr_refine")->Args({256, 1, 0})->Args({1024, 1, 0})->Args({1024, 2, 0})
-    ->UseRealTime()->Unit(benchmark::kMillisecond);
+    ->Name("BM_rr_refine")
+    ->Args({256, 1, 0})
+    ->Args({1024, 1, 0})
+    ->Args({1024, 2, 0})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

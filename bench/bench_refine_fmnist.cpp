@@ -106,7 +106,8 @@ int main(int argc, char** argv) {
   model_type m = anchor_mlp();
   auto t0 = std::chrono::steady_clock::now();
   train(m, tr, epochs);
-  const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const double train_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
   misd::robust_radius_options o;
   o.box = misd::input_box{0, 1};
@@ -134,15 +135,14 @@ int main(int argc, char** argv) {
       r_bs.push_back(a.radius[e]);
       r_ref.push_back(b.radius[e]);
       ok.push_back(a.prediction[i] == te.labels[std::size_t(b0) + i]);
-      const bool in = a.bracketed(i)
-                          ? (b.radius[e] >= a.lower[e] && b.radius[e] <= a.upper[e])
-                          : (!b.bracketed(i) && b.radius[e] == a.radius[e]);
+      const bool in = a.bracketed(i) ? (b.radius[e] >= a.lower[e] && b.radius[e] <= a.upper[e])
+                                     : (!b.bracketed(i) && b.radius[e] == a.radius[e]);
       inside += in;
     }
   }
   const double acc = double(std::accumulate(ok.begin(), ok.end(), 0)) / double(n);
-  std::printf("trained %d epochs in %.1f s; test accuracy %.4f; threads %d\n", epochs, train_s,
-              acc, threads);
+  std::printf("trained %d epochs in %.1f s; test accuracy %.4f; threads %d\n", epochs, train_s, acc,
+              threads);
   std::printf("radius within RR-BS's final bracket: %.4f of %ld examples\n",
               double(inside) / double(n), long(n));
   std::printf("%-10s %12s %14s %10s %12s\n", "method", "images/s", "forwards/img", "AUROC",

@@ -67,8 +67,8 @@ TEST_CASE("RR-Refine on a linear model: the exact crossing after its first step"
   int checked = 0;
   for (std::size_t i = 0; i < r.size(); ++i) {
     const auto e = static_cast<Eigen::Index>(i);
-    const double t = misd_test::linear_crossing(w, z.row(e).transpose(), d.row(e).transpose(),
-                                                r.prediction[i]);
+    const double t =
+        misd_test::linear_crossing(w, z.row(e).transpose(), d.row(e).transpose(), r.prediction[i]);
     CAPTURE(i);
     REQUIRE(std::isfinite(t));
     CHECK(r.status[i] == misd::radius_status::bracketed);
@@ -186,12 +186,12 @@ TEST_CASE("RR-BS early stopping equals the full budget within the tolerance") {
 
 TEST_CASE("threads: row blocks give the one-thread answer") {
   // A linear model in double with weights and inputs on coarse dyadic grids: blocks of
-  // other sizes (which change the kernel's summation order) must take the same decisions. (With float MLPs a row's logits depend on its place in the product by a few
-  // ulps, which moves a probe lying on the boundary by one cell.)
+  // other sizes (which change the kernel's summation order) must take the same decisions. (With
+  // float MLPs a row's logits depend on its place in the product by a few ulps, which moves a probe
+  // lying on the boundary by one cell.)
   host_matrix w = (fops::uniform_noise(fbatch(5, 16), 3).cast<double>() * 8).array().round() / 8;
   misd::eigen::linear<double> model(w, Eigen::VectorXd::Zero(5));
-  misd::eigen::batch<double> x =
-      (uniform01(101, 16, 2).cast<double>() * 16).array().round() / 16;
+  misd::eigen::batch<double> x = (uniform01(101, 16, 2).cast<double>() * 16).array().round() / 16;
   misd::robust_radius_options o;
   o.box = misd::input_box{0, 1};
   auto o2 = o;

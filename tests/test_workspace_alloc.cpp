@@ -47,7 +47,9 @@ void* operator new(std::size_t n) {
     return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t n) { return operator new(n); }
+void* operator new[](std::size_t n) {
+  return operator new(n);
+}
 void* operator new(std::size_t n, std::align_val_t a) {
   note();
   const auto al = static_cast<std::size_t>(a);
@@ -55,15 +57,33 @@ void* operator new(std::size_t n, std::align_val_t a) {
     return p;
   throw std::bad_alloc();
 }
-void* operator new[](std::size_t n, std::align_val_t a) { return operator new(n, a); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void* operator new[](std::size_t n, std::align_val_t a) {
+  return operator new(n, a);
+}
+void operator delete(void* p) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
+  std::free(p);
+}
 
 namespace {
 
@@ -112,7 +132,10 @@ void check_estimators(M& model, const misd::batch_t<M>& x, misd::robust_radius_o
 } // namespace
 
 TEST_CASE("the counter sees Eigen's and the standard library's allocations") {
-  CHECK(allocations_of([] { misd::eigen::batch<float> m(64, 64); m.setZero(); }) >= 1);
+  CHECK(allocations_of([] {
+          misd::eigen::batch<float> m(64, 64);
+          m.setZero();
+        }) >= 1);
   CHECK(allocations_of([] { std::vector<int> v(10); }) >= 1);
   // A large product allocates its packing buffers inside Eigen: the reason for gemm_buffers.
   misd::eigen::batch<float> a = misd::eigen::batch<float>::Ones(512, 512), c(512, 512);

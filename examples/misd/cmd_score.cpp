@@ -34,7 +34,8 @@ constexpr const char* score_usage =
     "                  [--format table|json]\n"
     "  M: a model directory (model.json + layer_<j>.*.npy, or weights_<i>.npy/biases_<i>.npy)\n"
     "  X.npy: float32/float64, N x D or N x C x H x W\n"
-    "  METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast\n"
+    "  METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast,\n"
+    "          rr-refine\n"
     "Defaults: T = 1, epsilon 0, no box, budget 25, fd-step 1e-3, pgd-steps 10 (rr-bs-pgd;\n"
     "--seed adds a random start), 1 thread (rr-*). Without --labels and --out the scores\n"
     "are printed one per line.\n";
@@ -73,7 +74,7 @@ int cmd_score(int argc, char** argv) {
   if (!known || method_name == "relu")
     throw usage_error("--method '" + method_name +
                       "' is not available here; known: msr, odin, "
-                      "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast");
+                      "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast, rr-refine");
   misd::score::hyper_parameters p;
   p.temperature = a.number("temperature", 1.0);
   if (!(p.temperature > 0) || !std::isfinite(p.temperature))

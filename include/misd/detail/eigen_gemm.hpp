@@ -67,9 +67,9 @@ public:
 
 private:
 #if MISD_EIGEN_RAW_GEMM
-  using blocking_type = Eigen::internal::gemm_blocking_space<Eigen::RowMajor, Scalar, Scalar,
-                                                             Eigen::Dynamic, Eigen::Dynamic,
-                                                             Eigen::Dynamic>;
+  using blocking_type =
+      Eigen::internal::gemm_blocking_space<Eigen::RowMajor, Scalar, Scalar, Eigen::Dynamic,
+                                           Eigen::Dynamic, Eigen::Dynamic>;
   std::unique_ptr<blocking_type> blocking_;
 #endif
   Eigen::Index rows_ = 0, cols_ = 0, depth_ = 0;

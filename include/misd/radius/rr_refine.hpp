@@ -71,8 +71,8 @@ void rr_refine_block(M& model, const batch_t<M>& x, const robust_radius_options&
   const std::size_t n = batch_ops<batch_t<M>>::rows(x);
   init_result(res, n);
   clean_pass(model, x, o.temperature, ws, res, "rr_refine");
-  for (auto* v : {&ws.lo, &ws.hi, &ws.m_lo, &ws.m_hi, &ws.estimate, &ws.t_a, &ws.m_a, &ws.t_b,
-                  &ws.m_b})
+  for (auto* v :
+       {&ws.lo, &ws.hi, &ws.m_lo, &ws.m_hi, &ws.estimate, &ws.t_a, &ws.m_a, &ws.t_b, &ws.m_b})
     size_to(*v, n);
   size_to(ws.active, n);
   size_to(ws.used, n);

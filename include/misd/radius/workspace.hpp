@@ -36,14 +36,14 @@ namespace misd {
 
 namespace detail {
 template <class M>
-concept has_inplace_path =
-    has_batch_type<M> && requires { typename std::remove_cvref_t<M>::scratch_type; } &&
-    std::default_initializable<typename std::remove_cvref_t<M>::scratch_type> &&
+concept has_inplace_path = has_batch_type<M> && requires {
+  typename std::remove_cvref_t<M>::scratch_type;
+} && std::default_initializable<typename std::remove_cvref_t<M>::scratch_type> &&
     requires(M& m, const batch_t<M>& x, batch_t<M>& z,
              typename std::remove_cvref_t<M>::scratch_type& s, Eigen::Index n) {
-      m.logits_into(x, n, z, s);
-      m.input_gradient_into(x, x, z, s);
-    };
+  m.logits_into(x, n, z, s);
+  m.input_gradient_into(x, x, z, s);
+};
 
 template <class B>
 concept has_row_ops = requires(const B& x, B& out, const std::size_t* rows, const double* t,
@@ -132,12 +132,12 @@ void require_logits_shape(const B& z, std::size_t rows, std::string_view what) {
   using ops = batch_ops<B>;
   if (ops::rows(z) != rows || ops::cols(z) < 2)
     throw invalid_argument(message(what, ": model returned logits of ", ops::rows(z), " x ",
-                                   ops::cols(z), " for a batch of ", rows,
-                                   " examples (expected ", rows, " x K with K >= 2)"));
+                                   ops::cols(z), " for a batch of ", rows, " examples (expected ",
+                                   rows, " x K with K >= 2)"));
 }
 
 template <class M>
-constexpr bool fast_path = has_inplace_path<M> && has_row_ops<batch_t<M>>;
+constexpr bool fast_path = has_inplace_path<M>&& has_row_ops<batch_t<M>>;
 
 /// Non-empty, finite input; without copying the batch to the host when the backend can
 /// tell (that copy would allocate).
@@ -145,7 +145,9 @@ template <class B>
 void require_input(const B& x, std::string_view what) {
   using ops = batch_ops<B>;
   require_batch(x, what);
-  if constexpr (requires { { ops::all_finite(x) } -> std::convertible_to<bool>; }) {
+  if constexpr (requires {
+                  { ops::all_finite(x) } -> std::convertible_to<bool>;
+                }) {
     if (!ops::all_finite(x))
       require_finite_input(x, what);
   } else {
@@ -181,8 +183,8 @@ void clean_pass(M& model, const batch_t<M>& x, double temperature, radius_worksp
     model.input_gradient_into(x, *ws.upstream, *ws.gradient, ws.scratch);
     if (ops::rows(*ws.gradient) != n || ops::cols(*ws.gradient) != ops::cols(x))
       throw invalid_argument(message("input_gradient_into returned ", ops::rows(*ws.gradient),
-                                     " x ", ops::cols(*ws.gradient), " for an input batch of ",
-                                     n, " x ", ops::cols(x), " (it must match the input)"));
+                                     " x ", ops::cols(*ws.gradient), " for an input batch of ", n,
+                                     " x ", ops::cols(x), " (it must match the input)"));
     ops::sign_into(*ws.gradient, *ws.direction);
     size_to(ws.zero, n);
     ops::zero_rows(*ws.direction, ws.zero.data());
@@ -217,8 +219,7 @@ void evaluate_ray_points(M& model, const batch_t<M>& x, const std::optional<inpu
     if constexpr (has_inplace_path<M>) {
       if (!ws.probe_logits)
         ws.probe_logits.emplace();
-      model.logits_into(*ws.probe, static_cast<Eigen::Index>(count), *ws.probe_logits,
-                        ws.scratch);
+      model.logits_into(*ws.probe, static_cast<Eigen::Index>(count), *ws.probe_logits, ws.scratch);
       require_logits_shape(*ws.probe_logits, ops::rows(*ws.probe), "logits at a ray point");
       ops::to_host_rows(*ws.probe_logits, count, ws.z_probe);
     } else {
@@ -268,8 +269,8 @@ void evaluate_ray_points(M& model, const batch_t<M>& x, const std::optional<inpu
 /// Runs `one(x_block, ws_block, res_block)` on row blocks of x, on o.threads threads, and
 /// merges the results; one thread (or a backend without row operations) runs it directly.
 template <class M, class One>
-void over_row_blocks(const batch_t<M>& x, const robust_radius_options& o,
-                     radius_workspace<M>& ws, radius_result& res, One&& one) {
+void over_row_blocks(const batch_t<M>& x, const robust_radius_options& o, radius_workspace<M>& ws,
+                     radius_result& res, One&& one) {
   using B = batch_t<M>;
   using ops = batch_ops<B>;
   const std::size_t n = ops::rows(x);

@@ -11,12 +11,13 @@
 //   confidence(output, fit, fit_correct)  the confidences; only methods learned from a
 //                                    labelled set (RelU) use the fit output and correctness.
 // Registry names (CLI.md): msr, odin, doctor, energy, max-logit, entropy, margin, relu,
-// rr-bs, rr-bs-pgd, rr-fast. Default grids: the paper's T x ε grid for odin and doctor, the
-// T grid for the rr-* estimators, T = 1 (ε = 0) for the plain baselines.
+// rr-bs, rr-bs-pgd, rr-fast, rr-refine. Default grids: the paper's T x ε grid for odin and doctor,
+// the T grid for the rr-* estimators, T = 1 (ε = 0) for the plain baselines.
 #pragma once
 
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
+#include "misd/radius/rr_refine.hpp"
 #include "misd/score/preprocess.hpp"
 #include "misd/score/relu.hpp"
 
@@ -159,9 +160,9 @@ private:
 
 /// The names make_method knows, in the order of CLI.md.
 inline const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names{"msr",       "odin",      "doctor", "energy",
-                                              "max-logit", "entropy",   "margin", "relu",
-                                              "rr-bs",     "rr-bs-pgd", "rr-fast"};
+  static const std::vector<std::string> names{"msr",       "odin",      "doctor",  "energy",
+                                              "max-logit", "entropy",   "margin",  "relu",
+                                              "rr-bs",     "rr-bs-pgd", "rr-fast", "rr-refine"};
   return names;
 }
 
@@ -207,9 +208,10 @@ method<M> radius_method(std::string name, const method_options& o) {
           misd::detail::message(name, ": epsilon is not a hyper-parameter of this method"));
     auto ro = base;
     ro.temperature = p.temperature;
-    radius_result r = name == "rr-fast" ? rr_fast(model, x, ro)
-                      : name == "rr-bs" ? rr_bs(model, x, ro)
-                                        : rr_bs_pgd(model, x, ro);
+    radius_result r = name == "rr-fast"     ? rr_fast(model, x, ro)
+                      : name == "rr-bs"     ? rr_bs(model, x, ro)
+                      : name == "rr-refine" ? rr_refine(model, x, ro)
+                                            : rr_bs_pgd(model, x, ro);
     return method_output{to_std(r.radius), {}};
   };
   return method<M>(name, make_grid(paper_temperature_grid()), compute);
@@ -256,7 +258,7 @@ method<M> make_method(std::string_view name, const method_options& o = {}) {
     };
     return method<M>(n, t1, compute, fit);
   }
-  const bool is_radius = n == "rr-bs" || n == "rr-bs-pgd" || n == "rr-fast";
+  const bool is_radius = n == "rr-bs" || n == "rr-bs-pgd" || n == "rr-fast" || n == "rr-refine";
   if (n == "odin" || is_radius) {
     if constexpr (Differentiable<M>) {
       if (n == "odin")
