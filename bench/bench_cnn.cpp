@@ -3,7 +3,8 @@
 // softmax cross-entropy, backward with parameter gradients, SGD update), the forward pass,
 // and the raw matrix products of the forward pass alone (one W x im2col product per example
 // and convolution, as misd does them, on prepared column buffers; the two fc products).
-// items_per_second = images/s. Forward efficiency = raw-products time / forward time.
+// items_per_second = images/s. Forward efficiency = raw-products time / forward time (both
+// one thread). The second argument is the model's thread count (sequential::set_threads).
 // Built with -O3 -march=native (bench/CMakeLists.txt).
 #include "misd/eigen/sequential.hpp"
 
@@ -24,6 +25,7 @@ batch images(Eigen::Index n) {
 void BM_cnn_train_step(benchmark::State& st) {
   const auto n = st.range(0);
   auto model = misd::eigen::default_cnn<float>(1);
+  model.set_threads(static_cast<int>(st.range(1)));
   const batch x = images(n);
   std::vector<int> y(static_cast<std::size_t>(n));
   for (Eigen::Index i = 0; i < n; ++i)
@@ -54,7 +56,8 @@ void BM_cnn_train_step(benchmark::State& st) {
 
 void BM_cnn_forward(benchmark::State& st) {
   const auto n = st.range(0);
-  const auto model = misd::eigen::default_cnn<float>(1);
+  auto model = misd::eigen::default_cnn<float>(1);
+  model.set_threads(static_cast<int>(st.range(1)));
   const batch x = images(n);
   for (auto _ : st) {
     batch z = model.logits(x);
@@ -94,7 +97,16 @@ void BM_cnn_forward_raw_products(benchmark::State& st) {
 }
 } // namespace
 
-BENCHMARK(BM_cnn_train_step)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_cnn_forward)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+// Args: batch, threads (sequential::set_threads).
+BENCHMARK(BM_cnn_train_step)
+    ->Args({128, 1})
+    ->Args({128, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_cnn_forward)
+    ->Args({128, 1})
+    ->Args({128, 2})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_cnn_forward_raw_products)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_MAIN();

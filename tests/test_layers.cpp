@@ -122,7 +122,9 @@ TEST_CASE("conv2d: forward equals the direct definition for odd sizes, strides, 
   };
   for (const cfg& k : {cfg{3, 4, 3, 3, 1, 1, 1, 1, 7, 5}, cfg{2, 3, 3, 2, 2, 1, 1, 0, 9, 8},
                        cfg{1, 2, 5, 5, 3, 3, 2, 2, 11, 13}, cfg{4, 2, 1, 1, 1, 1, 0, 0, 3, 3},
-                       cfg{2, 2, 1, 1, 2, 2, 1, 1, 5, 4}, cfg{2, 3, 4, 3, 2, 3, 3, 2, 6, 7}}) {
+                       cfg{2, 2, 1, 1, 2, 2, 1, 1, 5, 4}, cfg{2, 3, 4, 3, 2, 3, 3, 2, 6, 7},
+                       // stride 1 with the input's width (im2col by shifted planes)
+                       cfg{2, 3, 3, 5, 1, 1, 0, 2, 6, 7}, cfg{1, 2, 5, 3, 1, 1, 3, 1, 4, 9}}) {
     CAPTURE(k.kh);
     CAPTURE(k.sh);
     CAPTURE(k.ph);
@@ -143,6 +145,8 @@ TEST_CASE("conv2d: input and parameter gradients against finite differences") {
   check_gradients(random_conv(1, 2, 5, 5, 3, 3, 2, 2, 3), tensor_shape::image(1, 9, 11), 2, 23);
   check_gradients(random_conv(3, 2, 1, 1, 1, 1, 0, 0, 4), tensor_shape::image(3, 4, 3), 2, 24);
   check_gradients(random_conv(2, 3, 4, 3, 2, 3, 3, 2, 5), tensor_shape::image(2, 6, 7), 2, 25);
+  check_gradients(random_conv(2, 3, 3, 5, 1, 1, 0, 2, 6), tensor_shape::image(2, 6, 7), 2, 26);
+  check_gradients(random_conv(1, 2, 5, 3, 1, 1, 3, 1, 7), tensor_shape::image(1, 4, 9), 2, 27);
 }
 
 TEST_CASE("maxpool2d: forward, and input gradient against finite differences") {

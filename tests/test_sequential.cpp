@@ -190,6 +190,42 @@ TEST_CASE("sequential: estimators and training run unchanged") {
   CHECK(after > before);
 }
 
+TEST_CASE("sequential: threads split the rows; training is reproducible for a fixed count") {
+  auto one = small_cnn<double>(11);
+  auto two = one;
+  two.set_threads(2);
+  CHECK(two.threads() == 2);
+  CHECK_THROWS_AS(two.set_threads(0), misd::invalid_argument);
+  const batch<double> x = noise<double>(301, 2 * 9 * 7, 12), g = noise<double>(301, 5, 13);
+  CHECK((two.logits(x) - one.logits(x)).cwiseAbs().maxCoeff() < 1e-14);
+  CHECK((two.input_gradient(x, g) - one.input_gradient(x, g)).cwiseAbs().maxCoeff() < 1e-14);
+  auto train = [&](sequential<double>& m) {
+    m.zero_gradients();
+    const batch<double> dx = m.forward_backward(x, [&](const batch<double>&) { return g; });
+    std::vector<double> flat(dx.data(), dx.data() + dx.size());
+    for (auto sp : m.gradients())
+      flat.insert(flat.end(), sp.begin(), sp.end());
+    return flat;
+  };
+  const auto a = train(one), b = train(two), c = train(two);
+  REQUIRE(a.size() == b.size());
+  CHECK(b == c); // bit-identical for the same thread count
+  double worst = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst = std::max(worst, std::abs(a[i] - b[i]));
+  CHECK(worst < 1e-12);
+  // accumulate_gradients across threads == forward_backward across threads
+  two.zero_gradients();
+  const batch<double> dx = two.accumulate_gradients(x, g);
+  std::vector<double> flat(dx.data(), dx.data() + dx.size());
+  for (auto sp : two.gradients())
+    flat.insert(flat.end(), sp.begin(), sp.end());
+  double worst2 = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    worst2 = std::max(worst2, std::abs(a[i] - flat[i]));
+  CHECK(worst2 < 1e-12);
+}
+
 TEST_CASE("sequential: default_cnn") {
   const auto m = default_cnn<float>(0);
   CHECK(m.input_size() == 784);

@@ -1,4 +1,5 @@
-// Must NOT compile: a model must name its batch type.
+// Must NOT compile: a model must name its batch type. The algorithms' signatures use
+// batch_t<M>, so the compiler itself reports "no type named 'batch_type'" here.
 #include <misd/misd.hpp>
 struct no_batch_type {
   misd::eigen::batch<float> logits(const misd::eigen::batch<float>& x) const { return x; }

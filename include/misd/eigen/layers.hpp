@@ -12,10 +12,14 @@
 //       dx (when not null) := dL/dx; with parameter_gradients, adds dL/dθ to the stored gradients
 //   append_parameters / append_gradients (flat spans, weight then bias), zero_gradients()
 // Convolutions go through im2col and Eigen matrix products, one example at a time, with a
-// (C·kh·kw) x (Ho·Wo) column buffer that lives for one call (layers hold no scratch, so a
-// model can be used from several threads at once for logits and input gradients).
+// (C·kh·kw) x (Ho·Wo) column buffer. Layers hold no scratch (a model can be used from several
+// threads at once for logits and input gradients): conv2d's forward/backward take an optional
+// conv_scratch (column buffers and GEMM packing buffers kept between calls by
+// misd::eigen::sequential), and its forward can apply a following ReLU while the output of
+// one example is still in cache.
 #pragma once
 
+#include "misd/detail/eigen_gemm.hpp"
 #include "misd/eigen/ops.hpp"
 #include "misd/error.hpp"
 
@@ -73,6 +77,14 @@ void fill_uniform(S* p, Eigen::Index n, double bound, std::uint64_t seed) {
     p[j] = static_cast<S>(bound * double(u(0, j)));
 }
 
+/// A buffer of at least n scalars (grows only, so steady-state calls allocate nothing).
+template <class S>
+S* scratch_buffer(std::vector<S>& v, Eigen::Index n) {
+  if (v.size() < static_cast<std::size_t>(n))
+    v.resize(static_cast<std::size_t>(n));
+  return v.data();
+}
+
 /// Layers without parameters.
 template <class S>
 struct parameterless {
@@ -105,6 +117,14 @@ struct affine_parameters {
   }
 };
 } // namespace layers_detail
+
+/// Buffers of one conv2d layer kept between calls: im2col columns, their gradient, the
+/// transposed weight, and packing buffers for the three products. One per layer and thread.
+template <class S>
+struct conv_scratch {
+  std::vector<S> columns, column_gradient, weight_transposed;
+  misd::detail::gemm_buffers<S> forward_product, weight_product, input_product;
+};
 
 /// 2-D convolution, PyTorch's nn.Conv2d (no dilation, no groups): weight out x in x kh x kw
 /// stored as an out x (in·kh·kw) row-major matrix, bias out.
@@ -160,45 +180,71 @@ struct conv2d : layers_detail::affine_parameters<S> {
   }
 
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
+    conv_scratch<S> scratch;
+    forward(x, y, in, scratch, false);
+  }
+  /// y := conv(x), then max(y, 0) when `fused_relu`; `scratch` keeps the buffers.
+  void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in, conv_scratch<S>& scratch,
+               bool fused_relu) const {
     using namespace layers_detail;
     const tensor_shape out = output_shape(in);
     const Eigen::Index P = out.h * out.w, K = patch_size(), n = x.rows();
     resize(y, n, out.size());
-    Eigen::Map<const row_matrix<S>> W(this->weight.data(), out_channels, K);
-    row_matrix<S> cols(direct() ? 0 : K, direct() ? 0 : P);
+    S* cols = direct() ? nullptr : scratch_buffer(scratch.columns, K * P);
     for (Eigen::Index i = 0; i < n; ++i) {
-      Eigen::Map<row_matrix<S>> yi(y.data() + i * y.cols(), out_channels, P);
-      yi.noalias() = W * columns(x.data() + i * x.cols(), in, out, cols);
-      yi.colwise() += this->bias;
+      S* yi = y.data() + i * y.cols();
+      for (Eigen::Index o = 0; o < out_channels; ++o)
+        std::fill(yi + o * P, yi + (o + 1) * P, this->bias[o]);
+      // yi (out x P) += W (out x K) * columns (K x P)
+      scratch.forward_product.template multiply_add<false>(
+          out_channels, P, K, this->weight.data(), K,
+          columns(x.data() + i * x.cols(), in, out, cols), P, yi, P);
+      if (fused_relu)
+        for (Eigen::Index k = 0; k < out_channels * P; ++k)
+          yi[k] = std::max(yi[k], S(0)); // as Eigen's cwiseMax (NaN stays NaN)
     }
   }
 
-  void backward(const batch<S>& x, const batch<S>&, const batch<S>& dy, batch<S>* dx,
+  void backward(const batch<S>& x, const batch<S>& y, const batch<S>& dy, batch<S>* dx,
                 const tensor_shape& in, bool parameter_gradients) {
+    conv_scratch<S> scratch;
+    backward(x, y, dy, dx, in, parameter_gradients, scratch);
+  }
+  void backward(const batch<S>& x, const batch<S>&, const batch<S>& dy, batch<S>* dx,
+                const tensor_shape& in, bool parameter_gradients, conv_scratch<S>& scratch) {
     using namespace layers_detail;
     const tensor_shape out = output_shape(in);
     const Eigen::Index P = out.h * out.w, K = patch_size(), n = x.rows();
-    Eigen::Map<const row_matrix<S>> W(this->weight.data(), out_channels, K);
-    row_matrix<S> cols(direct() ? 0 : K, direct() ? 0 : P), dcols(K, P);
+    S* cols = direct() || !parameter_gradients ? nullptr : scratch_buffer(scratch.columns, K * P);
+    S* dcols = direct() || !dx ? nullptr : scratch_buffer(scratch.column_gradient, K * P);
+    S* wt = nullptr;
     if (parameter_gradients && this->weight_gradient.rows() != out_channels)
       this->zero_gradients();
-    if (dx)
+    if (dx) {
       resize(*dx, n, in.size());
+      wt = scratch_buffer(scratch.weight_transposed, K * out_channels);
+      Eigen::Map<row_matrix<S>>(wt, K, out_channels) = this->weight.transpose();
+    }
     for (Eigen::Index i = 0; i < n; ++i) {
-      Eigen::Map<const row_matrix<S>> dyi(dy.data() + i * dy.cols(), out_channels, P);
+      const S* dyi = dy.data() + i * dy.cols();
       if (parameter_gradients) {
-        this->weight_gradient.noalias() +=
-            dyi * columns(x.data() + i * x.cols(), in, out, cols).transpose();
-        this->bias_gradient += dyi.rowwise().sum();
+        // dW (out x K) += dyi (out x P) * columnsᵀ (P x K)
+        scratch.weight_product.template multiply_add<true>(
+            out_channels, K, P, dyi, P, columns(x.data() + i * x.cols(), in, out, cols), P,
+            this->weight_gradient.data(), K);
+        this->bias_gradient +=
+            Eigen::Map<const row_matrix<S>>(dyi, out_channels, P).rowwise().sum();
       }
       if (dx) {
         S* dxi = dx->data() + i * dx->cols();
-        if (direct()) {
-          Eigen::Map<row_matrix<S>>(dxi, K, P).noalias() = W.transpose() * dyi;
-        } else {
-          dcols.noalias() = W.transpose() * dyi;
+        // dcolumns (K x P) = Wᵀ (K x out) * dyi (out x P), then back onto the pixels
+        S* target = direct() ? dxi : dcols;
+        std::fill(target, target + K * P, S(0));
+        scratch.input_product.template multiply_add<false>(K, P, out_channels, wt, out_channels,
+                                                           dyi, P, target, P);
+        if (!direct()) {
           std::fill(dxi, dxi + in.size(), S(0));
-          scatter_columns(dcols.data(), in, out, dxi);
+          scatter_columns(dcols, in, out, dxi);
         }
       }
     }
@@ -211,17 +257,50 @@ private:
            padding_w == 0;
   }
 
-  /// The (C·kh·kw) x (Ho·Wo) patch matrix of one image (im2col), or the image itself.
-  Eigen::Map<const layers_detail::row_matrix<S>> columns(const S* image, const tensor_shape& in,
-                                                         const tensor_shape& out,
-                                                         layers_detail::row_matrix<S>& cols) const {
+  /// The (C·kh·kw) x (Ho·Wo) patch matrix of one image (im2col) written to cols, or the
+  /// image itself.
+  const S* columns(const S* image, const tensor_shape& in, const tensor_shape& out, S* cols) const {
     const Eigen::Index P = out.h * out.w;
     if (direct())
-      return {image, in_channels, P};
+      return image;
+    if (stride_h == 1 && stride_w == 1 && out.w == in.w) {
+      // "Same" width: patch row (c, ki, kj) is the channel plane shifted by
+      // (ki - ph)·W + (kj - pw): one copy per row, then zeros where the shift wraps around
+      // a row or leaves the plane.
+      const Eigen::Index W = in.w, HW = in.h * in.w;
+      for (Eigen::Index c = 0; c < in_channels; ++c)
+        for (Eigen::Index ki = 0; ki < kernel_h; ++ki)
+          for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
+            S* d = cols + ((c * kernel_h + ki) * kernel_w + kj) * P;
+            const S* plane = image + c * HW;
+            const Eigen::Index shift = (ki - padding_h) * W + (kj - padding_w);
+            // output index p reads plane[p + shift] where 0 <= p + shift < HW
+            const Eigen::Index lo = std::clamp<Eigen::Index>(-shift, 0, P),
+                               hi = std::clamp<Eigen::Index>(HW - shift, lo, P);
+            std::fill(d, d + lo, S(0));
+            std::copy(plane + lo + shift, plane + hi + shift, d + lo);
+            std::fill(d + hi, d + P, S(0));
+            // rows oh whose input row ih = oh - ph + ki lies outside the image
+            for (Eigen::Index oh = 0; oh < out.h; ++oh) {
+              const Eigen::Index ih = oh - padding_h + ki;
+              if (ih < 0 || ih >= in.h)
+                std::fill(d + oh * W, d + (oh + 1) * W, S(0));
+            }
+            // columns ow whose input column iw = ow - pw + kj lies outside the row
+            const Eigen::Index cshift = kj - padding_w;
+            const Eigen::Index keep_lo = std::clamp<Eigen::Index>(-cshift, 0, W),
+                               keep_hi = std::clamp<Eigen::Index>(W - cshift, keep_lo, W);
+            for (Eigen::Index oh = 0; oh < out.h; ++oh) {
+              std::fill(d + oh * W, d + oh * W + keep_lo, S(0));
+              std::fill(d + oh * W + keep_hi, d + (oh + 1) * W, S(0));
+            }
+          }
+      return cols;
+    }
     walk(in, out,
          [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
              Eigen::Index offset) {
-           S* d = cols.data() + row * P + oh * out.w;
+           S* d = cols + row * P + oh * out.w;
            std::fill(d, d + ow_lo, S(0));
            if (stride_w == 1)
              std::copy(image + (offset + ow_lo), image + (offset + ow_hi), d + ow_lo);
@@ -230,7 +309,7 @@ private:
                d[ow] = image[offset + ow * stride_w];
            std::fill(d + ow_hi, d + out.w, S(0));
          });
-    return {cols.data(), patch_size(), P};
+    return cols;
   }
 
   /// The adjoint of columns(): adds each patch entry back to its pixel (col2im).
@@ -241,8 +320,12 @@ private:
          [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
              Eigen::Index offset) {
            const S* d = dcols + row * P + oh * out.w;
-           for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
-             image[offset + ow * stride_w] += d[ow];
+           if (stride_w == 1)
+             for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
+               image[offset + ow] += d[ow];
+           else
+             for (Eigen::Index ow = ow_lo; ow < ow_hi; ++ow)
+               image[offset + ow * stride_w] += d[ow];
          });
   }
 
@@ -308,6 +391,25 @@ struct maxpool2d : layers_detail::parameterless<S> {
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
     const tensor_shape out = output_shape(in);
     layers_detail::resize(y, x.rows(), out.size());
+    if (kernel_h == 2 && kernel_w == 2 && stride_h == 2 && stride_w == 2 && padding_h == 0 &&
+        padding_w == 0) { // the common case, in one pass
+      const auto max = [](S a, S b) { return (b > a) | (b != b) ? b : a; }; // NaN wins
+      std::vector<S> pair_max(static_cast<std::size_t>(2 * out.w));
+      S* t = pair_max.data();
+      for (Eigen::Index i = 0; i < x.rows(); ++i)
+        for (Eigen::Index c = 0; c < in.c; ++c)
+          for (Eigen::Index oh = 0; oh < out.h; ++oh) {
+            const S* r0 = x.data() + i * x.cols() + (c * in.h + 2 * oh) * in.w;
+            const S* r1 = r0 + in.w;
+            S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
+            // rows first (contiguous, vectorised), then neighbouring columns
+            for (Eigen::Index k = 0; k < 2 * out.w; ++k)
+              t[k] = max(r0[k], r1[k]);
+            for (Eigen::Index ow = 0; ow < out.w; ++ow)
+              yr[ow] = max(t[2 * ow], t[2 * ow + 1]);
+          }
+      return;
+    }
     // Running maxima row by row: branch-free inner loops over output columns.
     visit_rows(
         x.rows(), in, out,
@@ -335,6 +437,33 @@ struct maxpool2d : layers_detail::parameterless<S> {
       return;
     const tensor_shape out = output_shape(in);
     dx->setZero(x.rows(), in.size());
+    if (padding_h == 0 && padding_w == 0 && stride_h >= kernel_h && stride_w >= kernel_w) {
+      // Windows do not overlap: scan each window for its first maximum.
+      for (Eigen::Index i = 0; i < x.rows(); ++i)
+        for (Eigen::Index c = 0; c < in.c; ++c) {
+          const Eigen::Index xo = i * x.cols() + c * in.h * in.w,
+                             yo = i * y.cols() + c * out.h * out.w;
+          const S* xc = x.data() + xo;
+          S* dc = dx->data() + xo;
+          for (Eigen::Index oh = 0; oh < out.h; ++oh)
+            for (Eigen::Index ow = 0; ow < out.w; ++ow) {
+              const S m = y.data()[yo + oh * out.w + ow];
+              const Eigen::Index base = oh * stride_h * in.w + ow * stride_w;
+              // The first window entry (row-major) equal to the maximum, without branches.
+              Eigen::Index at = base;
+              bool hit = false;
+              for (Eigen::Index ki = kernel_h; ki-- > 0;)
+                for (Eigen::Index kj = kernel_w; kj-- > 0;) {
+                  const Eigen::Index k = base + ki * in.w + kj;
+                  const bool eq = xc[k] == m;
+                  at = eq ? k : at;
+                  hit |= eq;
+                }
+              dc[at] += hit ? dy.data()[yo + oh * out.w + ow] : S(0);
+            }
+        }
+      return;
+    }
     std::vector<unsigned char> found(static_cast<std::size_t>(out.w));
     visit_rows(
         x.rows(), in, out,

@@ -8,11 +8,18 @@
 //                        nn::maxpool2d<float>(2, 2), nn::flatten<float>{},
 //                        nn::linear<float>::random(16 * 14 * 14, 10, seed + 2)});
 //
-// Inputs are N x (C·H·W) batches in NCHW order. logits, input_gradient and
-// accumulate_gradients work through large batches in chunks of rows (bounded memory);
-// forward_backward takes the batch whole. logits and input_gradient are const and keep
-// their buffers per call, so one model may serve several threads at once; the gradient
-// members modify the stored parameter gradients.
+// Inputs are N x (C·H·W) batches in NCHW order. accumulate_gradients works through large
+// batches in chunks of chunk_rows rows, logits and input_gradient in blocks of block_rows
+// (bounded memory); forward_backward takes the batch whole. Buffers (activations, im2col
+// columns, GEMM packing) are kept between calls: logits and input_gradient are const and
+// take theirs from a pool guarded by a mutex, so one model may serve several threads at once;
+// the gradient members use the model's own and modify the stored parameter gradients.
+// Copies of a model start with no buffers.
+//
+// set_threads(T) splits every call's rows over T threads (default 1). Training stays
+// bit-reproducible for a fixed T: each thread accumulates the parameter gradients of its rows
+// separately and they are added to the stored gradients in thread order. Leave it at 1 when
+// the caller already runs several threads (the estimators' `threads` option).
 #pragma once
 
 #include "misd/eigen/layers.hpp"
@@ -20,10 +27,15 @@
 #include "misd/eigen/ops.hpp"
 #include "misd/error.hpp"
 
+#include <algorithm>
 #include <cstdint>
+#include <exception>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -81,11 +93,11 @@ public:
   batch_type logits(const batch_type& x) const {
     check_input(x);
     batch_type z(x.rows(), static_cast<Eigen::Index>(classes()));
-    std::vector<batch_type> acts;
-    batch_type xt;
-    for_chunks(x.rows(), [&](Eigen::Index first, Eigen::Index n) {
-      forward(chunk(x, first, n, xt), acts);
-      z.middleRows(first, n) = acts.back();
+    for_threads(x.rows(), [&](int, Eigen::Index first, Eigen::Index n) {
+      pooled ws(*this);
+      for_blocks(first, n, block_rows, [&](Eigen::Index f, Eigen::Index m) {
+        z.middleRows(f, m) = forward(layers_, chunk(x, f, m, ws->x), *ws);
+      });
     });
     return z;
   }
@@ -95,14 +107,15 @@ public:
     check_input(x);
     check_upstream(x, g);
     batch_type dx(x.rows(), x.cols());
-    std::vector<batch_type> acts;
-    batch_type xt, gt;
     // backward() without parameter gradients touches no member: the const_cast is safe.
-    auto& self = const_cast<sequential&>(*this);
-    for_chunks(x.rows(), [&](Eigen::Index first, Eigen::Index n) {
-      const batch_type& xc = chunk(x, first, n, xt);
-      forward(xc, acts);
-      dx.middleRows(first, n) = self.backward(xc, acts, chunk(g, first, n, gt), false, true);
+    auto& layers = const_cast<std::vector<layer_type>&>(layers_);
+    for_threads(x.rows(), [&](int, Eigen::Index first, Eigen::Index n) {
+      pooled ws(*this);
+      for_blocks(first, n, block_rows, [&](Eigen::Index f, Eigen::Index m) {
+        const batch_type& xc = chunk(x, f, m, ws->x);
+        forward(layers_, xc, *ws);
+        dx.middleRows(f, m) = backward(layers, xc, *ws, chunk(g, f, m, ws->g), false, true);
+      });
     });
     return dx;
   }
@@ -112,12 +125,13 @@ public:
     check_input(x);
     check_upstream(x, g);
     batch_type dx(x.rows(), x.cols());
-    std::vector<batch_type> acts;
-    batch_type xt, gt;
-    for_chunks(x.rows(), [&](Eigen::Index first, Eigen::Index n) {
+    batch_type gt;
+    for_blocks(0, x.rows(), chunk_rows, [&](Eigen::Index first, Eigen::Index n) {
+      batch_type xt;
       const batch_type& xc = chunk(x, first, n, xt);
-      forward(xc, acts);
-      dx.middleRows(first, n) = backward(xc, acts, chunk(g, first, n, gt), true, true);
+      const batch_type& gc = chunk(g, first, n, gt);
+      dx.middleRows(first, n) = train(
+          xc, [&](const batch_type&) -> const batch_type& { return gc; }, true);
     });
     return dx;
   }
@@ -129,12 +143,16 @@ public:
   requires std::is_invocable_r_v<batch_type, F&, const batch_type&>
       batch_type forward_backward(const batch_type& x, F&& upstream, bool input_gradient = true) {
     check_input(x);
-    std::vector<batch_type> acts;
-    forward(x, acts);
-    const batch_type g = upstream(static_cast<const batch_type&>(acts.back()));
-    check_upstream(x, g);
-    return backward(x, acts, g, true, input_gradient);
+    return train(x, upstream, input_gradient);
   }
+
+  /// Threads that each call splits its rows over (>= 1; default 1).
+  void set_threads(int threads) {
+    if (threads < 1)
+      throw invalid_argument(detail::message("sequential: threads must be >= 1, got ", threads));
+    threads_ = threads;
+  }
+  int threads() const { return threads_; }
 
   void zero_gradients() {
     for (auto& l : layers_)
@@ -163,8 +181,10 @@ public:
   std::size_t input_size() const { return static_cast<std::size_t>(shapes_.front().size()); }
   std::size_t classes() const { return static_cast<std::size_t>(shapes_.back().size()); }
 
-  /// Rows per chunk in logits / input_gradient / accumulate_gradients.
+  /// Rows per chunk in accumulate_gradients.
   static constexpr Eigen::Index chunk_rows = 256;
+  /// Rows per block in logits / input_gradient (activations of a block stay small).
+  static constexpr Eigen::Index block_rows = 32;
 
 private:
   std::string describe_input(std::size_t j) const {
@@ -186,11 +206,93 @@ private:
                                              g.cols(), ", expected ", x.rows(), " x ", classes()));
   }
 
+  /// Buffers of one thread's pass: activations, gradients, im2col and packing buffers, and
+  /// (training, threads after the first) a copy of the layers that takes its rows' gradients.
+  struct workspace {
+    std::vector<batch_type> acts;
+    std::vector<nn::conv_scratch<Scalar>> conv;
+    batch_type x, g, d, prev;
+    std::vector<layer_type> replica;
+  };
+  /// Workspaces kept between calls; a copied model starts with none.
+  struct workspaces {
+    std::mutex mutex;
+    std::vector<std::unique_ptr<workspace>> idle;     // for the const members
+    std::vector<std::unique_ptr<workspace>> training; // one per thread
+    workspaces() = default;
+    workspaces(const workspaces&) {}
+    workspaces& operator=(const workspaces&) { return *this; }
+  };
+  /// A workspace taken from the pool for the duration of a const call.
+  class pooled {
+  public:
+    explicit pooled(const sequential& m) : pool_(m.buffers_) {
+      std::lock_guard<std::mutex> lock(pool_.mutex);
+      if (pool_.idle.empty()) {
+        ws_ = std::make_unique<workspace>();
+      } else {
+        ws_ = std::move(pool_.idle.back());
+        pool_.idle.pop_back();
+      }
+    }
+    ~pooled() {
+      std::lock_guard<std::mutex> lock(pool_.mutex);
+      pool_.idle.push_back(std::move(ws_));
+    }
+    pooled(const pooled&) = delete;
+    pooled& operator=(const pooled&) = delete;
+    workspace* operator->() { return ws_.get(); }
+    workspace& operator*() { return *ws_; }
+
+  private:
+    workspaces& pool_;
+    std::unique_ptr<workspace> ws_;
+  };
+
   template <class F>
-  static void for_chunks(Eigen::Index rows, F&& f) {
-    for (Eigen::Index first = 0; first < rows; first += chunk_rows)
-      f(first, std::min(chunk_rows, rows - first));
+  static void for_blocks(Eigen::Index first, Eigen::Index rows, Eigen::Index block, F&& f) {
+    for (Eigen::Index b = 0; b < rows; b += block)
+      f(first + b, std::min(block, rows - b));
   }
+  /// Threads used for `rows` rows: at most threads_, each with at least 4 rows.
+  int threads_for(Eigen::Index rows) const {
+    return static_cast<int>(std::max<Eigen::Index>(1, std::min<Eigen::Index>(threads_, rows / 4)));
+  }
+  /// f(t, first, n) for the T contiguous row ranges of [0, rows), side by side.
+  template <class F>
+  static void run_parallel(int T, Eigen::Index rows, F&& f) {
+    auto range = [&](int t, auto&& g) {
+      const Eigen::Index first = rows * t / T, last = rows * (t + 1) / T;
+      g(t, first, last - first);
+    };
+    if (T == 1) {
+      range(0, f);
+      return;
+    }
+    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(T));
+    auto one = [&](int t) {
+      try {
+        range(t, f);
+      } catch (...) {
+        errors[static_cast<std::size_t>(t)] = std::current_exception();
+      }
+    };
+    std::vector<std::thread> pool;
+    pool.reserve(static_cast<std::size_t>(T - 1));
+    for (int t = 1; t < T; ++t)
+      pool.emplace_back(one, t);
+    one(0);
+    for (auto& th : pool)
+      th.join();
+    for (auto& e : errors)
+      if (e)
+        std::rethrow_exception(e);
+  }
+  template <class F>
+  void for_threads(Eigen::Index rows, F&& f) const {
+    run_parallel(threads_for(rows), rows, f);
+  }
+
   /// Rows [first, first + n) of b: b itself when that is all of it, else a copy in tmp.
   static const batch_type& chunk(const batch_type& b, Eigen::Index first, Eigen::Index n,
                                  batch_type& tmp) {
@@ -200,45 +302,109 @@ private:
     return tmp;
   }
 
-  /// acts[j] := output of layer j.
-  void forward(const batch_type& x, std::vector<batch_type>& acts) const {
-    acts.resize(layers_.size());
-    for (std::size_t j = 0; j < layers_.size(); ++j) {
-      const batch_type& in = j == 0 ? x : acts[j - 1];
-      std::visit([&](const auto& l) { l.forward(in, acts[j], shapes_[j]); }, layers_[j]);
+  /// One forward and backward pass over x (rows split over the threads): z = f(x),
+  /// G = upstream(z), parameter gradients added to the stored ones; returns dL/dX (empty
+  /// without input_gradient).
+  template <class F>
+  batch_type train(const batch_type& x, F&& upstream, bool input_gradient) {
+    const Eigen::Index rows = x.rows();
+    const int T = threads_for(rows);
+    auto& wss = buffers_.training;
+    while (wss.size() < static_cast<std::size_t>(T))
+      wss.push_back(std::make_unique<workspace>());
+    batch_type z(rows, static_cast<Eigen::Index>(classes()));
+    run_parallel(T, rows, [&](int t, Eigen::Index first, Eigen::Index n) {
+      workspace& ws = *wss[static_cast<std::size_t>(t)];
+      z.middleRows(first, n) = forward(layers_, chunk(x, first, n, ws.x), ws);
+    });
+    const auto& g = upstream(static_cast<const batch_type&>(z));
+    check_upstream(x, g);
+    for (int t = 1; t < T; ++t) { // the other threads' gradients start at zero
+      auto& replica = wss[static_cast<std::size_t>(t)]->replica;
+      replica = layers_;
+      for (auto& l : replica)
+        std::visit([](auto& v) { v.zero_gradients(); }, l);
     }
+    batch_type dx(input_gradient ? rows : 0, input_gradient ? x.cols() : 0);
+    run_parallel(T, rows, [&](int t, Eigen::Index first, Eigen::Index n) {
+      workspace& ws = *wss[static_cast<std::size_t>(t)];
+      const batch_type& xc = first == 0 && n == rows ? x : ws.x;
+      const batch_type& d = backward(t == 0 ? layers_ : ws.replica, xc, ws,
+                                     chunk(g, first, n, ws.g), true, input_gradient);
+      if (input_gradient)
+        dx.middleRows(first, n) = d;
+    });
+    if (T > 1) {
+      auto total = gradients();
+      for (int t = 1; t < T; ++t) {
+        std::vector<std::span<Scalar>> part;
+        for (auto& l : wss[static_cast<std::size_t>(t)]->replica)
+          std::visit([&](auto& v) { v.append_gradients(part); }, l);
+        for (std::size_t k = 0; k < total.size(); ++k)
+          for (std::size_t i = 0; i < total[k].size(); ++i)
+            total[k][i] += part[k][i];
+      }
+    }
+    return dx;
   }
 
-  /// Backpropagates g through the layers (activations from forward()).
-  batch_type backward(const batch_type& x, std::vector<batch_type>& acts, const batch_type& g,
-                      bool parameter_gradients, bool input_gradient) {
-    batch_type d = g, prev;
+  bool fused_relu_after(std::size_t j) const {
+    return std::holds_alternative<nn::conv2d<Scalar>>(layers_[j]) && j + 1 < layers_.size() &&
+           std::holds_alternative<nn::relu<Scalar>>(layers_[j + 1]);
+  }
+
+  /// ws.acts[j] := output of layer j; returns the last. A convolution followed by a ReLU
+  /// applies it in place and hands its buffer to the ReLU's slot (neither backward reads
+  /// the convolution's own output).
+  const batch_type& forward(const std::vector<layer_type>& layers, const batch_type& x,
+                            workspace& ws) const {
+    ws.acts.resize(layers.size());
+    ws.conv.resize(layers.size());
+    for (std::size_t j = 0; j < layers.size(); ++j) {
+      const batch_type& in = j == 0 ? x : ws.acts[j - 1];
+      if (fused_relu_after(j)) {
+        std::get<nn::conv2d<Scalar>>(layers[j]).forward(in, ws.acts[j], shapes_[j], ws.conv[j],
+                                                        true);
+        std::swap(ws.acts[j], ws.acts[j + 1]);
+        ++j;
+        continue;
+      }
+      std::visit([&](const auto& l) { l.forward(in, ws.acts[j], shapes_[j]); }, layers[j]);
+    }
+    return ws.acts.back();
+  }
+
+  /// Backpropagates g through the layers (activations from forward()); returns dL/dX in ws
+  /// (empty without input_gradient).
+  const batch_type& backward(std::vector<layer_type>& layers, const batch_type& x, workspace& ws,
+                             const batch_type& g, bool parameter_gradients,
+                             bool input_gradient) const {
+    ws.d = g;
     // Below the first layer with parameters nothing needs a gradient unless dL/dX is wanted.
     std::size_t first_needed = 0;
     if (!input_gradient) {
-      first_needed = layers_.size();
-      for (std::size_t j = 0; j < layers_.size(); ++j)
-        if (has_parameters(layers_[j])) {
+      first_needed = layers.size();
+      for (std::size_t j = 0; j < layers.size(); ++j)
+        if (has_parameters(layers[j])) {
           first_needed = j;
           break;
         }
     }
-    for (std::size_t j = layers_.size(); j-- > first_needed;) {
-      const batch_type& in = j == 0 ? x : acts[j - 1];
+    for (std::size_t j = layers.size(); j-- > first_needed;) {
+      const batch_type& in = j == 0 ? x : ws.acts[j - 1];
       const bool want_dx = j > first_needed || input_gradient;
-      std::visit(
-          [&](auto& l) {
-            l.backward(in, acts[j], d, want_dx ? &prev : nullptr, shapes_[j], parameter_gradients);
-          },
-          layers_[j]);
+      batch_type* dx = want_dx ? &ws.prev : nullptr;
+      if (auto* c = std::get_if<nn::conv2d<Scalar>>(&layers[j]))
+        c->backward(in, ws.acts[j], ws.d, dx, shapes_[j], parameter_gradients, ws.conv[j]);
+      else
+        std::visit(
+            [&](auto& l) { l.backward(in, ws.acts[j], ws.d, dx, shapes_[j], parameter_gradients); },
+            layers[j]);
       if (!want_dx)
-        return batch_type();
-      std::swap(d, prev);
-      acts[j] = batch_type(); // free the activation as soon as it has served
+        break;
+      std::swap(ws.d, ws.prev);
     }
-    if (!input_gradient)
-      return batch_type();
-    return d;
+    return ws.d;
   }
 
   static bool has_parameters(const layer_type& l) {
@@ -248,6 +414,8 @@ private:
 
   std::vector<layer_type> layers_;
   std::vector<nn::tensor_shape> shapes_;
+  int threads_ = 1;
+  mutable workspaces buffers_;
 };
 
 /// The sequential model that computes what `m` computes: normalize (when m has an input
