@@ -24,7 +24,8 @@ constexpr const char* train_usage =
     "                  [--epochs E] [--hidden 512,256] [--batch B] [--lr LR] [--momentum M]\n"
     "                  [--weight-decay WD] [--warmup EPOCHS] [--epsilon E] [--inner fgsm|pgd]\n"
     "                  [--pgd-steps K] [--lambda-ori W] [--lambda W] [--mixup ALPHA]\n"
-    "                  [--mixup-off-last EPOCHS] [--train-subset N] [--seed S] --out M\n"
+    "                  [--mixup-off-last EPOCHS] [--train-subset N] [--seed S]\n"
+    "                  [--threads T (cnn: rows split over T threads; default 1)] --out M\n"
     "Defaults: 10 epochs, hidden 512,256, batch 128, lr 0.05 (cosine, 1 warm-up epoch),\n"
     "momentum 0.9, weight decay 5e-4, epsilon 1e-3 (FGSM), no Mixup, seed 0. The data\n"
     "directory defaults to $MISD_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist.\n";
@@ -64,7 +65,7 @@ int cmd_train(int argc, char** argv) {
       {"dataset",      "data-dir",  "objective",  "arch",         "epochs", "hidden",
        "batch",        "lr",        "momentum",   "weight-decay", "warmup", "epsilon",
        "inner",        "pgd-steps", "lambda-ori", "lambda",       "mixup",  "mixup-off-last",
-       "train-subset", "seed",      "out"},
+       "train-subset", "seed",      "out",        "threads"},
       {"help"});
   if (a.has("help")) {
     std::cout << train_usage;
@@ -152,8 +153,10 @@ int cmd_train(int argc, char** argv) {
   std::vector<misd::train::progress> history;
   double seconds = 0, acc = 0;
   if (arch == "cnn") {
+    auto cnn = misd::eigen::default_cnn<float>(o.seed);
+    cnn.set_threads(static_cast<int>(positive(a, "threads", 1)));
     std::tie(history, seconds, acc) =
-        run(misd::eigen::default_cnn<float>(o.seed), "CNN conv16-conv32-pool-conv64-pool-fc128-fc10",
+        run(std::move(cnn), "CNN conv16-conv32-pool-conv64-pool-fc128-fc10",
             [&](const auto& m) { misd::eigen::save_sequential(out, m); });
   } else {
     std::string description = "MLP";

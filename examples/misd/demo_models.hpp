@@ -32,6 +32,7 @@ struct recipe {
   std::size_t epochs = 10, batch = 128, train_images = 60000;
   double learning_rate = 0.05, weight_decay = 5e-4, epsilon = 1e-3;
   std::uint64_t seed = 0;
+  int threads = 1; ///< training threads: results are bit-identical for a fixed count
 
   nlohmann::json to_json() const {
     return {{"regime", regime},
@@ -44,6 +45,7 @@ struct recipe {
             {"weight_decay", weight_decay},
             {"epsilon", epsilon},
             {"seed", seed},
+            {"threads", threads},
             {"format", 1}};
   }
   std::string entry_name() const {
