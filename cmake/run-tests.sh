@@ -3,12 +3,14 @@
 # builds and runs every test. Used as-is by CI (.ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+SECONDS=0
 bash cmake/install-deps.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 # Benchmarks are not built here (CI time); bench/README.md says how to build and run them.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMISD_BUILD_BENCHMARKS="${MISD_BUILD_BENCHMARKS:-OFF}"
 cmake --build build -j"$jobs"
 ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
+echo "run-tests: build and tests done at ${SECONDS} s"
 
 # The test suite again under AddressSanitizer + UBSan (CMakePresets.json "asan": -O1, tests
 # only, no LibTorch), then the concurrency test under ThreadSanitizer ("tsan"), then the
@@ -18,10 +20,11 @@ if [ "${MISD_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --preset asan
   cmake --build --preset asan -j"$jobs"
   ctest --preset asan -j"$jobs"
+  echo "run-tests: AddressSanitizer build and tests done at ${SECONDS} s"
   cmake --preset tsan
   cmake --build --preset tsan -j"$jobs"
   ctest --preset tsan
+  echo "run-tests: ThreadSanitizer done at ${SECONDS} s"
 fi
-SECONDS=0
 bash fuzz/run.sh "${MISD_FUZZ_SECONDS:-60}"
-echo "run-tests: fuzzing took ${SECONDS} s"
+echo "run-tests: fuzzing done at ${SECONDS} s"
