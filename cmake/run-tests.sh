@@ -15,7 +15,7 @@ echo "run-tests: build and tests done at ${SECONDS} s"
 # The test suite again under AddressSanitizer + UBSan (CMakePresets.json "asan": -O1, tests
 # only, no LibTorch), then the concurrency test under ThreadSanitizer ("tsan"), then the
 # fuzzers: replay of the committed corpus and regressions, and MISD_FUZZ_SECONDS (default
-# 60) of fuzzing per target. MISD_SKIP_SANITIZERS=1 / MISD_FUZZ_SECONDS=0 shorten a local run.
+# 20, to keep the whole CI run under 30 minutes on 2 cores) of fuzzing per target. MISD_SKIP_SANITIZERS=1 / MISD_FUZZ_SECONDS=0 shorten a local run.
 if [ "${MISD_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --preset asan
   cmake --build --preset asan -j"$jobs"
@@ -26,5 +26,5 @@ if [ "${MISD_SKIP_SANITIZERS:-0}" != 1 ]; then
   ctest --preset tsan
   echo "run-tests: ThreadSanitizer done at ${SECONDS} s"
 fi
-bash fuzz/run.sh "${MISD_FUZZ_SECONDS:-60}"
+bash fuzz/run.sh "${MISD_FUZZ_SECONDS:-20}"
 echo "run-tests: fuzzing done at ${SECONDS} s"

@@ -24,8 +24,8 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
        -Iinclude -I/usr/include/eigen3 -Wall -Wextra)
 
-for t in "${targets[@]}"; do
-  bin="$build/$t"
+build_one() {
+  local t=$1 bin="$build/$1" start
   # Rebuild when the target, the library headers or the CLI parser changed.
   if [ ! -x "$bin" ] || [ -n "$(find include fuzz examples/misd/cli.hpp -newer "$bin" \
                                   \( -name '*.hpp' -o -name '*.cpp' \) -print -quit)" ]; then
@@ -34,7 +34,19 @@ for t in "${targets[@]}"; do
     "$cxx" "${flags[@]}" "fuzz/$t.cpp" -o "$bin" -lz
     echo "fuzz: built $t in $(( $(date +%s) - start )) s"
   fi
+}
+# Two builds at a time (CI has two cores); any failed build fails the script.
+jobs_max=${MISD_FUZZ_JOBS:-2}
+pids=()
+for t in "${targets[@]}"; do
+  build_one "$t" &
+  pids+=($!)
+  if [ ${#pids[@]} -ge "$jobs_max" ]; then
+    wait "${pids[0]}"
+    pids=("${pids[@]:1}")
+  fi
 done
+for p in "${pids[@]}"; do wait "$p"; done
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
