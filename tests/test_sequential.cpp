@@ -226,6 +226,94 @@ TEST_CASE("sequential: threads split the rows; training is reproducible for a fi
   CHECK(worst2 < 1e-12);
 }
 
+namespace {
+/// Logits, input gradient and parameter gradients for the upstream g, computed by calling
+/// each layer's own forward and backward in turn (no fused blocks): the reference for
+/// sequential's fused conv2d-relu-maxpool2d path.
+template <class S>
+std::vector<S> layer_by_layer(const sequential<S>& m, const batch<S>& x, const batch<S>& g) {
+  auto layers = m.layers();
+  for (auto& l : layers)
+    std::visit([](auto& v) { v.zero_gradients(); }, l);
+  std::vector<batch<S>> acts(layers.size() + 1);
+  acts[0] = x;
+  for (std::size_t j = 0; j < layers.size(); ++j)
+    std::visit([&](const auto& l) { l.forward(acts[j], acts[j + 1], m.shapes()[j]); }, layers[j]);
+  batch<S> d = g, prev;
+  for (std::size_t j = layers.size(); j-- > 0;) {
+    std::visit([&](auto& l) { l.backward(acts[j], acts[j + 1], d, &prev, m.shapes()[j], true); },
+               layers[j]);
+    std::swap(d, prev);
+  }
+  const batch<S>& z = acts.back();
+  std::vector<S> out(z.data(), z.data() + z.size());
+  out.insert(out.end(), d.data(), d.data() + d.size());
+  for (auto& l : layers) {
+    std::vector<std::span<S>> gs;
+    std::visit([&](auto& v) { v.append_gradients(gs); }, l);
+    for (auto sp : gs)
+      out.insert(out.end(), sp.begin(), sp.end());
+  }
+  return out;
+}
+template <class S>
+std::vector<S> whole_model(sequential<S>& m, const batch<S>& x, const batch<S>& g) {
+  m.zero_gradients();
+  batch<S> z;
+  const batch<S> dx = m.forward_backward(x, [&](const batch<S>& zz) {
+    z = zz;
+    return g;
+  });
+  std::vector<S> out(z.data(), z.data() + z.size());
+  out.insert(out.end(), dx.data(), dx.data() + dx.size());
+  for (auto sp : m.gradients())
+    out.insert(out.end(), sp.begin(), sp.end());
+  return out;
+}
+} // namespace
+
+TEST_CASE("sequential: fused conv-relu-maxpool blocks give what the layers give one by one") {
+  using namespace nn;
+  // Pooling geometries: the vectorised 2x2 path with an odd size (floor drops a row and a
+  // column), overlapping windows with padding, and a 2x1 kernel with stride 1.
+  const maxpool2d<double> pools[] = {maxpool2d<double>(2, 2), maxpool2d<double>(3, 3, 2, 2, 1, 1),
+                                     maxpool2d<double>(2, 1, 1, 1)};
+  for (const auto& pool : pools)
+    for (const bool ties : {false, true}) {
+      CAPTURE(pool.kernel_h);
+      CAPTURE(ties);
+      auto conv = conv2d<double>::random(2, 3, 3, 1, 1, 5);
+      batch<double> x = noise<double>(5, 2 * 9 * 7, 6);
+      if (ties) { // small integers: equal values in a window and all-zero (ReLU) windows
+        conv.weight = conv.weight.unaryExpr([](double v) { return std::round(4 * v); });
+        conv.bias.setConstant(-1);
+        x = x.unaryExpr([](double v) { return std::round(2 * v); });
+      }
+      const tensor_shape in = tensor_shape::image(2, 9, 7);
+      const auto features = pool.output_shape(conv.output_shape(in)).size();
+      sequential<double> m(in, {conv, relu<double>{}, pool, flatten<double>{},
+                                linear<double>::random(features, 4, 8)});
+      const batch<double> g = noise<double>(5, 4, 9);
+      const auto expected = layer_by_layer(m, x, g);
+      const auto got = whole_model(m, x, g);
+      REQUIRE(got.size() == expected.size());
+      // The same operations, but sums may run in another order (gradients of overlapping
+      // windows; Eigen's vectorised bias sums depend on the buffer's alignment), so equal to
+      // rounding: 1e-13 relative to the largest entry.
+      double scale = 0, worst = 0;
+      std::size_t worst_at = 0;
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        scale = std::max(scale, std::abs(expected[k]));
+        if (std::abs(got[k] - expected[k]) > worst) {
+          worst = std::abs(got[k] - expected[k]);
+          worst_at = k;
+        }
+      }
+      CAPTURE(worst_at);
+      CHECK(worst <= 1e-13 * scale);
+    }
+}
+
 TEST_CASE("sequential: default_cnn") {
   const auto m = default_cnn<float>(0);
   CHECK(m.input_size() == 784);

@@ -47,9 +47,17 @@ struct tensor_shape {
   static tensor_shape vector(Eigen::Index d) { return {d, 1, 1, true}; }
   Eigen::Index size() const { return c * h * w; }
   std::string text() const {
-    return flat ? "[" + std::to_string(c) + "]"
-                : "[" + std::to_string(c) + ", " + std::to_string(h) + ", " + std::to_string(w) +
-                      "]";
+    // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "[" + string.
+    std::string t = "[";
+    t += std::to_string(c);
+    if (!flat) {
+      t += ", ";
+      t += std::to_string(h);
+      t += ", ";
+      t += std::to_string(w);
+    }
+    t += "]";
+    return t;
   }
   friend bool operator==(const tensor_shape&, const tensor_shape&) = default;
 };
@@ -83,6 +91,14 @@ S* scratch_buffer(std::vector<S>& v, Eigen::Index n) {
   if (v.size() < static_cast<std::size_t>(n))
     v.resize(static_cast<std::size_t>(n));
   return v.data();
+}
+
+/// dst[0:n] := src[0:n] for short rows, as Eigen's vector loop: GCC's inline expansion of
+/// std::copy (rep movs) costs more than the copy itself at these lengths.
+template <class S>
+void copy_short(const S* src, Eigen::Index n, S* dst) {
+  using array = Eigen::Array<S, Eigen::Dynamic, 1>;
+  Eigen::Map<array>(dst, n) = Eigen::Map<const array>(src, n);
 }
 
 /// Layers without parameters.
@@ -186,23 +202,25 @@ struct conv2d : layers_detail::affine_parameters<S> {
   /// y := conv(x), then max(y, 0) when `fused_relu`; `scratch` keeps the buffers.
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in, conv_scratch<S>& scratch,
                bool fused_relu) const {
-    using namespace layers_detail;
     const tensor_shape out = output_shape(in);
-    const Eigen::Index P = out.h * out.w, K = patch_size(), n = x.rows();
-    resize(y, n, out.size());
-    S* cols = direct() ? nullptr : scratch_buffer(scratch.columns, K * P);
-    for (Eigen::Index i = 0; i < n; ++i) {
-      S* yi = y.data() + i * y.cols();
-      for (Eigen::Index o = 0; o < out_channels; ++o)
-        std::fill(yi + o * P, yi + (o + 1) * P, this->bias[o]);
-      // yi (out x P) += W (out x K) * columns (K x P)
-      scratch.forward_product.template multiply_add<false>(
-          out_channels, P, K, this->weight.data(), K,
-          columns(x.data() + i * x.cols(), in, out, cols), P, yi, P);
-      if (fused_relu)
-        for (Eigen::Index k = 0; k < out_channels * P; ++k)
-          yi[k] = std::max(yi[k], S(0)); // as Eigen's cwiseMax (NaN stays NaN)
-    }
+    layers_detail::resize(y, x.rows(), out.size());
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      forward_one(x.data() + i * x.cols(), y.data() + i * y.cols(), in, out, scratch, fused_relu);
+  }
+  /// One example: image (in) -> y (out, out_channels x Ho·Wo), then max(y, 0) when
+  /// `fused_relu`. `out` must be output_shape(in) (sequential checks the chain once).
+  void forward_one(const S* image, S* y, const tensor_shape& in, const tensor_shape& out,
+                   conv_scratch<S>& scratch, bool fused_relu) const {
+    const Eigen::Index P = out.h * out.w, K = patch_size();
+    S* cols = direct() ? nullptr : layers_detail::scratch_buffer(scratch.columns, K * P);
+    for (Eigen::Index o = 0; o < out_channels; ++o)
+      std::fill(y + o * P, y + (o + 1) * P, this->bias[o]);
+    // y (out x P) += W (out x K) * columns (K x P)
+    scratch.forward_product.template multiply_add<false>(out_channels, P, K, this->weight.data(), K,
+                                                         columns(image, in, out, cols), P, y, P);
+    if (fused_relu)
+      for (Eigen::Index k = 0; k < out_channels * P; ++k)
+        y[k] = std::max(y[k], S(0)); // as Eigen's cwiseMax (NaN stays NaN)
   }
 
   void backward(const batch<S>& x, const batch<S>& y, const batch<S>& dy, batch<S>* dx,
@@ -212,40 +230,48 @@ struct conv2d : layers_detail::affine_parameters<S> {
   }
   void backward(const batch<S>& x, const batch<S>&, const batch<S>& dy, batch<S>* dx,
                 const tensor_shape& in, bool parameter_gradients, conv_scratch<S>& scratch) {
-    using namespace layers_detail;
     const tensor_shape out = output_shape(in);
-    const Eigen::Index P = out.h * out.w, K = patch_size(), n = x.rows();
-    S* cols = direct() || !parameter_gradients ? nullptr : scratch_buffer(scratch.columns, K * P);
-    S* dcols = direct() || !dx ? nullptr : scratch_buffer(scratch.column_gradient, K * P);
-    S* wt = nullptr;
+    prepare_backward(dx != nullptr, parameter_gradients, scratch);
+    if (dx)
+      layers_detail::resize(*dx, x.rows(), in.size());
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      backward_one(x.data() + i * x.cols(), dy.data() + i * dy.cols(),
+                   dx ? dx->data() + i * dx->cols() : nullptr, in, out, parameter_gradients,
+                   scratch);
+  }
+  /// Before backward_one: the transposed weight (for input gradients) and gradient storage.
+  void prepare_backward(bool input_gradient, bool parameter_gradients, conv_scratch<S>& scratch) {
     if (parameter_gradients && this->weight_gradient.rows() != out_channels)
       this->zero_gradients();
-    if (dx) {
-      resize(*dx, n, in.size());
-      wt = scratch_buffer(scratch.weight_transposed, K * out_channels);
-      Eigen::Map<row_matrix<S>>(wt, K, out_channels) = this->weight.transpose();
+    if (input_gradient) {
+      const Eigen::Index K = patch_size();
+      S* wt = layers_detail::scratch_buffer(scratch.weight_transposed, K * out_channels);
+      Eigen::Map<layers_detail::row_matrix<S>>(wt, K, out_channels) = this->weight.transpose();
     }
-    for (Eigen::Index i = 0; i < n; ++i) {
-      const S* dyi = dy.data() + i * dy.cols();
-      if (parameter_gradients) {
-        // dW (out x K) += dyi (out x P) * columnsᵀ (P x K)
-        scratch.weight_product.template multiply_add<true>(
-            out_channels, K, P, dyi, P, columns(x.data() + i * x.cols(), in, out, cols), P,
-            this->weight_gradient.data(), K);
-        this->bias_gradient +=
-            Eigen::Map<const row_matrix<S>>(dyi, out_channels, P).rowwise().sum();
-      }
-      if (dx) {
-        S* dxi = dx->data() + i * dx->cols();
-        // dcolumns (K x P) = Wᵀ (K x out) * dyi (out x P), then back onto the pixels
-        S* target = direct() ? dxi : dcols;
-        std::fill(target, target + K * P, S(0));
-        scratch.input_product.template multiply_add<false>(K, P, out_channels, wt, out_channels,
-                                                           dyi, P, target, P);
-        if (!direct()) {
-          std::fill(dxi, dxi + in.size(), S(0));
-          scatter_columns(dcols, in, out, dxi);
-        }
+  }
+  /// One example, after prepare_backward: with parameter_gradients adds dL/dθ for the
+  /// upstream dy (out) to the stored gradients; dx (when not null) := dL/dimage.
+  void backward_one(const S* image, const S* dy, S* dx, const tensor_shape& in,
+                    const tensor_shape& out, bool parameter_gradients, conv_scratch<S>& scratch) {
+    using namespace layers_detail;
+    const Eigen::Index P = out.h * out.w, K = patch_size();
+    if (parameter_gradients) {
+      S* cols = direct() ? nullptr : scratch_buffer(scratch.columns, K * P);
+      // dW (out x K) += dy (out x P) * columnsᵀ (P x K)
+      scratch.weight_product.template multiply_add<true>(out_channels, K, P, dy, P,
+                                                         columns(image, in, out, cols), P,
+                                                         this->weight_gradient.data(), K);
+      this->bias_gradient += Eigen::Map<const row_matrix<S>>(dy, out_channels, P).rowwise().sum();
+    }
+    if (dx) {
+      // dcolumns (K x P) = Wᵀ (K x out) * dy (out x P), then back onto the pixels
+      S* target = direct() ? dx : scratch_buffer(scratch.column_gradient, K * P);
+      std::fill(target, target + K * P, S(0));
+      scratch.input_product.template multiply_add<false>(
+          K, P, out_channels, scratch.weight_transposed.data(), out_channels, dy, P, target, P);
+      if (!direct()) {
+        std::fill(dx, dx + in.size(), S(0));
+        scatter_columns(target, in, out, dx);
       }
     }
   }
@@ -391,43 +417,68 @@ struct maxpool2d : layers_detail::parameterless<S> {
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
     const tensor_shape out = output_shape(in);
     layers_detail::resize(y, x.rows(), out.size());
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      forward_one(x.data() + i * x.cols(), y.data() + i * y.cols(), nullptr, in, out);
+  }
+
+  /// One example: x (in) -> y (out, = output_shape(in)). With `argmax`, also writes for
+  /// each output the index into x of the entry it took: the first maximum of its window in
+  /// row-major order (a NaN wins, as in PyTorch), the entry backward() sends the gradient to.
+  void forward_one(const S* x, S* y, Eigen::Index* argmax, const tensor_shape& in,
+                   const tensor_shape& out) const {
+    // Running maximum: replace when strictly greater or NaN (so the first maximum stays).
+    const auto take = [](S v, S m) { return (v > m) | (v != v); };
     if (kernel_h == 2 && kernel_w == 2 && stride_h == 2 && stride_w == 2 && padding_h == 0 &&
-        padding_w == 0) { // the common case, in one pass
-      const auto max = [](S a, S b) { return (b > a) | (b != b) ? b : a; }; // NaN wins
-      std::vector<S> pair_max(static_cast<std::size_t>(2 * out.w));
-      S* t = pair_max.data();
-      for (Eigen::Index i = 0; i < x.rows(); ++i)
-        for (Eigen::Index c = 0; c < in.c; ++c)
-          for (Eigen::Index oh = 0; oh < out.h; ++oh) {
-            const S* r0 = x.data() + i * x.cols() + (c * in.h + 2 * oh) * in.w;
-            const S* r1 = r0 + in.w;
-            S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
-            // rows first (contiguous, vectorised), then neighbouring columns
-            for (Eigen::Index k = 0; k < 2 * out.w; ++k)
-              t[k] = max(r0[k], r1[k]);
-            for (Eigen::Index ow = 0; ow < out.w; ++ow)
-              yr[ow] = max(t[2 * ow], t[2 * ow + 1]);
+        padding_w == 0) { // the common case, vectorised: see pool_2x2_row
+      // The window rows of up to `chunk` outputs are copied side by side (rows are too short
+      // for vector code on their own), pooled, and the positions decoded.
+      S top[2 * chunk], bottom[2 * chunk], value[chunk];
+      std::int8_t code[chunk];
+      const Eigen::Index group = std::max<Eigen::Index>(1, chunk / out.w);
+      for (Eigen::Index c = 0; c < in.c; ++c)
+        for (Eigen::Index oh0 = 0; oh0 < out.h; oh0 += group)
+          for (Eigen::Index w0 = 0; w0 < out.w; w0 += chunk) {
+            const Eigen::Index rows = std::min(group, out.h - oh0),
+                               cols = std::min(chunk, out.w - w0);
+            for (Eigen::Index r = 0; r < rows; ++r) {
+              const S* x0 = x + (c * in.h + 2 * (oh0 + r)) * in.w + 2 * w0;
+              layers_detail::copy_short(x0, 2 * cols, top + 2 * r * cols);
+              layers_detail::copy_short(x0 + in.w, 2 * cols, bottom + 2 * r * cols);
+            }
+            pool_2x2_row(top, bottom, value, code, rows * cols);
+            for (Eigen::Index r = 0; r < rows; ++r) {
+              const Eigen::Index yo = (c * out.h + oh0 + r) * out.w + w0;
+              layers_detail::copy_short(value + r * cols, cols, y + yo);
+              if (argmax)
+                decode_2x2(code + r * cols, (c * in.h + 2 * (oh0 + r)) * in.w + 2 * w0, in.w,
+                           argmax + yo, cols);
+            }
           }
       return;
     }
-    // Running maxima row by row: branch-free inner loops over output columns.
-    visit_rows(
-        x.rows(), in, out,
-        [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh, Eigen::Index h) {
-          S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
-          const S* xr = x.data() + i * x.cols() + (c * in.h + h) * in.w;
-          for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
-            const auto [lo, hi, shift] = columns(in, out, kj);
-            for (Eigen::Index ow = lo; ow < hi; ++ow) {
-              const S v = xr[ow * stride_w + shift], m = yr[ow];
-              yr[ow] = (v > m) | (v != v) ? v : m; // NaN wins, as in PyTorch
+    for (Eigen::Index c = 0; c < in.c; ++c)
+      for (Eigen::Index oh = 0; oh < out.h; ++oh) {
+        const Eigen::Index h0 = std::max<Eigen::Index>(oh * stride_h - padding_h, 0),
+                           h1 = std::min(oh * stride_h - padding_h + kernel_h, in.h);
+        for (Eigen::Index ow = 0; ow < out.w; ++ow) {
+          const Eigen::Index w0 = std::max<Eigen::Index>(ow * stride_w - padding_w, 0),
+                             w1 = std::min(ow * stride_w - padding_w + kernel_w, in.w);
+          // padding counts as -inf; 2·padding <= kernel, so a window always has an entry
+          S m = -std::numeric_limits<S>::infinity();
+          Eigen::Index at = (c * in.h + h0) * in.w + w0;
+          for (Eigen::Index h = h0; h < h1; ++h)
+            for (Eigen::Index w = w0; w < w1; ++w) {
+              const Eigen::Index k = (c * in.h + h) * in.w + w;
+              const bool t = take(x[k], m);
+              m = t ? x[k] : m;
+              at = t ? k : at;
             }
-          }
-        },
-        [&](Eigen::Index i, Eigen::Index c, Eigen::Index oh) {
-          S* yr = y.data() + i * y.cols() + (c * out.h + oh) * out.w;
-          std::fill(yr, yr + out.w, -std::numeric_limits<S>::infinity());
-        });
+          const Eigen::Index yo = (c * out.h + oh) * out.w + ow;
+          y[yo] = m;
+          if (argmax)
+            argmax[yo] = at;
+        }
+      }
   }
 
   /// The gradient goes to the first entry of each window (row-major) equal to its maximum y.
@@ -490,6 +541,32 @@ struct maxpool2d : layers_detail::parameterless<S> {
   }
 
 private:
+  static constexpr Eigen::Index chunk = 256;
+  /// 2x2 / stride 2 pooling of n windows, window k = r0[2k], r0[2k+1], r1[2k], r1[2k+1]:
+  /// y[k] = its first maximum in that (row-major) order, a NaN winning, and code[k] its
+  /// position 0..3. Branch-free, so that the compiler vectorises it.
+  static void pool_2x2_row(const S* __restrict r0, const S* __restrict r1, S* __restrict y,
+                           std::int8_t* __restrict code, Eigen::Index n) {
+    for (Eigen::Index k = 0; k < n; ++k) {
+      const S a = r0[2 * k], b = r0[2 * k + 1], c = r1[2 * k], d = r1[2 * k + 1];
+      const bool tb = (b > a) | (b != b);
+      const S m1 = tb ? b : a;
+      const std::int8_t i1 = tb ? 1 : 0;
+      const bool tc = (c > m1) | (c != c);
+      const S m2 = tc ? c : m1;
+      const std::int8_t i2 = tc ? 2 : i1;
+      const bool td = (d > m2) | (d != d);
+      y[k] = td ? d : m2;
+      code[k] = td ? 3 : i2;
+    }
+  }
+  /// The input positions of n windows of one output row whose first window starts at x0.
+  static void decode_2x2(const std::int8_t* __restrict code, Eigen::Index x0, Eigen::Index width,
+                         Eigen::Index* __restrict argmax, Eigen::Index n) {
+    for (Eigen::Index k = 0; k < n; ++k)
+      argmax[k] = x0 + 2 * k + (code[k] >> 1) * width + (code[k] & 1);
+  }
+
   struct column_range {
     Eigen::Index lo, hi, shift;
   };

@@ -211,6 +211,8 @@ private:
   struct workspace {
     std::vector<batch_type> acts;
     std::vector<nn::conv_scratch<Scalar>> conv;
+    std::vector<std::vector<Eigen::Index>> argmax; // fused blocks: the pooling's choices
+    std::vector<Scalar> block;                     // fused blocks: one example's conv output
     batch_type x, g, d, prev;
     std::vector<layer_type> replica;
   };
@@ -352,16 +354,45 @@ private:
     return std::holds_alternative<nn::conv2d<Scalar>>(layers_[j]) && j + 1 < layers_.size() &&
            std::holds_alternative<nn::relu<Scalar>>(layers_[j + 1]);
   }
+  /// conv2d, relu, maxpool2d from layer j: run one example at a time, so that the
+  /// convolution's output stays in cache and only the pooled output is stored.
+  bool fused_block_at(std::size_t j) const {
+    return fused_relu_after(j) && j + 2 < layers_.size() &&
+           std::holds_alternative<nn::maxpool2d<Scalar>>(layers_[j + 2]);
+  }
 
   /// ws.acts[j] := output of layer j; returns the last. A convolution followed by a ReLU
   /// applies it in place and hands its buffer to the ReLU's slot (neither backward reads
-  /// the convolution's own output).
+  /// the convolution's own output). A convolution, ReLU and max pooling (fused block) store
+  /// only the pooled output and the positions it took (ws.argmax[j]).
   const batch_type& forward(const std::vector<layer_type>& layers, const batch_type& x,
                             workspace& ws) const {
     ws.acts.resize(layers.size());
     ws.conv.resize(layers.size());
+    ws.argmax.resize(layers.size());
     for (std::size_t j = 0; j < layers.size(); ++j) {
       const batch_type& in = j == 0 ? x : ws.acts[j - 1];
+      if (fused_block_at(j)) {
+        const auto& conv = std::get<nn::conv2d<Scalar>>(layers[j]);
+        const auto& pool = std::get<nn::maxpool2d<Scalar>>(layers[j + 2]);
+        const nn::tensor_shape &s_in = shapes_[j], &s_conv = shapes_[j + 1],
+                               &s_pool = shapes_[j + 3];
+        batch_type& y = ws.acts[j + 2];
+        if (y.rows() != in.rows() || y.cols() != s_pool.size())
+          y.resize(in.rows(), s_pool.size());
+        auto& idx = ws.argmax[j];
+        idx.resize(static_cast<std::size_t>(y.size()));
+        if (ws.block.size() < static_cast<std::size_t>(s_conv.size()))
+          ws.block.resize(static_cast<std::size_t>(s_conv.size()));
+        for (Eigen::Index i = 0; i < in.rows(); ++i) {
+          conv.forward_one(in.data() + i * in.cols(), ws.block.data(), s_in, s_conv, ws.conv[j],
+                           true);
+          pool.forward_one(ws.block.data(), y.data() + i * y.cols(), idx.data() + i * y.cols(),
+                           s_conv, s_pool);
+        }
+        j += 2;
+        continue;
+      }
       if (fused_relu_after(j)) {
         std::get<nn::conv2d<Scalar>>(layers[j]).forward(in, ws.acts[j], shapes_[j], ws.conv[j],
                                                         true);
@@ -372,6 +403,34 @@ private:
       std::visit([&](const auto& l) { l.forward(in, ws.acts[j], shapes_[j]); }, layers[j]);
     }
     return ws.acts.back();
+  }
+
+  /// The backward pass of the fused block at j (conv2d, relu, maxpool2d) for the upstream
+  /// ws.d (pooled outputs): each pooled gradient goes to the position the pooling took when
+  /// its value is positive (the ReLU's derivative there), then through the convolution one
+  /// example at a time. dx (when not null) := dL/d(block input).
+  void backward_block(std::vector<layer_type>& layers, std::size_t j, const batch_type& x,
+                      workspace& ws, batch_type* dx, bool parameter_gradients) const {
+    auto& conv = std::get<nn::conv2d<Scalar>>(layers[j]);
+    const nn::tensor_shape &s_in = shapes_[j], &s_conv = shapes_[j + 1];
+    const batch_type& in = j == 0 ? x : ws.acts[j - 1];
+    const batch_type& y = ws.acts[j + 2];
+    const auto& idx = ws.argmax[j];
+    conv.prepare_backward(dx != nullptr, parameter_gradients, ws.conv[j]);
+    if (dx && (dx->rows() != in.rows() || dx->cols() != in.cols()))
+      dx->resize(in.rows(), in.cols());
+    Scalar* dconv = ws.block.data();
+    for (Eigen::Index i = 0; i < in.rows(); ++i) {
+      std::fill(dconv, dconv + s_conv.size(), Scalar(0));
+      const Scalar* yi = y.data() + i * y.cols();
+      const Scalar* gi = ws.d.data() + i * ws.d.cols();
+      const Eigen::Index* ai = idx.data() + i * y.cols();
+      for (Eigen::Index k = 0; k < y.cols(); ++k)
+        dconv[ai[k]] += yi[k] > Scalar(0) ? gi[k] : Scalar(0);
+      conv.backward_one(in.data() + i * in.cols(), dconv,
+                        dx ? dx->data() + i * dx->cols() : nullptr, s_in, s_conv,
+                        parameter_gradients, ws.conv[j]);
+    }
   }
 
   /// Backpropagates g through the layers (activations from forward()); returns dL/dX in ws
@@ -391,6 +450,15 @@ private:
         }
     }
     for (std::size_t j = layers.size(); j-- > first_needed;) {
+      if (j >= 2 && fused_block_at(j - 2)) { // layers j-2 .. j are one block
+        j -= 2;
+        const bool want_dx = j > first_needed || input_gradient;
+        backward_block(layers, j, x, ws, want_dx ? &ws.prev : nullptr, parameter_gradients);
+        if (!want_dx)
+          break;
+        std::swap(ws.d, ws.prev);
+        continue;
+      }
       const batch_type& in = j == 0 ? x : ws.acts[j - 1];
       const bool want_dx = j > first_needed || input_gradient;
       batch_type* dx = want_dx ? &ws.prev : nullptr;
