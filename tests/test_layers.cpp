@@ -168,8 +168,28 @@ TEST_CASE("maxpool2d: forward, and input gradient against finite differences") {
                 m = std::max(m, x(i, (c * in.h + h) * in.w + w));
           CHECK(y(i, (c * out.h + oh) * out.w + ow) == m);
         }
+  // The vectorised 2x2 / stride 2 path (even width; odd height: floor drops the last row),
+  // with ties from small integers: values against the definition.
+  const nn::maxpool2d<double> p2(2, 2);
+  const tensor_shape in2 = tensor_shape::image(3, 7, 8);
+  const tensor_shape out2 = p2.output_shape(in2);
+  CHECK(out2 == tensor_shape::image(3, 3, 4));
+  const B x2 = random_batch(2, in2.size(), 4).unaryExpr([](double v) { return std::round(3 * v); });
+  B y2;
+  p2.forward(x2, y2, in2);
+  for (Eigen::Index i = 0; i < 2; ++i)
+    for (Eigen::Index c = 0; c < 3; ++c)
+      for (Eigen::Index oh = 0; oh < out2.h; ++oh)
+        for (Eigen::Index ow = 0; ow < out2.w; ++ow) {
+          double m = -std::numeric_limits<double>::infinity();
+          for (Eigen::Index h = 2 * oh; h < 2 * oh + 2; ++h)
+            for (Eigen::Index w = 2 * ow; w < 2 * ow + 2; ++w)
+              m = std::max(m, x2(i, (c * in2.h + h) * in2.w + w));
+          CHECK(y2(i, (c * out2.h + oh) * out2.w + ow) == m);
+        }
   // Random inputs have no ties, so max pooling is differentiable there.
   check_gradients(nn::maxpool2d<double>(2, 2), tensor_shape::image(3, 6, 5), 2, 31);
+  check_gradients(nn::maxpool2d<double>(2, 2), tensor_shape::image(2, 5, 6), 2, 33);
   check_gradients(nn::maxpool2d<double>(3, 2, 2, 1, 1, 0), tensor_shape::image(2, 7, 5), 2, 32);
 }
 

@@ -93,14 +93,6 @@ S* scratch_buffer(std::vector<S>& v, Eigen::Index n) {
   return v.data();
 }
 
-/// dst[0:n] := src[0:n] for short rows, as Eigen's vector loop: GCC's inline expansion of
-/// std::copy (rep movs) costs more than the copy itself at these lengths.
-template <class S>
-void copy_short(const S* src, Eigen::Index n, S* dst) {
-  using array = Eigen::Array<S, Eigen::Dynamic, 1>;
-  Eigen::Map<array>(dst, n) = Eigen::Map<const array>(src, n);
-}
-
 /// Layers without parameters.
 template <class S>
 struct parameterless {
@@ -429,31 +421,27 @@ struct maxpool2d : layers_detail::parameterless<S> {
     // Running maximum: replace when strictly greater or NaN (so the first maximum stays).
     const auto take = [](S v, S m) { return (v > m) | (v != v); };
     if (kernel_h == 2 && kernel_w == 2 && stride_h == 2 && stride_w == 2 && padding_h == 0 &&
-        padding_w == 0) { // the common case, vectorised: see pool_2x2_row
-      // The window rows of up to `chunk` outputs are copied side by side (rows are too short
-      // for vector code on their own), pooled, and the positions decoded.
-      S top[2 * chunk], bottom[2 * chunk], value[chunk];
-      std::int8_t code[chunk];
-      const Eigen::Index group = std::max<Eigen::Index>(1, chunk / out.w);
+        padding_w == 0 && in.w % 2 == 0 && in.w <= chunk) {
+      // The common case, vectorised: the larger of each vertical pair over whole rows, then
+      // of neighbouring columns over a block of rows at once (rows alone are too short).
+      S column_max[chunk];
+      std::int8_t lower[chunk], code[chunk / 2];
+      const Eigen::Index group = chunk / in.w;
       for (Eigen::Index c = 0; c < in.c; ++c)
-        for (Eigen::Index oh0 = 0; oh0 < out.h; oh0 += group)
-          for (Eigen::Index w0 = 0; w0 < out.w; w0 += chunk) {
-            const Eigen::Index rows = std::min(group, out.h - oh0),
-                               cols = std::min(chunk, out.w - w0);
-            for (Eigen::Index r = 0; r < rows; ++r) {
-              const S* x0 = x + (c * in.h + 2 * (oh0 + r)) * in.w + 2 * w0;
-              layers_detail::copy_short(x0, 2 * cols, top + 2 * r * cols);
-              layers_detail::copy_short(x0 + in.w, 2 * cols, bottom + 2 * r * cols);
-            }
-            pool_2x2_row(top, bottom, value, code, rows * cols);
-            for (Eigen::Index r = 0; r < rows; ++r) {
-              const Eigen::Index yo = (c * out.h + oh0 + r) * out.w + w0;
-              layers_detail::copy_short(value + r * cols, cols, y + yo);
-              if (argmax)
-                decode_2x2(code + r * cols, (c * in.h + 2 * (oh0 + r)) * in.w + 2 * w0, in.w,
-                           argmax + yo, cols);
-            }
-          }
+        for (Eigen::Index oh0 = 0; oh0 < out.h; oh0 += group) {
+          const Eigen::Index rows = std::min(group, out.h - oh0);
+          const Eigen::Index x0 = (c * in.h + 2 * oh0) * in.w, y0 = (c * out.h + oh0) * out.w;
+          for (Eigen::Index r = 0; r < rows; ++r)
+            vertical_max(x + x0 + 2 * r * in.w, in.w, column_max + r * in.w, lower + r * in.w);
+          horizontal_max(column_max, lower, y + y0, code, rows * out.w);
+          if (argmax)
+            for (Eigen::Index r = 0; r < rows; ++r)
+              for (Eigen::Index ow = 0; ow < out.w; ++ow) {
+                const std::int8_t at = code[r * out.w + ow];
+                argmax[y0 + r * out.w + ow] =
+                    x0 + 2 * r * in.w + 2 * ow + (at >> 1) * in.w + (at & 1);
+              }
+        }
       return;
     }
     for (Eigen::Index c = 0; c < in.c; ++c)
@@ -541,30 +529,30 @@ struct maxpool2d : layers_detail::parameterless<S> {
   }
 
 private:
-  static constexpr Eigen::Index chunk = 256;
-  /// 2x2 / stride 2 pooling of n windows, window k = r0[2k], r0[2k+1], r1[2k], r1[2k+1]:
-  /// y[k] = its first maximum in that (row-major) order, a NaN winning, and code[k] its
-  /// position 0..3. Branch-free, so that the compiler vectorises it.
-  static void pool_2x2_row(const S* __restrict r0, const S* __restrict r1, S* __restrict y,
-                           std::int8_t* __restrict code, Eigen::Index n) {
-    for (Eigen::Index k = 0; k < n; ++k) {
-      const S a = r0[2 * k], b = r0[2 * k + 1], c = r1[2 * k], d = r1[2 * k + 1];
-      const bool tb = (b > a) | (b != b);
-      const S m1 = tb ? b : a;
-      const std::int8_t i1 = tb ? 1 : 0;
-      const bool tc = (c > m1) | (c != c);
-      const S m2 = tc ? c : m1;
-      const std::int8_t i2 = tc ? 2 : i1;
-      const bool td = (d > m2) | (d != d);
-      y[k] = td ? d : m2;
-      code[k] = td ? 3 : i2;
+  static constexpr Eigen::Index chunk = 1024; ///< input entries per block of the 2x2 path
+  /// m[k], low[k] := the first maximum of top[k], top[width + k] (a NaN winning) and
+  /// whether it is the lower one. Branch-free, so that the compiler vectorises it.
+  static void vertical_max(const S* __restrict top, Eigen::Index width, S* __restrict m,
+                           std::int8_t* __restrict low) {
+    for (Eigen::Index k = 0; k < width; ++k) {
+      const S a = top[k], b = top[width + k];
+      const bool t = (b > a) | (b != b);
+      m[k] = t ? b : a;
+      low[k] = t;
     }
   }
-  /// The input positions of n windows of one output row whose first window starts at x0.
-  static void decode_2x2(const std::int8_t* __restrict code, Eigen::Index x0, Eigen::Index width,
-                         Eigen::Index* __restrict argmax, Eigen::Index n) {
-    for (Eigen::Index k = 0; k < n; ++k)
-      argmax[k] = x0 + 2 * k + (code[k] >> 1) * width + (code[k] & 1);
+  /// y[k] := the window maximum from the column maxima m[2k] (left) and m[2k + 1] (right),
+  /// code[k] := its position 0..3 in row-major order. On a tie the row-major first wins:
+  /// the right one only when it lies in the upper row and the left one in the lower.
+  static void horizontal_max(const S* __restrict m, const std::int8_t* __restrict low,
+                             S* __restrict y, std::int8_t* __restrict code, Eigen::Index n) {
+    for (Eigen::Index k = 0; k < n; ++k) {
+      const S l = m[2 * k], r = m[2 * k + 1];
+      const std::int8_t ll = low[2 * k], lr = low[2 * k + 1];
+      const bool t = (r > l) | ((r == l) & (lr < ll)) | (r != r);
+      y[k] = t ? r : l;
+      code[k] = static_cast<std::int8_t>(t ? 2 * lr + 1 : 2 * ll);
+    }
   }
 
   struct column_range {
