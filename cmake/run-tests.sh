@@ -13,10 +13,11 @@ ctest --test-dir build --output-on-failure -j"$jobs" --timeout 900
 echo "run-tests: build and tests done at ${SECONDS} s"
 
 # The test suite again under AddressSanitizer + UBSan (CMakePresets.json "asan": -O1, tests
-# only, no LibTorch; test_workspace_alloc is left out there because it replaces malloc
-# to count allocations, which conflicts with ASan's own allocator), then the concurrency test under ThreadSanitizer ("tsan"), then the
-# fuzzers: replay of the committed corpus and regressions, and MISD_FUZZ_SECONDS (default
-# 20, to keep the whole CI run under 30 minutes on 2 cores) of fuzzing per target. MISD_SKIP_SANITIZERS=1 / MISD_FUZZ_SECONDS=0 shorten a local run.
+# only, no LibTorch; test_workspace_alloc counts allocations there through ASan's allocation
+# hook instead of replacing malloc), then the concurrency test under ThreadSanitizer
+# ("tsan"), then the fuzzers: replay of the committed corpus and regressions, and
+# MISD_FUZZ_SECONDS (default 20, to keep the whole CI run under 30 minutes on 2 cores) of
+# fuzzing per target. MISD_SKIP_SANITIZERS=1 / MISD_FUZZ_SECONDS=0 shorten a local run.
 if [ "${MISD_SKIP_SANITIZERS:-0}" != 1 ]; then
   cmake --preset asan
   cmake --build --preset asan -j"$jobs"

@@ -2,6 +2,8 @@
 // including a child process killed (SIGKILL) in the middle of a write.
 #include "misd/detail/atomic_write.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -28,18 +30,7 @@ using misd::detail::write_file_atomically;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "misd-test-atomic-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using misd_test::temp_dir;
 
 std::string slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -88,8 +79,8 @@ void kill_and_reap(pid_t pid) {
 } // namespace
 
 TEST_CASE("write_file_atomically creates and replaces a file") {
-  temp_dir tmp;
-  const fs::path f = tmp.path / "out.bin";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path f = tmp.path() / "out.bin";
   write_file_atomically(f, [](std::ostream& os) { os << "first"; });
   CHECK(slurp(f) == "first");
   // Large content goes through the direct-write path of the stream buffer.
@@ -99,12 +90,12 @@ TEST_CASE("write_file_atomically creates and replaces a file") {
     os.write(big.data(), static_cast<std::streamsize>(big.size()));
   });
   CHECK(slurp(f) == "second:" + big);
-  CHECK(names_in(tmp.path) == std::set<std::string>{"out.bin"});
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"out.bin"});
 }
 
 TEST_CASE("write_file_atomically: a writer that throws midway leaves the target unchanged") {
-  temp_dir tmp;
-  const fs::path f = tmp.path / "model.npy";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path f = tmp.path() / "model.npy";
   put(f, "old content");
   CHECK_THROWS_WITH_AS(write_file_atomically(f,
                                              [](std::ostream& os) {
@@ -113,12 +104,12 @@ TEST_CASE("write_file_atomically: a writer that throws midway leaves the target 
                                              }),
                        "writer failed", std::runtime_error);
   CHECK(slurp(f) == "old content");
-  CHECK(names_in(tmp.path) == std::set<std::string>{"model.npy"}); // no temporary left
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"model.npy"}); // no temporary left
 }
 
 TEST_CASE("write_file_atomically: an unwritable location throws data_error naming the path") {
-  temp_dir tmp;
-  const fs::path f = tmp.path / "no-such-dir" / "x.npy";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path f = tmp.path() / "no-such-dir" / "x.npy";
   try {
     write_file_atomically(f, [](std::ostream& os) { os << "x"; });
     FAIL("expected misd::data_error");
@@ -131,8 +122,8 @@ TEST_CASE("write_file_atomically: an unwritable location throws data_error namin
 }
 
 TEST_CASE("replace_directory_atomically creates, then swaps, and removes the old content") {
-  temp_dir tmp;
-  const fs::path d = tmp.path / "model";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path d = tmp.path() / "model";
   replace_directory_atomically(d, [](const fs::path& t) {
     put(t / "weights_0.npy", "w0-v1");
     put(t / "old_only.txt", "gone later");
@@ -145,7 +136,7 @@ TEST_CASE("replace_directory_atomically creates, then swaps, and removes the old
     seen_tmp = t;
     CHECK(fs::is_directory(t));
     CHECK(fs::is_empty(t));
-    CHECK(t.parent_path() == tmp.path); // next to the target
+    CHECK(t.parent_path() == tmp.path()); // next to the target
     CHECK(is_temp_name(t.filename().string(), "model", "tmp", ::getpid()));
     put(t / "weights_0.npy", "w0-v2");
     fs::create_directory(t / "sub");
@@ -155,18 +146,18 @@ TEST_CASE("replace_directory_atomically creates, then swaps, and removes the old
   CHECK(slurp(d / "weights_0.npy") == "w0-v2");
   CHECK(slurp(d / "sub" / "nested.txt") == "nested");
   CHECK_FALSE(fs::exists(seen_tmp));
-  CHECK(names_in(tmp.path) == std::set<std::string>{"model"}); // old content removed
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"model"}); // old content removed
 
   // A trailing separator names the same directory.
   replace_directory_atomically(d.string() + "/",
                                [](const fs::path& t) { put(t / "weights_0.npy", "w0-v3"); });
-  CHECK(names_in(tmp.path) == std::set<std::string>{"model"});
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"model"});
   CHECK(slurp(d / "weights_0.npy") == "w0-v3");
 }
 
 TEST_CASE("replace_directory_atomically without RENAME_EXCHANGE (rename-aside fallback)") {
-  temp_dir tmp;
-  const fs::path d = tmp.path / "model";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path d = tmp.path() / "model";
   fs::create_directory(d);
   put(d / "old.txt", "old");
   misd::detail::atomic_write_impl::force_rename_fallback() = true;
@@ -176,12 +167,12 @@ TEST_CASE("replace_directory_atomically without RENAME_EXCHANGE (rename-aside fa
   replace_directory_atomically(d, [](const fs::path& t) { put(t / "new.txt", "new"); });
   CHECK(names_in(d) == std::set<std::string>{"new.txt"});
   CHECK(slurp(d / "new.txt") == "new");
-  CHECK(names_in(tmp.path) == std::set<std::string>{"model"}); // ".old." copy removed
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"model"}); // ".old." copy removed
 }
 
 TEST_CASE("replace_directory_atomically: a failing fill leaves the previous directory intact") {
-  temp_dir tmp;
-  const fs::path d = tmp.path / "model";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path d = tmp.path() / "model";
   fs::create_directory(d);
   put(d / "a.txt", "A");
   CHECK_THROWS_WITH_AS(replace_directory_atomically(d,
@@ -192,18 +183,18 @@ TEST_CASE("replace_directory_atomically: a failing fill leaves the previous dire
                        "fill failed", std::runtime_error);
   CHECK(names_in(d) == std::set<std::string>{"a.txt"});
   CHECK(slurp(d / "a.txt") == "A");
-  CHECK(names_in(tmp.path) == std::set<std::string>{"model"});
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"model"});
 
   // A target that is a regular file is refused.
-  put(tmp.path / "file", "f");
-  CHECK_THROWS_AS(replace_directory_atomically(tmp.path / "file", [](const fs::path&) {}),
+  put(tmp.path() / "file", "f");
+  CHECK_THROWS_AS(replace_directory_atomically(tmp.path() / "file", [](const fs::path&) {}),
                   misd::data_error);
-  CHECK(slurp(tmp.path / "file") == "f");
+  CHECK(slurp(tmp.path() / "file") == "f");
 }
 
 TEST_CASE("a process killed while replacing a directory leaves the previous one intact") {
-  temp_dir tmp;
-  const fs::path d = tmp.path / "model";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path d = tmp.path() / "model";
   fs::create_directory(d);
   put(d / "weights_0.npy", "old weights");
   put(d / "biases_0.npy", "old biases");
@@ -236,19 +227,19 @@ TEST_CASE("a process killed while replacing a directory leaves the previous one 
   CHECK(slurp(d / "biases_0.npy") == "old biases");
 
   // The leftover temporary has the documented name and can be cleaned up.
-  const auto names = names_in(tmp.path);
+  const auto names = names_in(tmp.path());
   REQUIRE(names.size() == 2);
   const std::string leftover =
       *std::find_if(names.begin(), names.end(), [](const std::string& n) { return n != "model"; });
   CHECK(is_temp_name(leftover, "model", "tmp", child));
   CHECK(remove_stale_temporaries(d) == 1);
-  CHECK(names_in(tmp.path) == std::set<std::string>{"model"});
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"model"});
   CHECK(slurp(d / "weights_0.npy") == "old weights");
 }
 
 TEST_CASE("a process killed while writing a file leaves the previous file intact") {
-  temp_dir tmp;
-  const fs::path f = tmp.path / "scores.npy";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path f = tmp.path() / "scores.npy";
   put(f, "previous scores");
 
   int fds[2];
@@ -276,19 +267,19 @@ TEST_CASE("a process killed while writing a file leaves the previous file intact
   kill_and_reap(child);
 
   CHECK(slurp(f) == "previous scores");
-  const auto names = names_in(tmp.path);
+  const auto names = names_in(tmp.path());
   REQUIRE(names.size() == 2);
   const std::string leftover = *std::find_if(
       names.begin(), names.end(), [](const std::string& n) { return n != "scores.npy"; });
   CHECK(is_temp_name(leftover, "scores.npy", "tmp", child));
-  CHECK(fs::file_size(tmp.path / leftover) == 200000);
+  CHECK(fs::file_size(tmp.path() / leftover) == 200000);
   CHECK(remove_stale_temporaries(f) == 1);
-  CHECK(names_in(tmp.path) == std::set<std::string>{"scores.npy"});
+  CHECK(names_in(tmp.path()) == std::set<std::string>{"scores.npy"});
 }
 
 TEST_CASE("kills at random moments of repeated replacements never expose a partial directory") {
-  temp_dir tmp;
-  const fs::path d = tmp.path / "model";
+  temp_dir tmp{"misd-test-atomic-"};
+  const fs::path d = tmp.path() / "model";
   const std::vector<std::string> files = {"a.npy", "b.npy", "c.npy", "d.npy"};
   auto fill_with = [&](const fs::path& t, const std::string& tag) {
     for (const auto& f : files)
@@ -333,7 +324,7 @@ TEST_CASE("kills at random moments of repeated replacements never expose a parti
       CHECK(slurp(d / f) == tag + ":" + f + ":" + std::string(4096, tag.back()));
     tags_seen.insert(tag);
     remove_stale_temporaries(d);
-    CHECK(names_in(tmp.path) == std::set<std::string>{"model"});
+    CHECK(names_in(tmp.path()) == std::set<std::string>{"model"});
   }
   MESSAGE("generations seen after kills: " << tags_seen.size() << " " << *tags_seen.begin() << " "
                                            << *tags_seen.rbegin());

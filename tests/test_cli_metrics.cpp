@@ -4,6 +4,7 @@
 
 #include "misd/data/npy.hpp"
 #include "misd/metric/summary.hpp"
+#include "temp_dir.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -15,7 +16,6 @@
 #include <sstream>
 #include <string>
 #include <sys/wait.h>
-#include <unistd.h>
 #include <vector>
 
 #ifndef MISD_TOOL_PATH
@@ -38,25 +38,21 @@ std::string slurp(const fs::path& p) {
 }
 
 struct scratch {
-  fs::path dir = fs::temp_directory_path() / ("misd_test_cli_" + std::to_string(::getpid()));
-  scratch() { fs::create_directories(dir); }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  misd_test::temp_dir dir{"misd-test-cli-metrics-"};
   run_result run(const std::string& args) const {
     const std::string cmd = std::string("'") + MISD_TOOL_PATH + "' " + args + " >'" +
-                            (dir / "out").string() + "' 2>'" + (dir / "err").string() + "'";
+                            (dir.path() / "out").string() + "' 2>'" +
+                            (dir.path() / "err").string() + "'";
     const int rc = std::system(cmd.c_str());
     run_result r;
     r.status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    r.out = slurp(dir / "out");
-    r.err = slurp(dir / "err");
+    r.out = slurp(dir.path() / "out");
+    r.err = slurp(dir.path() / "err");
     return r;
   }
   template <class T>
   std::string write(const std::string& name, const std::vector<T>& v) const {
-    const auto p = dir / name;
+    const auto p = dir.path() / name;
     const std::size_t shape[1] = {v.size()};
     misd::data::write_npy<T>(p, std::span<const T>(v), std::span<const std::size_t>(shape));
     return p.string();
@@ -177,7 +173,7 @@ TEST_CASE("misd metrics: bad data exits 1 naming the file and index") {
     CHECK(r.err.find("index 2") != std::string::npos);
   }
   SUBCASE("missing file") {
-    const auto r = metrics((t.dir / "missing.npy").string(), yp);
+    const auto r = metrics((t.dir.path() / "missing.npy").string(), yp);
     CHECK(r.status == 1);
     CHECK(r.err.find("missing.npy") != std::string::npos);
   }

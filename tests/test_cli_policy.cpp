@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "misd/data/npy.hpp"
+#include "temp_dir.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -38,15 +39,10 @@ std::string slurp(const fs::path& p) {
 }
 
 struct scratch {
-  fs::path dir = fs::temp_directory_path() / ("misd_test_cli_policy_" + std::to_string(::getpid()));
-  scratch() { fs::create_directories(dir); }
-  ~scratch() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  misd_test::temp_dir dir{"misd-test-cli-policy-"};
   /// Runs misd with exactly these arguments (no shell), stdout/stderr to files.
   outcome run(std::vector<std::string> args) const {
-    const auto out = dir / "out", err = dir / "err";
+    const auto out = dir.path() / "out", err = dir.path() / "err";
     std::fflush(nullptr); // or the child would flush our buffered output a second time
     const pid_t pid = ::fork();
     REQUIRE(pid >= 0);
@@ -72,13 +68,13 @@ struct scratch {
   }
   template <class T>
   std::string npy(const std::string& name, const std::vector<T>& v) const {
-    const auto p = dir / name;
+    const auto p = dir.path() / name;
     const std::size_t shape[1] = {v.size()};
     misd::data::write_npy<T>(p, v, shape);
     return p.string();
   }
   std::string raw(const std::string& name, const std::string& bytes) const {
-    const auto p = dir / name;
+    const auto p = dir.path() / name;
     std::ofstream(p, std::ios::binary) << bytes;
     return p.string();
   }
@@ -128,7 +124,7 @@ TEST_CASE("C5 option value out of its set: exit 2") {
 TEST_CASE("C6 input file missing: exit 1 naming the file") {
   scratch s;
   const auto y = s.npy<std::uint8_t>("y.npy", {1, 0});
-  const auto missing = (s.dir / "missing.npy").string();
+  const auto missing = (s.dir.path() / "missing.npy").string();
   expect(s.run({"metrics", "--confidence", missing, "--correct", y}), 1, missing);
   expect(s.run({"metrics", "--confidence", missing, "--correct", y}), 1, "cannot open");
 }

@@ -2,6 +2,8 @@
 // Debian's dataset-fashion-mnist, and malformed files.
 #include "misd/data/idx.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <zlib.h>
@@ -17,25 +19,12 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 namespace fs = std::filesystem;
 namespace md = misd::data;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "misd-test-idx-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using misd_test::temp_dir;
 
 void put_raw(const fs::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary);
@@ -136,34 +125,34 @@ struct env_guard {
 } // namespace
 
 TEST_CASE("IDX images and labels read pixel-exact, raw and gzip") {
-  temp_dir tmp;
+  temp_dir tmp{"misd-test-idx-"};
   const auto pixels = known_pixels();
-  put_raw(tmp.path / "images.idx", images_file(3, 2, 4, pixels));
-  put_gzip(tmp.path / "images.idx.gz", images_file(3, 2, 4, pixels));
-  put_raw(tmp.path / "labels.idx", labels_file({0, 9, 5}));
-  put_gzip(tmp.path / "labels.idx.gz", labels_file({0, 9, 5}));
+  put_raw(tmp.path() / "images.idx", images_file(3, 2, 4, pixels));
+  put_gzip(tmp.path() / "images.idx.gz", images_file(3, 2, 4, pixels));
+  put_raw(tmp.path() / "labels.idx", labels_file({0, 9, 5}));
+  put_gzip(tmp.path() / "labels.idx.gz", labels_file({0, 9, 5}));
 
   // The gzip file really is compressed (starts with 1f 8b) and differs from the raw one.
   {
-    std::ifstream in(tmp.path / "images.idx.gz", std::ios::binary);
+    std::ifstream in(tmp.path() / "images.idx.gz", std::ios::binary);
     CHECK(in.get() == 0x1f);
     CHECK(in.get() == 0x8b);
   }
-  check_known_images(md::read_idx_images(tmp.path / "images.idx"));
-  check_known_images(md::read_idx_images(tmp.path / "images.idx.gz"));
-  CHECK(md::read_idx_labels(tmp.path / "labels.idx") == std::vector<int>{0, 9, 5});
-  CHECK(md::read_idx_labels(tmp.path / "labels.idx.gz") == std::vector<int>{0, 9, 5});
+  check_known_images(md::read_idx_images(tmp.path() / "images.idx"));
+  check_known_images(md::read_idx_images(tmp.path() / "images.idx.gz"));
+  CHECK(md::read_idx_labels(tmp.path() / "labels.idx") == std::vector<int>{0, 9, 5});
+  CHECK(md::read_idx_labels(tmp.path() / "labels.idx.gz") == std::vector<int>{0, 9, 5});
 
   const md::dataset ds =
-      md::read_idx_dataset(tmp.path / "images.idx.gz", tmp.path / "labels.idx", 10);
+      md::read_idx_dataset(tmp.path() / "images.idx.gz", tmp.path() / "labels.idx", 10);
   CHECK(ds.images.rows() == 3);
   CHECK(ds.labels == std::vector<int>{0, 9, 5});
   CHECK(ds.rows == 2);
   CHECK(ds.cols == 4);
 
   // Zero images is a valid file.
-  put_gzip(tmp.path / "none.gz", images_file(0, 28, 28, {}));
-  const auto none = md::read_idx_images(tmp.path / "none.gz");
+  put_gzip(tmp.path() / "none.gz", images_file(0, 28, 28, {}));
+  const auto none = md::read_idx_images(tmp.path() / "none.gz");
   CHECK(none.pixels.rows() == 0);
   CHECK(none.pixels.cols() == 784);
 }
@@ -208,16 +197,16 @@ TEST_CASE("load_fashion_mnist reads the files of Debian's dataset-fashion-mnist"
 }
 
 TEST_CASE("MISD_FASHION_MNIST_DIR and the directory argument select the files") {
-  temp_dir tmp;
+  temp_dir tmp{"misd-test-idx-"};
   const auto pixels = known_pixels();
-  put_gzip(tmp.path / "train-images-idx3-ubyte.gz", images_file(3, 2, 4, pixels));
-  put_gzip(tmp.path / "train-labels-idx1-ubyte.gz", labels_file({1, 2, 3}));
-  put_raw(tmp.path / "t10k-images-idx3-ubyte", images_file(3, 2, 4, pixels)); // no .gz
-  put_raw(tmp.path / "t10k-labels-idx1-ubyte", labels_file({4, 5, 6}));
+  put_gzip(tmp.path() / "train-images-idx3-ubyte.gz", images_file(3, 2, 4, pixels));
+  put_gzip(tmp.path() / "train-labels-idx1-ubyte.gz", labels_file({1, 2, 3}));
+  put_raw(tmp.path() / "t10k-images-idx3-ubyte", images_file(3, 2, 4, pixels)); // no .gz
+  put_raw(tmp.path() / "t10k-labels-idx1-ubyte", labels_file({4, 5, 6}));
 
   env_guard guard("MISD_FASHION_MNIST_DIR");
-  ::setenv("MISD_FASHION_MNIST_DIR", tmp.path.c_str(), 1);
-  CHECK(md::default_fashion_mnist_dir() == tmp.path);
+  ::setenv("MISD_FASHION_MNIST_DIR", tmp.path().c_str(), 1);
+  CHECK(md::default_fashion_mnist_dir() == tmp.path());
   const md::dataset train = md::load_fashion_mnist(md::split::train);
   CHECK(train.labels == std::vector<int>{1, 2, 3});
   const md::dataset test = md::load_fashion_mnist(md::split::test);
@@ -225,13 +214,13 @@ TEST_CASE("MISD_FASHION_MNIST_DIR and the directory argument select the files") 
   check_known_images(md::idx_images{test.images, test.rows, test.cols});
 
   // An explicit directory wins over the environment.
-  check_data_error([&] { md::load_fashion_mnist(tmp.path / "elsewhere", md::split::train); },
+  check_data_error([&] { md::load_fashion_mnist(tmp.path() / "elsewhere", md::split::train); },
                    {"elsewhere", "dataset-fashion-mnist"});
 }
 
 TEST_CASE("malformed IDX files throw data_error naming the file and the problem") {
-  temp_dir tmp;
-  const fs::path d = tmp.path;
+  temp_dir tmp{"misd-test-idx-"};
+  const fs::path d = tmp.path();
   const auto pixels = known_pixels();
 
   // Labels passed as images: wrong magic.

@@ -5,6 +5,8 @@
 // skip the NumPy interoperability cases where it is not installed.
 #include "misd/data/npy.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <xtensor/xbuilder.hpp>
@@ -23,25 +25,12 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 namespace fs = std::filesystem;
 namespace md = misd::data;
 
 namespace {
 
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    std::string tmpl = (fs::temp_directory_path() / "misd-test-npy-XXXXXX").string();
-    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using misd_test::temp_dir;
 
 void put(const fs::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary);
@@ -119,56 +108,56 @@ void round_trip(const fs::path& dir, const std::string& name, const xt::xarray<T
 } // namespace
 
 TEST_CASE("NPY round trip for every written dtype") {
-  temp_dir tmp;
-  round_trip<float>(tmp.path, "f4.npy",
+  temp_dir tmp{"misd-test-npy-"};
+  round_trip<float>(tmp.path(), "f4.npy",
                     xt::xarray<float>{{1.5f, -0.0f, std::numeric_limits<float>::max()},
                                       {std::numeric_limits<float>::denorm_min(), 3e-20f, -7.25f}},
                     "<f4");
-  round_trip<double>(tmp.path, "f8.npy", xt::xarray<double>{0.1, -1e300, 4.9e-324, M_PI}, "<f8");
-  round_trip<std::int64_t>(tmp.path, "i8.npy",
+  round_trip<double>(tmp.path(), "f8.npy", xt::xarray<double>{0.1, -1e300, 4.9e-324, M_PI}, "<f8");
+  round_trip<std::int64_t>(tmp.path(), "i8.npy",
                            xt::xarray<std::int64_t>{{std::numeric_limits<std::int64_t>::min(), -1},
                                                     {0, std::numeric_limits<std::int64_t>::max()}},
                            "<i8");
-  round_trip<std::uint8_t>(tmp.path, "u1.npy", xt::xarray<std::uint8_t>{0, 1, 127, 128, 255},
+  round_trip<std::uint8_t>(tmp.path(), "u1.npy", xt::xarray<std::uint8_t>{0, 1, 127, 128, 255},
                            "|u1");
-  round_trip<bool>(tmp.path, "b1.npy", xt::xarray<bool>{true, false, false, true}, "|b1");
-  round_trip<std::int32_t>(tmp.path, "i4.npy", xt::xarray<std::int32_t>{-5, 70000}, "<i4");
-  round_trip<std::int16_t>(tmp.path, "i2.npy", xt::xarray<std::int16_t>{-300, 300}, "<i2");
-  round_trip<std::int8_t>(tmp.path, "i1.npy", xt::xarray<std::int8_t>{-128, 127}, "|i1");
-  round_trip<std::uint16_t>(tmp.path, "u2.npy", xt::xarray<std::uint16_t>{65535, 1}, "<u2");
-  round_trip<std::uint32_t>(tmp.path, "u4.npy", xt::xarray<std::uint32_t>{4000000000u}, "<u4");
-  round_trip<std::uint64_t>(tmp.path, "u8.npy", xt::xarray<std::uint64_t>{~std::uint64_t{0}},
+  round_trip<bool>(tmp.path(), "b1.npy", xt::xarray<bool>{true, false, false, true}, "|b1");
+  round_trip<std::int32_t>(tmp.path(), "i4.npy", xt::xarray<std::int32_t>{-5, 70000}, "<i4");
+  round_trip<std::int16_t>(tmp.path(), "i2.npy", xt::xarray<std::int16_t>{-300, 300}, "<i2");
+  round_trip<std::int8_t>(tmp.path(), "i1.npy", xt::xarray<std::int8_t>{-128, 127}, "|i1");
+  round_trip<std::uint16_t>(tmp.path(), "u2.npy", xt::xarray<std::uint16_t>{65535, 1}, "<u2");
+  round_trip<std::uint32_t>(tmp.path(), "u4.npy", xt::xarray<std::uint32_t>{4000000000u}, "<u4");
+  round_trip<std::uint64_t>(tmp.path(), "u8.npy", xt::xarray<std::uint64_t>{~std::uint64_t{0}},
                             "<u8");
   // 4-D, empty and 0-D shapes.
   xt::xarray<float> nchw = xt::xarray<float>::from_shape({2, 3, 4, 5});
   for (std::size_t k = 0; k < nchw.size(); ++k)
     nchw.data()[k] = static_cast<float>(k) * 0.25f;
-  round_trip<float>(tmp.path, "nchw.npy", nchw, "<f4");
-  round_trip<float>(tmp.path, "empty.npy", xt::xarray<float>::from_shape({0, 7}), "<f4");
-  round_trip<double>(tmp.path, "scalar.npy", xt::xarray<double>(2.5), "<f8");
+  round_trip<float>(tmp.path(), "nchw.npy", nchw, "<f4");
+  round_trip<float>(tmp.path(), "empty.npy", xt::xarray<float>::from_shape({0, 7}), "<f4");
+  round_trip<double>(tmp.path(), "scalar.npy", xt::xarray<double>(2.5), "<f8");
 
   // The span overload; a size that does not match the shape is misuse.
   const std::vector<double> v = {1, 2, 3, 4, 5, 6};
   const std::vector<std::size_t> shape = {2, 3};
-  md::write_npy<double>(tmp.path / "span.npy", v, shape);
-  const auto m = md::read_npy_matrix<double>(tmp.path / "span.npy");
+  md::write_npy<double>(tmp.path() / "span.npy", v, shape);
+  const auto m = md::read_npy_matrix<double>(tmp.path() / "span.npy");
   CHECK(m.values == xt::xtensor<double, 2>{{1, 2, 3}, {4, 5, 6}});
   const std::vector<std::size_t> bad_shape = {4, 2};
-  CHECK_THROWS_AS(md::write_npy<double>(tmp.path / "bad.npy", v, bad_shape),
+  CHECK_THROWS_AS(md::write_npy<double>(tmp.path() / "bad.npy", v, bad_shape),
                   misd::invalid_argument);
-  CHECK_FALSE(fs::exists(tmp.path / "bad.npy"));
+  CHECK_FALSE(fs::exists(tmp.path() / "bad.npy"));
 }
 
 TEST_CASE("read_npy_matrix flattens N x C x H x W in NCHW order and converts dtypes") {
-  temp_dir tmp;
+  temp_dir tmp{"misd-test-npy-"};
   xt::xarray<double> a = xt::xarray<double>::from_shape({2, 3, 4, 5});
   for (std::size_t n = 0; n < 2; ++n)
     for (std::size_t c = 0; c < 3; ++c)
       for (std::size_t h = 0; h < 4; ++h)
         for (std::size_t w = 0; w < 5; ++w)
           a(n, c, h, w) = static_cast<double>(n * 1000 + c * 100 + h * 10 + w);
-  md::write_npy(tmp.path / "x.npy", a);
-  const auto m = md::read_npy_matrix<float>(tmp.path / "x.npy");
+  md::write_npy(tmp.path() / "x.npy", a);
+  const auto m = md::read_npy_matrix<float>(tmp.path() / "x.npy");
   CHECK(m.shape == std::vector<std::size_t>{2, 3, 4, 5});
   REQUIRE(m.values.shape()[0] == 2);
   REQUIRE(m.values.shape()[1] == 60);
@@ -180,23 +169,23 @@ TEST_CASE("read_npy_matrix flattens N x C x H x W in NCHW order and converts dty
                 static_cast<float>(n * 1000 + c * 100 + h * 10 + w));
 
   // Integers read into float; bool into double.
-  md::write_npy(tmp.path / "i.npy", xt::xarray<std::int64_t>{{-3, 4}, {5, 6}});
-  CHECK(md::read_npy_matrix<float>(tmp.path / "i.npy").values ==
+  md::write_npy(tmp.path() / "i.npy", xt::xarray<std::int64_t>{{-3, 4}, {5, 6}});
+  CHECK(md::read_npy_matrix<float>(tmp.path() / "i.npy").values ==
         xt::xtensor<float, 2>{{-3, 4}, {5, 6}});
-  md::write_npy(tmp.path / "b.npy", xt::xarray<bool>{true, false});
-  CHECK(md::read_npy_vector<double>(tmp.path / "b.npy") == xt::xtensor<double, 1>{1.0, 0.0});
+  md::write_npy(tmp.path() / "b.npy", xt::xarray<bool>{true, false});
+  CHECK(md::read_npy_vector<double>(tmp.path() / "b.npy") == xt::xtensor<double, 1>{1.0, 0.0});
 
   // Labels and correctness helpers.
-  md::write_npy(tmp.path / "labels.npy", xt::xarray<std::int64_t>{3, 0, 9, 2});
-  CHECK(md::read_npy_labels(tmp.path / "labels.npy") == std::vector<int>{3, 0, 9, 2});
-  md::write_npy(tmp.path / "labels_u1.npy", xt::xarray<std::uint8_t>{7, 255});
-  CHECK(md::read_npy_labels(tmp.path / "labels_u1.npy") == std::vector<int>{7, 255});
-  md::write_npy(tmp.path / "c_b1.npy", xt::xarray<bool>{true, false, true});
-  CHECK(md::read_npy_correctness(tmp.path / "c_b1.npy") == std::vector<std::uint8_t>{1, 0, 1});
-  md::write_npy(tmp.path / "c_u1.npy", xt::xarray<std::uint8_t>{0, 1, 1});
-  CHECK(md::read_npy_correctness(tmp.path / "c_u1.npy") == std::vector<std::uint8_t>{0, 1, 1});
-  md::write_npy(tmp.path / "c_i8.npy", xt::xarray<std::int64_t>{1, 1, 0});
-  CHECK(md::read_npy_correctness(tmp.path / "c_i8.npy") == std::vector<std::uint8_t>{1, 1, 0});
+  md::write_npy(tmp.path() / "labels.npy", xt::xarray<std::int64_t>{3, 0, 9, 2});
+  CHECK(md::read_npy_labels(tmp.path() / "labels.npy") == std::vector<int>{3, 0, 9, 2});
+  md::write_npy(tmp.path() / "labels_u1.npy", xt::xarray<std::uint8_t>{7, 255});
+  CHECK(md::read_npy_labels(tmp.path() / "labels_u1.npy") == std::vector<int>{7, 255});
+  md::write_npy(tmp.path() / "c_b1.npy", xt::xarray<bool>{true, false, true});
+  CHECK(md::read_npy_correctness(tmp.path() / "c_b1.npy") == std::vector<std::uint8_t>{1, 0, 1});
+  md::write_npy(tmp.path() / "c_u1.npy", xt::xarray<std::uint8_t>{0, 1, 1});
+  CHECK(md::read_npy_correctness(tmp.path() / "c_u1.npy") == std::vector<std::uint8_t>{0, 1, 1});
+  md::write_npy(tmp.path() / "c_i8.npy", xt::xarray<std::int64_t>{1, 1, 0});
+  CHECK(md::read_npy_correctness(tmp.path() / "c_i8.npy") == std::vector<std::uint8_t>{1, 1, 0});
 }
 
 TEST_CASE("files written by NumPy read back exactly") {
@@ -204,8 +193,8 @@ TEST_CASE("files written by NumPy read back exactly") {
     MESSAGE("MISD_TEST_SKIP_PYTHON=1: NumPy cases skipped");
     return;
   }
-  temp_dir tmp;
-  REQUIRE(run_python(tmp.path, R"PY(
+  temp_dir tmp{"misd-test-npy-"};
+  REQUIRE(run_python(tmp.path(), R"PY(
 import os
 j = lambda n: os.path.join(d, n)
 np.save(j('f4.npy'), (np.arange(12, dtype=np.float32).reshape(3, 4) * np.float32(0.5) - 1))
@@ -226,7 +215,7 @@ with open(j('v2.npy'), 'wb') as f:
 with open(j('v3.npy'), 'wb') as f:
     np.lib.format.write_array(f, np.array([[5, 6]], dtype=np.uint16), version=(3, 0))
 )PY") == 0);
-  const fs::path d = tmp.path;
+  const fs::path d = tmp.path();
 
   const auto f4 = md::read_npy_matrix<float>(d / "f4.npy");
   REQUIRE(f4.values.shape()[0] == 3);
@@ -274,8 +263,8 @@ TEST_CASE("NumPy reads the files misd writes") {
     MESSAGE("MISD_TEST_SKIP_PYTHON=1: NumPy cases skipped");
     return;
   }
-  temp_dir tmp;
-  const fs::path d = tmp.path;
+  temp_dir tmp{"misd-test-npy-"};
+  const fs::path d = tmp.path();
   xt::xarray<float> nchw = xt::xarray<float>::from_shape({2, 3, 4, 5});
   for (std::size_t k = 0; k < nchw.size(); ++k)
     nchw.data()[k] = static_cast<float>(k) / 8.0f;
@@ -315,8 +304,8 @@ print('numpy read all files')
 }
 
 TEST_CASE("malformed NPY files throw data_error with the offset and what was expected") {
-  temp_dir tmp;
-  const fs::path d = tmp.path;
+  temp_dir tmp{"misd-test-npy-"};
+  const fs::path d = tmp.path();
   const std::string f4x4 = "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }";
   const std::string four_floats = raw<float>({1, 2, 3, 4});
 
@@ -443,15 +432,15 @@ TEST_CASE("malformed NPY files throw data_error with the offset and what was exp
 }
 
 TEST_CASE("write_npy replaces the target atomically and leaves nothing on failure") {
-  temp_dir tmp;
-  const fs::path f = tmp.path / "scores.npy";
+  temp_dir tmp{"misd-test-npy-"};
+  const fs::path f = tmp.path() / "scores.npy";
   md::write_npy(f, xt::xarray<float>{1, 2, 3});
   md::write_npy(f, xt::xarray<float>{4, 5});
   CHECK(md::read_npy_vector<float>(f) == xt::xtensor<float, 1>{4, 5});
-  check_data_error([&] { md::write_npy(tmp.path / "missing" / "x.npy", xt::xarray<float>{1}); },
+  check_data_error([&] { md::write_npy(tmp.path() / "missing" / "x.npy", xt::xarray<float>{1}); },
                    {"missing/x.npy", "No such file or directory"});
   std::size_t entries = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(tmp.path))
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(tmp.path()))
     ++entries;
   CHECK(entries == 1);
 }

@@ -2,30 +2,20 @@
 #include "misd/data/npy.hpp"
 #include "misd/eigen/mlp_io.hpp"
 
+#include "temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <unistd.h>
 
 namespace fs = std::filesystem;
 using misd::eigen::batch;
 using misd::eigen::mlp;
 
 namespace {
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / ("misd_test_mlp_io." + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using misd_test::temp_dir;
 
 mlp<float> model_with_norm() {
   auto base = mlp<float>::random({12, 8, 5, 3}, 2);
@@ -53,8 +43,8 @@ std::string load_error(const fs::path& dir) {
 } // namespace
 
 TEST_CASE("A saved and loaded MLP gives bit-identical logits; saving replaces the directory") {
-  temp_dir t;
-  const auto dir = t.path / "model";
+  temp_dir t{"misd-test-mlp-io-"};
+  const auto dir = t.path() / "model";
   const auto m = model_with_norm();
   misd::eigen::save_mlp(dir, m);
   for (auto f :
@@ -72,14 +62,14 @@ TEST_CASE("A saved and loaded MLP gives bit-identical logits; saving replaces th
   CHECK(!fs::exists(dir / "mean.npy"));
   CHECK(misd::eigen::load_mlp<float>(dir).layers().size() == 1);
   std::size_t entries = 0;
-  for ([[maybe_unused]] auto& e : fs::directory_iterator(t.path))
+  for ([[maybe_unused]] auto& e : fs::directory_iterator(t.path()))
     ++entries;
   CHECK(entries == 1); // no temporaries left next to it
 }
 
 TEST_CASE("Bad model directories: the file and what was expected") {
-  temp_dir t;
-  const auto dir = t.path / "model";
+  temp_dir t{"misd-test-mlp-io-"};
+  const auto dir = t.path() / "model";
   misd::eigen::save_mlp(dir, model_with_norm());
 
   SUBCASE("missing biases") {
@@ -129,26 +119,26 @@ TEST_CASE("Bad model directories: the file and what was expected") {
     CHECK(load_error(dir).find("weights_3.npy' is missing") != std::string::npos);
   }
   SUBCASE("no model at all") {
-    CHECK(load_error(t.path / "nothing").find("not a directory") != std::string::npos);
-    fs::create_directories(t.path / "empty");
-    CHECK(load_error(t.path / "empty").find("weights_0.npy") != std::string::npos);
+    CHECK(load_error(t.path() / "nothing").find("not a directory") != std::string::npos);
+    fs::create_directories(t.path() / "empty");
+    CHECK(load_error(t.path() / "empty").find("weights_0.npy") != std::string::npos);
   }
 }
 
 #ifdef MISD_TORCH_PYTHON
 TEST_CASE("A PyTorch state_dict exported with NumPy gives torch's logits") {
-  temp_dir t;
-  const std::string cmd =
-      std::string(MISD_TORCH_PYTHON) + " " + MISD_EXPORT_SCRIPT + " '" + t.path.string() + "' 2>&1";
+  temp_dir t{"misd-test-mlp-io-"};
+  const std::string cmd = std::string(MISD_TORCH_PYTHON) + " " + MISD_EXPORT_SCRIPT + " '" +
+                          t.path().string() + "' 2>&1";
   const int rc = std::system(cmd.c_str());
   if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
     MESSAGE("python3 with torch and numpy not available; skipped");
     return;
   }
   REQUIRE(rc == 0);
-  const auto m = misd::eigen::load_mlp<float>(t.path / "model");
-  const auto x = misd::data::read_npy_matrix<float>(t.path / "x.npy");
-  const auto want = misd::data::read_npy_matrix<float>(t.path / "logits.npy");
+  const auto m = misd::eigen::load_mlp<float>(t.path() / "model");
+  const auto x = misd::data::read_npy_matrix<float>(t.path() / "x.npy");
+  const auto want = misd::data::read_npy_matrix<float>(t.path() / "logits.npy");
   batch<float> xb(x.values.shape(0), x.values.shape(1));
   std::copy(x.values.begin(), x.values.end(), xb.data());
   const batch<float> z = m.logits(xb);

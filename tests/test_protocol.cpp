@@ -5,6 +5,7 @@
 #include "misd/eigen/linear.hpp"
 #include "misd/eval.hpp"
 #include "misd/metric/aurc.hpp"
+#include "temp_dir.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -13,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <unistd.h>
 
 namespace ev = misd::eval;
 namespace sc = misd::score;
@@ -177,9 +177,8 @@ TEST_CASE("reports: mean ± sample std, Markdown, CSV and JSON written atomicall
   CHECK(md.find(std::string("| msr | ")) != std::string::npos);
   CHECK(md.find(cell) != std::string::npos);
 
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("misd_test_protocol_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(dir);
+  const misd_test::temp_dir tmp("misd-test-protocol-");
+  const auto& dir = tmp.path();
   ev::write_json(dir / "r.json", rep);
   ev::write_csv(dir / "r.csv", rep);
   std::ifstream jf(dir / "r.json");
@@ -199,7 +198,6 @@ TEST_CASE("reports: mean ± sample std, Markdown, CSV and JSON written atomicall
   for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir))
     ++files;
   CHECK(files == 2); // no temporaries left behind
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("an undefined metric stays undefined in the summary, with the reason") {

@@ -16,9 +16,9 @@ namespace {
 const host_matrix& weights() {
   static const host_matrix w = [] {
     host_matrix m(4, 6);
-    m << 0.9, -0.3, 0.5, 0.1, -0.7, 0.2,   //
-        -0.4, 0.8, 0.3, -0.6, 0.5, -0.1,   //
-        0.2, 0.1, -0.9, 0.7, 0.3, 0.6,     //
+    m << 0.9, -0.3, 0.5, 0.1, -0.7, 0.2, //
+        -0.4, 0.8, 0.3, -0.6, 0.5, -0.1, //
+        0.2, 0.1, -0.9, 0.7, 0.3, 0.6,   //
         -0.5, -0.2, 0.4, 0.3, 0.1, -0.8;
     return m;
   }();
@@ -79,8 +79,7 @@ TEST_CASE_TEMPLATE("linear model: RR-Fast is the exact crossing, RR-BS brackets 
   const host_matrix xh = inputs();
   misd::label_vector yhat;
   misd::detail::argmax_rows(z, yhat);
-  const host_matrix d =
-      host(misd::attack_direction(model, x, yhat, misd::attack_options{}));
+  const host_matrix d = host(misd::attack_direction(model, x, yhat, misd::attack_options{}));
   for (Eigen::Index i = 0; i < xh.rows(); ++i) {
     CAPTURE(i);
     const double t = misd_test::linear_crossing(weights(), z.row(i).transpose(),
@@ -152,7 +151,8 @@ TEST_CASE("MLP: the prediction flips at the RR-BS upper end and not at the lower
     misd::detail::argmax_rows(model.logits(xp).cast<double>(), p);
     return p;
   };
-  const host_vector hi_finite = bs.upper.unaryExpr([](double v) { return std::isfinite(v) ? v : 0.0; });
+  const host_vector hi_finite =
+      bs.upper.unaryExpr([](double v) { return std::isfinite(v) ? v : 0.0; });
   at_lo = probe(bs.lower);
   at_hi = probe(hi_finite);
   std::size_t bracketed = 0;
@@ -238,6 +238,77 @@ TEST_CASE("zero attack direction is flagged and least confident") {
       CHECK(r.status[i] == misd::radius_status::zero_direction);
       CHECK(r.radius[Eigen::Index(i)] == 0.0);
     }
+  }
+}
+
+/// Logits (0, max(x_0, 0)): flat (zero gradient) where x_0 <= 0; elsewhere ŷ = 1, and the
+/// prediction flips once x_0 is lowered to 0 (a tie goes to class 0), at radius x_0.
+struct hinge_model {
+  using batch_type = misd::eigen::batch<double>;
+  batch_type logits(const batch_type& x) const {
+    batch_type z = batch_type::Zero(x.rows(), 2);
+    z.col(1) = x.col(0).cwiseMax(0.0);
+    return z;
+  }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) const {
+    batch_type d = batch_type::Zero(x.rows(), x.cols());
+    d.col(0) = (g.col(1).array() * (x.col(0).array() > 0).cast<double>()).matrix();
+    return d;
+  }
+};
+
+TEST_CASE("RR-BS with PGD base flags a zero attack direction like RR-BS, at no extra cost") {
+  hinge_model inner;
+  misd_test::counting_model<hinge_model> model{inner};
+  misd::eigen::batch<double> x = misd::eigen::batch<double>::Constant(4, 3, 0.25);
+  x.col(0) << -0.5, 0.3, -1.0, 0.7; // rows 0 and 2 flat, rows 1 and 3 flip at x_0
+  const auto bs = misd::rr_bs(inner, x);
+  const double inf = std::numeric_limits<double>::infinity();
+  auto check = [&](const misd::radius_result& r, bool random_start) {
+    for (std::size_t i = 0; i < 4; ++i) {
+      CAPTURE(i);
+      const auto e = Eigen::Index(i);
+      CHECK((r.status[i] == misd::radius_status::zero_direction) == (x(e, 0) <= 0));
+      CHECK(r.status[i] == bs.status[i]); // the same examples as RR-BS
+      if (x(e, 0) <= 0) {
+        CHECK(r.prediction[i] == 0);
+        CHECK(r.radius[e] == 0.0); // least confident, as RR-BS and RR-Fast
+        CHECK(r.lower[e] == 0.0);
+        CHECK(r.upper[e] == inf);
+      } else {
+        CHECK(r.prediction[i] == 1);
+        CHECK(r.status[i] == misd::radius_status::bracketed);
+        CHECK(r.upper[e] > x(e, 0) - 1e-12); // nothing in a smaller ball flips
+        if (!random_start)
+          CHECK(r.lower[e] < x(e, 0) + 1e-12); // PGD from x reaches x_0 - r
+      }
+    }
+  };
+  misd::robust_radius_options o;
+  const auto steps = std::size_t(o.pgd_steps);
+  SUBCASE("PGD from x: the direction is its first step's, no extra backward") {
+    const auto r = misd::rr_bs_pgd(model, x, o);
+    check(r, false);
+    CHECK(model.backwards == std::size_t(o.budget - 1) * steps);
+    CHECK(r.backwards == model.backwards);
+    CHECK(r.forwards == model.forwards);
+  }
+  SUBCASE("random start: the direction at x itself, one backward pass for it") {
+    o.pgd_random_start = true;
+    o.seed = 5;
+    const auto r = misd::rr_bs_pgd(model, x, o);
+    check(r, true);
+    CHECK(model.backwards == 1 + std::size_t(o.budget - 1) * steps);
+    CHECK(r.backwards == model.backwards);
+  }
+  SUBCASE("budget 1 (no probe): one backward pass for the direction") {
+    o.budget = 1;
+    const auto r = misd::rr_bs_pgd(model, x, o);
+    CHECK(model.forwards == 1);
+    CHECK(model.backwards == 1);
+    for (std::size_t i = 0; i < 4; ++i)
+      CHECK(r.status[i] == (x(Eigen::Index(i), 0) <= 0 ? misd::radius_status::zero_direction
+                                                       : misd::radius_status::not_bracketed));
   }
 }
 

@@ -7,6 +7,7 @@
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/misd.hpp"
+#include "temp_dir.hpp"
 
 #include <chrono>
 #include <cmath>
@@ -193,10 +194,8 @@ TEST_CASE("RR-BS radii at the float32 limits of a [0, 1] box") {
 // ---- Files are never half-written ------------------------------------------------------
 
 TEST_CASE("a process killed while saving a model directory leaves the previous model loadable") {
-  const fs::path root =
-      fs::temp_directory_path() / ("misd_test_reliability_" + std::to_string(::getpid()));
-  fs::create_directories(root);
-  const fs::path dir = root / "model";
+  const misd_test::temp_dir root("misd-test-reliability-");
+  const fs::path dir = root.path() / "model";
   const auto old_model = misd::eigen::mlp<float>::random({784, 128, 10}, 1);
   const auto new_model = misd::eigen::mlp<float>::random({784, 128, 10}, 2);
   // Kill moments spread over several saves, whatever this disk's fsync costs.
@@ -249,14 +248,12 @@ TEST_CASE("a process killed while saving a model directory leaves the previous m
     saw_new += is_new;
     CHECK(misd::detail::remove_stale_temporaries(dir) <= 2);
     std::size_t entries = 0;
-    for ([[maybe_unused]] const auto& e : fs::directory_iterator(root))
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(root.path()))
       ++entries;
     CHECK(entries == 1); // only "model": no temporary left once cleaned
   }
   MESSAGE("after kills: old model " << saw_old << " times, new model " << saw_new << " times");
   CHECK(saw_new >= 1); // the children did complete saves before some of the kills
-  std::error_code ec;
-  fs::remove_all(root, ec);
 }
 
 // ---- Fuzzer crash regressions (tests/data/regressions/<target>/) -----------------------
@@ -269,15 +266,10 @@ std::string slurp(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 struct regression_dir {
-  fs::path dir = fs::temp_directory_path() / ("misd_test_regress_" + std::to_string(::getpid()));
-  regression_dir() { fs::create_directories(dir); }
-  ~regression_dir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  misd_test::temp_dir dir{"misd-test-regressions-"};
   /// A model directory holding only model.json = the regression file.
   fs::path model(const std::string& name) const {
-    const auto d = dir / name;
+    const auto d = dir.path() / name;
     fs::create_directories(d);
     std::ofstream(d / "model.json", std::ios::binary)
         << slurp(regressions() / "fuzz_sequential_dir" / name);
@@ -290,7 +282,7 @@ TEST_CASE("regression fuzz_idx: 0 images of 2^32-1 x 2^32-1 pixels is rejected, 
   regression_dir r;
   const std::string in = slurp(regressions() / "fuzz_idx" / "images_zero_count_huge_width");
   REQUIRE(in.size() == 17);
-  const auto p = r.dir / "images";
+  const auto p = r.dir.path() / "images";
   std::ofstream(p, std::ios::binary) << in.substr(1); // byte 0 is the harness's mode (raw images)
   CHECK_THROWS_WITH_AS(misd::data::read_idx_images(p),
                        doctest::Contains("dimensions 0 x 4294967295 x 4294967295 overflow"),

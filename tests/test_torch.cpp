@@ -13,6 +13,7 @@
 #include "misd/torch.hpp"
 #include "misd/train/rat.hpp"
 #include "misd/train/sgd.hpp"
+#include "temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -21,7 +22,6 @@
 #include <filesystem>
 #include <limits>
 #include <string>
-#include <unistd.h>
 
 using misd::host_matrix;
 using misd::host_vector;
@@ -138,16 +138,16 @@ void check_close(const host_vector& a, const host_vector& b, double rel) {
   }
 }
 
+/// The models exported once per run by the script, removed at exit.
 std::filesystem::path exported_models() {
-  static const std::filesystem::path dir = [] {
-    auto d = std::filesystem::temp_directory_path() /
-             ("misd_test_torch_" + std::to_string(static_cast<long>(::getpid())));
+  static const misd_test::temp_dir dir("misd-test-torch-");
+  [[maybe_unused]] static const bool exported = [] {
     const std::string cmd =
-        std::string(MISD_TORCH_PYTHON) + " " + MISD_TORCH_EXPORT_SCRIPT + " " + d.string();
+        std::string(MISD_TORCH_PYTHON) + " " + MISD_TORCH_EXPORT_SCRIPT + " " + dir.path().string();
     REQUIRE(std::system(cmd.c_str()) == 0);
-    return d;
+    return true;
   }();
-  return dir;
+  return dir.path();
 }
 
 struct bad_shape_net : torch::nn::Module {

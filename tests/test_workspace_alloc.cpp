@@ -1,6 +1,9 @@
 // After a first call with a given batch shape, RR-BS, RR-Fast and RR-Refine called again
-// with the same workspace and result perform no heap allocation: global operator new and
-// (on glibc) malloc itself, which Eigen uses, are replaced in this program and counted.
+// with the same workspace and result perform no heap allocation. Every allocation is
+// counted, C++ (operator new) and C (malloc, which Eigen uses) alike:
+// - in a normal build, global operator new and (on glibc) malloc itself are replaced;
+// - under AddressSanitizer, which owns malloc and operator new (replacing them would bypass
+//   its allocator), the sanitizer's own allocation hook counts them instead.
 #include "misd/misd.hpp"
 
 #include <doctest/doctest.h>
@@ -9,9 +12,12 @@
 #include <cstdlib>
 #include <new>
 
-// The replacements below pair operator new with free(): that is what they are for.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#if defined(__SANITIZE_ADDRESS__) // GCC
+#define MISD_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) // Clang
+#define MISD_TEST_ASAN 1
+#endif
 #endif
 
 namespace {
@@ -22,6 +28,29 @@ void note() {
     allocations.fetch_add(1, std::memory_order_relaxed);
 }
 } // namespace
+
+#ifdef MISD_TEST_ASAN
+
+// The sanitizer runtime's interface (<sanitizer/allocator_interface.h> in LLVM; GCC ships the
+// function in libasan without the header). The hook runs on every allocation made through
+// the sanitizer's allocator: malloc, calloc, realloc, aligned_alloc, operator new.
+extern "C" int __sanitizer_install_malloc_and_free_hooks(void (*)(const volatile void*,
+                                                                  std::size_t),
+                                                         void (*)(const volatile void*));
+namespace {
+void on_malloc(const volatile void*, std::size_t) {
+  note();
+}
+void on_free(const volatile void*) {}
+const bool hooks_installed = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free) != 0;
+} // namespace
+
+#else // replace the allocation functions themselves
+
+// The replacements below pair operator new with free(): that is what they are for.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
 
 #ifdef __GLIBC__
 extern "C" void* __libc_malloc(std::size_t);
@@ -85,6 +114,8 @@ void operator delete[](void* p, std::size_t, std::align_val_t) noexcept {
   std::free(p);
 }
 
+#endif // MISD_TEST_ASAN
+
 namespace {
 
 /// Allocations made by f().
@@ -132,6 +163,9 @@ void check_estimators(M& model, const misd::batch_t<M>& x, misd::robust_radius_o
 } // namespace
 
 TEST_CASE("the counter sees Eigen's and the standard library's allocations") {
+#ifdef MISD_TEST_ASAN
+  REQUIRE(hooks_installed);
+#endif
   CHECK(allocations_of([] {
           misd::eigen::batch<float> m(64, 64);
           m.setZero();

@@ -13,7 +13,9 @@ namespace misd {
 
 namespace detail {
 /// The shared search: `probe(r, p)` returns the batch to evaluate at radii r on probe p
-/// and adds its own cost to `res`.
+/// and adds its own cost to `res`. Examples flagged in `skip` (a zero attack direction) are
+/// not searched and end as zero_direction; `skip` is read again after every probe, so the
+/// first probe may fill it in (rr_bs_pgd does, from PGD's first step).
 template <class M, class Probe>
 void boundary_search(M& model, const robust_radius_options& o, const std::vector<bool>& skip,
                      radius_result& res, Probe&& probe) {
@@ -40,6 +42,8 @@ void boundary_search(M& model, const robust_radius_options& o, const std::vector
     res.example_forwards += static_cast<std::size_t>(n);
     argmax_rows(z, pred);
     for (Eigen::Index i = 0; i < n; ++i) {
+      if (skip[i])
+        active[i] = false;
       if (!active[i])
         continue;
       (pred[i] == res.prediction[i] ? lo[i] : hi[i]) = r[i];
@@ -125,8 +129,8 @@ void rr_bs_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
 /// direction does not depend on the radius, so it is computed once: cost 1 backward +
 /// `budget` forwards, and fewer example-forwards (res.example_forwards) with a tolerance.
 template <class M>
-void rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o,
-           radius_workspace<M>& ws, radius_result& res) {
+void rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o, radius_workspace<M>& ws,
+           radius_result& res) {
   static_assert(detail::check_differentiable<M>());
   detail::validate(o);
   detail::require_input(x, "rr_bs");
@@ -147,6 +151,12 @@ radius_result rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& 
 
 /// RR-BS with the PGD base: each probe runs PGD of radius r from x against ŷ
 /// (k forwards + k backwards), then one forward to read the prediction.
+///
+/// An example whose attack direction at x, sign(∇_x CE(f(x)/T, ŷ)), is entirely zero is
+/// flagged zero_direction (radius 0, as rr_bs and rr_fast do): PGD started at x would never
+/// move from it. That direction is the first step of the first probe's PGD, read from it at
+/// no extra cost; with pgd_random_start (PGD then never evaluates the gradient at x itself)
+/// or a budget of 1 (no probe), one backward pass at x is spent on it instead.
 template <class M>
 radius_result rr_bs_pgd(M& model, const batch_t<M>& x, const robust_radius_options& o = {}) {
   static_assert(detail::check_differentiable<M>());
@@ -161,19 +171,31 @@ radius_result rr_bs_pgd(M& model, const batch_t<M>& x, const robust_radius_optio
   res.forwards += 1;
   res.example_forwards += ops::rows(x);
   detail::argmax_rows(z, res.prediction);
+  std::vector<bool> zero(res.prediction.size(), false);
+  const bool direction_from_pgd = !o.pgd_random_start && o.budget > 1;
+  if (!direction_from_pgd) {
+    zero =
+        detail::zero_rows(detail::loss_direction(model, x, z, res.prediction, o.temperature, 1.0));
+    res.backwards += 1;
+  }
   pgd_options po;
   po.temperature = o.temperature;
   po.box = o.box;
   po.steps = o.pgd_steps;
   po.step_fraction = o.pgd_step_fraction;
   po.random_start = o.pgd_random_start;
-  const std::vector<bool> none(res.prediction.size(), false);
-  detail::boundary_search(model, o, none, res, [&](const host_vector& r, int p) {
+  batch_t<M> first_direction;
+  detail::boundary_search(model, o, zero, res, [&](const host_vector& r, int p) {
     po.seed = o.seed + static_cast<std::uint64_t>(p);
     res.forwards += static_cast<std::size_t>(o.pgd_steps);
     res.example_forwards += static_cast<std::size_t>(o.pgd_steps) * res.prediction.size();
     res.backwards += static_cast<std::size_t>(o.pgd_steps);
-    return pgd(model, x, res.prediction, r, po);
+    if (p > 1 || !direction_from_pgd)
+      return pgd(model, x, res.prediction, r, po);
+    // PGD from x (no random start): its first step's direction is the one at x.
+    auto out = detail::pgd_run(model, x, res.prediction, r, po, &first_direction);
+    zero = detail::zero_rows(first_direction);
+    return out;
   });
   return res;
 }
