@@ -8,9 +8,9 @@
 #include "misd/radius/rr_fast.hpp"
 #include "misd/train.hpp"
 
-#include <doctest/doctest.h>
+#include "temp_dir.hpp"
 
-#include <unistd.h>
+#include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
@@ -26,15 +26,7 @@ static_assert(misd::Trainable<sequential<double>>);
 static_assert(misd::detail::has_forward_backward<sequential<float>>);
 
 namespace {
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    path = fs::temp_directory_path() / ("misd_test_sequential." + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~temp_dir() { fs::remove_all(path); }
-};
+using misd_test::temp_dir;
 
 template <class S>
 batch<S> noise(Eigen::Index n, Eigen::Index d, std::uint64_t seed) {
@@ -279,39 +271,41 @@ TEST_CASE("sequential: fused conv-relu-maxpool blocks give what the layers give 
   const maxpool2d<double> pools[] = {maxpool2d<double>(2, 2), maxpool2d<double>(3, 3, 2, 2, 1, 1),
                                      maxpool2d<double>(2, 1, 1, 1)};
   for (const auto& pool : pools)
-    for (const bool ties : {false, true}) {
-      CAPTURE(pool.kernel_h);
-      CAPTURE(ties);
-      auto conv = conv2d<double>::random(2, 3, 3, 1, 1, 5);
-      batch<double> x = noise<double>(5, 2 * 9 * 7, 6);
-      if (ties) { // small integers: equal values in a window and all-zero (ReLU) windows
-        conv.weight = conv.weight.unaryExpr([](double v) { return std::round(4 * v); });
-        conv.bias.setConstant(-1);
-        x = x.unaryExpr([](double v) { return std::round(2 * v); });
-      }
-      const tensor_shape in = tensor_shape::image(2, 9, 7);
-      const auto features = pool.output_shape(conv.output_shape(in)).size();
-      sequential<double> m(in, {conv, relu<double>{}, pool, flatten<double>{},
-                                linear<double>::random(features, 4, 8)});
-      const batch<double> g = noise<double>(5, 4, 9);
-      const auto expected = layer_by_layer(m, x, g);
-      const auto got = whole_model(m, x, g);
-      REQUIRE(got.size() == expected.size());
-      // The same operations, but sums may run in another order (gradients of overlapping
-      // windows; Eigen's vectorised bias sums depend on the buffer's alignment), so equal to
-      // rounding: 1e-13 relative to the largest entry.
-      double scale = 0, worst = 0;
-      std::size_t worst_at = 0;
-      for (std::size_t k = 0; k < got.size(); ++k) {
-        scale = std::max(scale, std::abs(expected[k]));
-        if (std::abs(got[k] - expected[k]) > worst) {
-          worst = std::abs(got[k] - expected[k]);
-          worst_at = k;
+    for (const Eigen::Index width : {7, 8}) // odd: the generic path; even: the 2x2 fast path
+      for (const bool ties : {false, true}) {
+        CAPTURE(pool.kernel_h);
+        CAPTURE(width);
+        CAPTURE(ties);
+        auto conv = conv2d<double>::random(2, 3, 3, 1, 1, 5);
+        batch<double> x = noise<double>(5, 2 * 9 * width, 6);
+        if (ties) { // small integers: equal values in a window and all-zero (ReLU) windows
+          conv.weight = conv.weight.unaryExpr([](double v) { return std::round(4 * v); });
+          conv.bias.setConstant(-1);
+          x = x.unaryExpr([](double v) { return std::round(2 * v); });
         }
+        const tensor_shape in = tensor_shape::image(2, 9, width);
+        const auto features = pool.output_shape(conv.output_shape(in)).size();
+        sequential<double> m(in, {conv, relu<double>{}, pool, flatten<double>{},
+                                  linear<double>::random(features, 4, 8)});
+        const batch<double> g = noise<double>(5, 4, 9);
+        const auto expected = layer_by_layer(m, x, g);
+        const auto got = whole_model(m, x, g);
+        REQUIRE(got.size() == expected.size());
+        // The same operations, but sums may run in another order (gradients of overlapping
+        // windows; Eigen's vectorised bias sums depend on the buffer's alignment), so equal to
+        // rounding: 1e-13 relative to the largest entry.
+        double scale = 0, worst = 0;
+        std::size_t worst_at = 0;
+        for (std::size_t k = 0; k < got.size(); ++k) {
+          scale = std::max(scale, std::abs(expected[k]));
+          if (std::abs(got[k] - expected[k]) > worst) {
+            worst = std::abs(got[k] - expected[k]);
+            worst_at = k;
+          }
+        }
+        CAPTURE(worst_at);
+        CHECK(worst <= 1e-13 * scale);
       }
-      CAPTURE(worst_at);
-      CHECK(worst <= 1e-13 * scale);
-    }
 }
 
 TEST_CASE("sequential: default_cnn") {
@@ -331,38 +325,39 @@ TEST_CASE("sequential: default_cnn") {
 }
 
 TEST_CASE("sequential_io: save and load give bit-identical logits; MLP directories load too") {
-  temp_dir t;
+  temp_dir t{"misd-test-sequential-"};
   const auto m = small_cnn<float>(9);
-  save_sequential(t.path / "m", m);
-  CHECK(fs::exists(t.path / "m" / "layer_1.weight.npy"));
-  CHECK(fs::exists(t.path / "m" / "layer_7.bias.npy"));
-  const auto back = load_model_directory<float>(t.path / "m");
+  save_sequential(t.path() / "m", m);
+  CHECK(fs::exists(t.path() / "m" / "layer_1.weight.npy"));
+  CHECK(fs::exists(t.path() / "m" / "layer_7.bias.npy"));
+  const auto back = load_model_directory<float>(t.path() / "m");
   const batch<float> x = noise<float>(6, 126, 3);
   CHECK((back.logits(x).array() == m.logits(x).array()).all());
   // Saving again replaces the directory atomically and leaves nothing beside it.
-  save_sequential(t.path / "m", default_cnn<float>(2));
-  CHECK(load_model_directory<float>(t.path / "m").classes() == 10);
+  save_sequential(t.path() / "m", default_cnn<float>(2));
+  CHECK(load_model_directory<float>(t.path() / "m").classes() == 10);
   std::size_t entries = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(t.path))
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(t.path()))
     ++entries;
   CHECK(entries == 1);
   // double models round-trip in float64.
   const auto md = small_cnn<double>(4);
-  save_sequential(t.path / "d", md);
+  save_sequential(t.path() / "d", md);
   const batch<double> xd = noise<double>(3, 126, 5);
-  CHECK((load_sequential<double>(t.path / "d").logits(xd).array() == md.logits(xd).array()).all());
+  CHECK(
+      (load_sequential<double>(t.path() / "d").logits(xd).array() == md.logits(xd).array()).all());
   // An MLP directory loads as its sequential equivalent.
   const auto mm = mlp<float>::random({20, 7, 3}, 2);
-  save_mlp(t.path / "mlp", mm);
-  const auto sm = load_model_directory<float>(t.path / "mlp");
+  save_mlp(t.path() / "mlp", mm);
+  const auto sm = load_model_directory<float>(t.path() / "mlp");
   const batch<float> xm = noise<float>(4, 20, 1);
   CHECK((sm.logits(xm) - mm.logits(xm)).cwiseAbs().maxCoeff() <= 1e-6f);
 }
 
 TEST_CASE("sequential_io: bad model directories are clear errors naming the layer") {
-  temp_dir t;
+  temp_dir t{"misd-test-sequential-"};
   const auto m = small_cnn<float>(1);
-  const fs::path d = t.path / "m";
+  const fs::path d = t.path() / "m";
   auto fresh = [&] { save_sequential(d, m); };
   auto fails_with = [&](const std::string& needle) {
     CHECK_THROWS_WITH_AS(load_model_directory<float>(d), doctest::Contains(needle.c_str()),
@@ -412,7 +407,7 @@ TEST_CASE("sequential_io: bad model directories are clear errors naming the laye
   write_text(d / "model.json", "{\"input_shape\": [2, 0, 7], \"layers\": []}");
   fails_with("input_shape");
 
-  CHECK_THROWS_AS(load_model_directory<float>(t.path / "nothing"), misd::data_error);
+  CHECK_THROWS_AS(load_model_directory<float>(t.path() / "nothing"), misd::data_error);
   // The constructor rejects shapes that do not chain, naming both layers' positions.
   using namespace nn;
   CHECK_THROWS_WITH_AS(sequential<float>(tensor_shape::image(1, 8, 8),

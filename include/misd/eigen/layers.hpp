@@ -424,15 +424,21 @@ struct maxpool2d : layers_detail::parameterless<S> {
         padding_w == 0 && in.w % 2 == 0 && in.w <= chunk) {
       // The common case, vectorised: the larger of each vertical pair over whole rows, then
       // of neighbouring columns over a block of rows at once (rows alone are too short).
-      S column_max[chunk];
-      std::int8_t lower[chunk], code[chunk / 2];
+      S column_max[chunk + lanes];
+      std::int8_t lower[chunk + lanes], code[chunk / 2];
       const Eigen::Index group = chunk / in.w;
       for (Eigen::Index c = 0; c < in.c; ++c)
         for (Eigen::Index oh0 = 0; oh0 < out.h; oh0 += group) {
           const Eigen::Index rows = std::min(group, out.h - oh0);
           const Eigen::Index x0 = (c * in.h + 2 * oh0) * in.w, y0 = (c * out.h + oh0) * out.w;
-          for (Eigen::Index r = 0; r < rows; ++r)
-            vertical_max(x + x0 + 2 * r * in.w, in.w, column_max + r * in.w, lower + r * in.w);
+          for (Eigen::Index r = 0; r < rows; ++r) {
+            // Whole vectors (reading on into the next rows) where the input extends that far:
+            // the extra maxima land where the next row's are written, or in the spare tail.
+            const Eigen::Index top = x0 + 2 * r * in.w;
+            const Eigen::Index whole = (in.w + lanes - 1) / lanes * lanes;
+            vertical_max(x + top, in.w, top + in.w + whole <= in.size() ? whole : in.w,
+                         column_max + r * in.w, lower + r * in.w);
+          }
           horizontal_max(column_max, lower, y + y0, code, rows * out.w);
           if (argmax)
             for (Eigen::Index r = 0; r < rows; ++r)
@@ -530,11 +536,21 @@ struct maxpool2d : layers_detail::parameterless<S> {
 
 private:
   static constexpr Eigen::Index chunk = 1024; ///< input entries per block of the 2x2 path
+  static constexpr Eigen::Index lanes = 16;   ///< entries per vertical_max block
   /// m[k], low[k] := the first maximum of top[k], top[width + k] (a NaN winning) and
-  /// whether it is the lower one. Branch-free, so that the compiler vectorises it.
-  static void vertical_max(const S* __restrict top, Eigen::Index width, S* __restrict m,
-                           std::int8_t* __restrict low) {
-    for (Eigen::Index k = 0; k < width; ++k) {
+  /// whether it is the lower one, for k < count (a multiple of `lanes`, or width). Branch-free
+  /// blocks of `lanes`, so that the compiler vectorises it without a scalar remainder.
+  static void vertical_max(const S* __restrict top, Eigen::Index width, Eigen::Index count,
+                           S* __restrict m, std::int8_t* __restrict low) {
+    Eigen::Index k = 0;
+    for (; k + lanes <= count; k += lanes)
+      for (Eigen::Index j = k; j < k + lanes; ++j) {
+        const S a = top[j], b = top[width + j];
+        const bool t = (b > a) | (b != b);
+        m[j] = t ? b : a;
+        low[j] = t;
+      }
+    for (; k < count; ++k) {
       const S a = top[k], b = top[width + k];
       const bool t = (b > a) | (b != b);
       m[k] = t ? b : a;

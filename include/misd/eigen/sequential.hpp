@@ -96,7 +96,7 @@ public:
     for_threads(x.rows(), [&](int, Eigen::Index first, Eigen::Index n) {
       pooled ws(*this);
       for_blocks(first, n, block_rows, [&](Eigen::Index f, Eigen::Index m) {
-        z.middleRows(f, m) = forward(layers_, chunk(x, f, m, ws->x), *ws);
+        z.middleRows(f, m) = forward(layers_, chunk(x, f, m, ws->x), *ws, false);
       });
     });
     return z;
@@ -113,7 +113,7 @@ public:
       pooled ws(*this);
       for_blocks(first, n, block_rows, [&](Eigen::Index f, Eigen::Index m) {
         const batch_type& xc = chunk(x, f, m, ws->x);
-        forward(layers_, xc, *ws);
+        forward(layers_, xc, *ws, true);
         dx.middleRows(f, m) = backward(layers, xc, *ws, chunk(g, f, m, ws->g), false, true);
       });
     });
@@ -317,7 +317,7 @@ private:
     batch_type z(rows, static_cast<Eigen::Index>(classes()));
     run_parallel(T, rows, [&](int t, Eigen::Index first, Eigen::Index n) {
       workspace& ws = *wss[static_cast<std::size_t>(t)];
-      z.middleRows(first, n) = forward(layers_, chunk(x, first, n, ws.x), ws);
+      z.middleRows(first, n) = forward(layers_, chunk(x, first, n, ws.x), ws, true);
     });
     const auto& g = upstream(static_cast<const batch_type&>(z));
     check_upstream(x, g);
@@ -364,9 +364,9 @@ private:
   /// ws.acts[j] := output of layer j; returns the last. A convolution followed by a ReLU
   /// applies it in place and hands its buffer to the ReLU's slot (neither backward reads
   /// the convolution's own output). A convolution, ReLU and max pooling (fused block) store
-  /// only the pooled output and the positions it took (ws.argmax[j]).
+  /// only the pooled output and, `for_backward`, the positions it took (ws.argmax[j]).
   const batch_type& forward(const std::vector<layer_type>& layers, const batch_type& x,
-                            workspace& ws) const {
+                            workspace& ws, bool for_backward) const {
     ws.acts.resize(layers.size());
     ws.conv.resize(layers.size());
     ws.argmax.resize(layers.size());
@@ -381,14 +381,15 @@ private:
         if (y.rows() != in.rows() || y.cols() != s_pool.size())
           y.resize(in.rows(), s_pool.size());
         auto& idx = ws.argmax[j];
-        idx.resize(static_cast<std::size_t>(y.size()));
+        if (for_backward)
+          idx.resize(static_cast<std::size_t>(y.size()));
         if (ws.block.size() < static_cast<std::size_t>(s_conv.size()))
           ws.block.resize(static_cast<std::size_t>(s_conv.size()));
         for (Eigen::Index i = 0; i < in.rows(); ++i) {
           conv.forward_one(in.data() + i * in.cols(), ws.block.data(), s_in, s_conv, ws.conv[j],
                            true);
-          pool.forward_one(ws.block.data(), y.data() + i * y.cols(), idx.data() + i * y.cols(),
-                           s_conv, s_pool);
+          pool.forward_one(ws.block.data(), y.data() + i * y.cols(),
+                           for_backward ? idx.data() + i * y.cols() : nullptr, s_conv, s_pool);
         }
         j += 2;
         continue;
