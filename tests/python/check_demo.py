@@ -82,6 +82,7 @@ for a in archs:
     t1 = json.load(open(os.path.join(out, f"table1_{a}.json")))
     check([r["training"] for r in t1] == objectives, f"table1_{a} rows")
     for r in t1:
+        check(0 <= r["train_accuracy"] <= 1, f"table1_{a}: training accuracy out of [0, 1]: {r}")
         check(r["median_radius_correct"] > r["median_radius_wrong"] > 0,
               f"table1_{a}: median radius of correct examples should exceed wrong ones: {r}")
     for png in (f"fig2_radius_histogram_{a}.png", f"risk_coverage_{a}.png",
