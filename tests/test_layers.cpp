@@ -149,44 +149,41 @@ TEST_CASE("conv2d: input and parameter gradients against finite differences") {
   check_gradients(random_conv(1, 2, 5, 3, 1, 1, 3, 1, 7), tensor_shape::image(1, 4, 9), 2, 27);
 }
 
-TEST_CASE("maxpool2d: forward, and input gradient against finite differences") {
-  const nn::maxpool2d<double> p(3, 2, 2, 1, 1, 0);
-  const tensor_shape in = tensor_shape::image(2, 7, 5);
+namespace {
+/// Every pooled value of `p` on x (rows of `in` images) against the definition: the largest
+/// entry of its window, padding left out.
+void check_pool_values(const nn::maxpool2d<double>& p, const tensor_shape& in, const B& x) {
   const tensor_shape out = p.output_shape(in);
-  CHECK(out == tensor_shape::image(2, 4, 4)); // (7+2-3)/2+1, (5-2)/1+1
-  const B x = random_batch(2, in.size(), 3);
   B y;
   p.forward(x, y, in);
-  for (Eigen::Index i = 0; i < 2; ++i)
-    for (Eigen::Index c = 0; c < 2; ++c)
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    for (Eigen::Index c = 0; c < in.c; ++c)
       for (Eigen::Index oh = 0; oh < out.h; ++oh)
         for (Eigen::Index ow = 0; ow < out.w; ++ow) {
           double m = -std::numeric_limits<double>::infinity();
-          for (Eigen::Index h = oh * 2 - 1; h < oh * 2 - 1 + 3; ++h)
-            for (Eigen::Index w = ow; w < ow + 2; ++w)
-              if (h >= 0 && h < in.h && w < in.w)
+          const Eigen::Index h0 = oh * p.stride_h - p.padding_h, w0 = ow * p.stride_w - p.padding_w;
+          for (Eigen::Index h = h0; h < h0 + p.kernel_h; ++h)
+            for (Eigen::Index w = w0; w < w0 + p.kernel_w; ++w)
+              if (h >= 0 && h < in.h && w >= 0 && w < in.w)
                 m = std::max(m, x(i, (c * in.h + h) * in.w + w));
           CHECK(y(i, (c * out.h + oh) * out.w + ow) == m);
         }
+}
+} // namespace
+
+TEST_CASE("maxpool2d: forward, and input gradient against finite differences") {
+  const nn::maxpool2d<double> p(3, 2, 2, 1, 1, 0);
+  const tensor_shape in = tensor_shape::image(2, 7, 5);
+  CHECK(p.output_shape(in) == tensor_shape::image(2, 4, 4)); // (7+2-3)/2+1, (5-2)/1+1
+  check_pool_values(p, in, random_batch(2, in.size(), 3));
   // The vectorised 2x2 / stride 2 path (even width; odd height: floor drops the last row),
-  // with ties from small integers: values against the definition.
+  // with ties from small integers.
   const nn::maxpool2d<double> p2(2, 2);
   const tensor_shape in2 = tensor_shape::image(3, 7, 8);
-  const tensor_shape out2 = p2.output_shape(in2);
-  CHECK(out2 == tensor_shape::image(3, 3, 4));
-  const B x2 = random_batch(2, in2.size(), 4).unaryExpr([](double v) { return std::round(3 * v); });
-  B y2;
-  p2.forward(x2, y2, in2);
-  for (Eigen::Index i = 0; i < 2; ++i)
-    for (Eigen::Index c = 0; c < 3; ++c)
-      for (Eigen::Index oh = 0; oh < out2.h; ++oh)
-        for (Eigen::Index ow = 0; ow < out2.w; ++ow) {
-          double m = -std::numeric_limits<double>::infinity();
-          for (Eigen::Index h = 2 * oh; h < 2 * oh + 2; ++h)
-            for (Eigen::Index w = 2 * ow; w < 2 * ow + 2; ++w)
-              m = std::max(m, x2(i, (c * in2.h + h) * in2.w + w));
-          CHECK(y2(i, (c * out2.h + oh) * out2.w + ow) == m);
-        }
+  CHECK(p2.output_shape(in2) == tensor_shape::image(3, 3, 4));
+  check_pool_values(p2, in2, random_batch(2, in2.size(), 4).unaryExpr([](double v) {
+    return std::round(3 * v);
+  }));
   // Random inputs have no ties, so max pooling is differentiable there.
   check_gradients(nn::maxpool2d<double>(2, 2), tensor_shape::image(3, 6, 5), 2, 31);
   check_gradients(nn::maxpool2d<double>(2, 2), tensor_shape::image(2, 5, 6), 2, 33);

@@ -378,8 +378,7 @@ private:
         const nn::tensor_shape &s_in = shapes_[j], &s_conv = shapes_[j + 1],
                                &s_pool = shapes_[j + 3];
         batch_type& y = ws.acts[j + 2];
-        if (y.rows() != in.rows() || y.cols() != s_pool.size())
-          y.resize(in.rows(), s_pool.size());
+        nn::layers_detail::resize(y, in.rows(), s_pool.size());
         auto& idx = ws.argmax[j];
         if (for_backward)
           idx.resize(static_cast<std::size_t>(y.size()));
@@ -418,8 +417,8 @@ private:
     const batch_type& y = ws.acts[j + 2];
     const auto& idx = ws.argmax[j];
     conv.prepare_backward(dx != nullptr, parameter_gradients, ws.conv[j]);
-    if (dx && (dx->rows() != in.rows() || dx->cols() != in.cols()))
-      dx->resize(in.rows(), in.cols());
+    if (dx)
+      nn::layers_detail::resize(*dx, in.rows(), in.cols());
     Scalar* dconv = ws.block.data();
     for (Eigen::Index i = 0; i < in.rows(); ++i) {
       std::fill(dconv, dconv + s_conv.size(), Scalar(0));
