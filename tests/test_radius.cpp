@@ -192,6 +192,89 @@ TEST_CASE("counting wrapper: RR-BS = 1 backward + 25 forwards, RR-Fast = 1 backw
   CHECK(pg.backwards == model.backwards);
 }
 
+namespace {
+// A model offering logits_and_input_gradient (the LibTorch adapter's one-forward path),
+// built from an Eigen MLP's logits and input_gradient so that its answers must equal the
+// plain model's exactly; `forgetful` returns without calling the upstream function.
+template <class M>
+struct fused_model {
+  using batch_type = misd::batch_t<M>;
+  M& inner;
+  bool forgetful = false;
+  std::size_t logits_calls = 0, gradient_calls = 0, fused_calls = 0;
+  batch_type logits(const batch_type& x) {
+    ++logits_calls;
+    return inner.logits(x);
+  }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) {
+    ++gradient_calls;
+    return inner.input_gradient(x, g);
+  }
+  batch_type
+  logits_and_input_gradient(const batch_type& x,
+                            const std::function<batch_type(const batch_type&)>& upstream) {
+    ++fused_calls;
+    if (forgetful)
+      return inner.input_gradient(x, batch_type::Zero(x.rows(), 3));
+    return inner.input_gradient(x, upstream(inner.logits(x)));
+  }
+};
+} // namespace
+
+TEST_CASE("models with logits_and_input_gradient: one call instead of logits + input_gradient") {
+  auto inner = misd::eigen::mlp<double>::random({10, 8, 3}, 3);
+  fused_model<misd::eigen::mlp<double>> fused{inner};
+  misd_test::counting_model<misd::eigen::mlp<double>> plain{inner};
+  const misd::eigen::batch<double> x = misd::eigen::batch<double>::Random(16, 10);
+  static_assert(misd::detail::has_logits_and_input_gradient<decltype(fused)>);
+  static_assert(!misd::detail::has_logits_and_input_gradient<decltype(plain)>);
+
+  const auto fast = misd::rr_fast(fused, x), fast_plain = misd::rr_fast(plain, x);
+  CHECK(fused.fused_calls == 1);
+  CHECK(fused.logits_calls == 1); // the finite-difference point only
+  CHECK(fused.gradient_calls == 0);
+  CHECK(plain.forwards == 2);
+  CHECK((fast.radius.array() == fast_plain.radius.array()).all());
+  CHECK(fast.prediction == fast_plain.prediction);
+  CHECK(fast.forwards == 2); // counted passes are the same: 1 forward + 1 backward, then 1
+  CHECK(fast.backwards == 1);
+
+  fused.fused_calls = fused.logits_calls = 0;
+  const auto bs = misd::rr_bs(fused, x), bs_plain = misd::rr_bs(plain, x);
+  CHECK(fused.fused_calls == 1);
+  CHECK(fused.logits_calls == 24);
+  CHECK((bs.radius.array() == bs_plain.radius.array()).all());
+
+  misd::robust_radius_options o;
+  o.budget = 4;
+  o.pgd_steps = 2;
+  fused.fused_calls = fused.logits_calls = 0;
+  const auto pg = misd::rr_bs_pgd(fused, x, o), pg_plain = misd::rr_bs_pgd(plain, x, o);
+  CHECK(fused.fused_calls == 3 * 2);  // the clean pass is a forward only: PGD's first step
+  CHECK(fused.logits_calls == 1 + 3); // gives the direction; 3 probes of 2 steps + 1 forward
+  CHECK((pg.radius.array() == pg_plain.radius.array()).all());
+
+  const misd::label_vector y(16, 1);
+  fused.fused_calls = 0;
+  const auto d = misd::attack_direction(fused, x, y);
+  CHECK(fused.fused_calls == 1);
+  CHECK((d.array() == misd::attack_direction(plain, x, y).array()).all());
+
+  misd::score::preprocess_options po;
+  po.epsilon = 1e-3;
+  fused.fused_calls = 0;
+  const auto c = misd::score::preprocessed_confidence(fused, x, misd::score::logit_score::msr, po);
+  CHECK(fused.fused_calls == 1);
+  CHECK((c.array() ==
+         misd::score::preprocessed_confidence(plain, x, misd::score::logit_score::msr, po).array())
+            .all());
+
+  fused.forgetful = true;
+  CHECK_THROWS_WITH_AS(misd::rr_fast(fused, x),
+                       doctest::Contains("returned without calling its upstream function"),
+                       misd::invalid_argument);
+}
+
 TEST_CASE("RR-BS with PGD base: bracket ends verified against the PGD attack") {
   const auto model = misd::eigen::mlp<double>::random({6, 12, 3}, 11);
   const misd::eigen::batch<double> x = (misd::eigen::batch<double>::Random(20, 6).array() + 1) / 2;

@@ -310,6 +310,64 @@ TEST_CASE("Eigen MLP and torch MLP with the same weights: same estimators and sc
   }
 }
 
+namespace {
+// A module that counts how often its forward runs, around the torch MLP.
+struct counting_netImpl : torch::nn::Module {
+  explicit counting_netImpl(torch::nn::Sequential s) : body(register_module("body", s)) {}
+  torch::Tensor forward(const torch::Tensor& x) {
+    ++calls;
+    return body->forward(x);
+  }
+  torch::nn::Sequential body;
+  int calls = 0;
+};
+TORCH_MODULE(counting_net);
+
+// The adapter seen through logits and input_gradient alone (no logits_and_input_gradient).
+template <class M>
+struct without_fused_path {
+  using batch_type = torch::Tensor;
+  M& inner;
+  torch::Tensor logits(const torch::Tensor& x) { return inner.logits(x); }
+  torch::Tensor input_gradient(const torch::Tensor& x, const torch::Tensor& g) {
+    return inner.input_gradient(x, g);
+  }
+};
+} // namespace
+
+TEST_CASE("the adapter's clean logits and FGSM gradient share one forward pass") {
+  const auto emlp = eigen_mlp();
+  counting_net net(torch_mlp(emlp));
+  tb::module_model model(net, tb::options{test_device()});
+  without_fused_path<decltype(model)> plain{model};
+  static_assert(misd::detail::has_logits_and_input_gradient<decltype(model)>);
+  const auto x = to_torch(mlp_inputs(32)).to(model.device());
+  misd::robust_radius_options o;
+  o.fd_step = 0.05;
+
+  net->calls = 0;
+  const auto fast = misd::rr_fast(model, x, o);
+  CHECK(net->calls == 2); // logits + gradient at x, then the finite-difference point
+  net->calls = 0;
+  const auto fast_plain = misd::rr_fast(plain, x, o);
+  CHECK(net->calls == 3);
+  check_close(fast.radius, fast_plain.radius, 1e-6);
+  CHECK(fast.prediction == fast_plain.prediction);
+
+  net->calls = 0;
+  const auto bs = misd::rr_bs(model, x, o);
+  CHECK(net->calls == 25);
+  check_close(bs.radius, misd::rr_bs(plain, x, o).radius, 1e-6);
+
+  misd::score::preprocess_options po;
+  po.epsilon = 1e-3;
+  net->calls = 0;
+  const auto c = misd::score::preprocessed_confidence(model, x, misd::score::logit_score::msr, po);
+  CHECK(net->calls == 2);
+  check_close(c, misd::score::preprocessed_confidence(plain, x, misd::score::logit_score::msr, po),
+              1e-6);
+}
+
 TEST_CASE("double-precision Eigen and torch MLPs: RR-Fast at the default finite-difference step") {
   const auto ef = eigen_mlp();
   std::vector<misd::eigen::dense_layer<double>> layers;
@@ -434,14 +492,25 @@ TEST_CASE("TorchScript: loaded model agrees with itself as a module; channels-la
     CHECK(fast.radius[i] > 0);
     CHECK(bs.radius[i] > 0);
   }
-  // The input gradient against finite differences of the logits.
+  // The input gradient against central differences of the same file's module in double
+  // precision: a step of 1e-6 crosses none of the ReLU and max-pooling kinks that a float
+  // step large enough to beat rounding would (such a check failed on CUDA with h = 1e-2).
+  // g and v come from the CPU generator, so every device checks the same directional
+  // derivative.
   const auto g = torch::randn({10, 5}).to(model.device());
   const auto dx = model.input_gradient(x, g);
-  const auto v = torch::randn_like(x);
-  const double h = 1e-2;
-  const double fd =
-      ((model.logits(x + h * v) - model.logits(x - h * v)) * g).sum().item<double>() / (2 * h);
-  CHECK((dx * v).sum().item<double>() == doctest::Approx(fd).epsilon(2e-2));
+  const auto v = torch::randn({10, 1, 8, 8}).to(model.device());
+  {
+    auto md = torch::jit::load((dir / "conv.pt").string(), model.device());
+    md.to(torch::kDouble);
+    md.eval();
+    torch::NoGradGuard no_grad;
+    const auto xd = x.to(torch::kDouble), vd = v.to(torch::kDouble), gd = g.to(torch::kDouble);
+    const double h = 1e-6;
+    auto at = [&](double t) { return md.forward({xd + t * vd}).toTensor(); };
+    const double fd = ((at(h) - at(-h)) * gd).sum().item<double>() / (2 * h);
+    CHECK((dx.to(torch::kDouble) * vd).sum().item<double>() == doctest::Approx(fd).epsilon(1e-4));
+  }
 
   tb::options cl;
   cl.channels_last = true;

@@ -10,6 +10,13 @@
 //                               const batch_type& g);
 //   };
 //
+// Optional, detected where used: `batch_type logits_and_input_gradient(const batch_type& x,
+// const std::function<batch_type(const batch_type&)>& upstream)` passes the logits of x to
+// `upstream` and returns the input gradient of what it returns, from one forward pass
+// (detail/model_calls.hpp; the LibTorch adapter has it), and the in-place path of
+// radius/workspace.hpp. Optional batch_ops members (all_finite, zero_rows, the row
+// operations) let a backend answer on its own device instead of copying to the host.
+//
 // The element-wise batch arithmetic the algorithms need is reached through one
 // customisation point, misd::batch_ops<B>, which each backend specialises (see
 // eigen/ops.hpp for the reference). Algorithms never name a backend type.
@@ -50,24 +57,25 @@ struct batch_ops;
 
 namespace detail {
 template <class B>
-concept has_batch_ops = requires { sizeof(batch_ops<B>); };
-}
+concept has_batch_ops = requires {
+  sizeof(batch_ops<B>);
+};
+} // namespace detail
 
 /// A batch type whose arithmetic misd knows (batch_ops<B> is specialised and complete).
 template <class B>
 concept Batch = std::copy_constructible<B> && detail::has_batch_ops<B> &&
-                requires(const B& x, B& y, const host_vector& t, const host_matrix& h,
-                         host_matrix& out) {
-                  { batch_ops<B>::rows(x) } -> std::convertible_to<std::size_t>;
-                  { batch_ops<B>::cols(x) } -> std::convertible_to<std::size_t>;
-                  { batch_ops<B>::sign(x) } -> std::convertible_to<B>;
-                  { batch_ops<B>::add_scaled_rows(x, t, x) } -> std::convertible_to<B>;
-                  batch_ops<B>::clamp(y, 0.0, 1.0);
-                  batch_ops<B>::project_linf(y, x, t);
-                  { batch_ops<B>::uniform_noise(x, std::uint64_t{}) } -> std::convertible_to<B>;
-                  batch_ops<B>::to_host(x, out);
-                  { batch_ops<B>::from_host(h, x) } -> std::convertible_to<B>;
-                };
+    requires(const B& x, B& y, const host_vector& t, const host_matrix& h, host_matrix& out) {
+  { batch_ops<B>::rows(x) } -> std::convertible_to<std::size_t>;
+  { batch_ops<B>::cols(x) } -> std::convertible_to<std::size_t>;
+  { batch_ops<B>::sign(x) } -> std::convertible_to<B>;
+  { batch_ops<B>::add_scaled_rows(x, t, x) } -> std::convertible_to<B>;
+  batch_ops<B>::clamp(y, 0.0, 1.0);
+  batch_ops<B>::project_linf(y, x, t);
+  { batch_ops<B>::uniform_noise(x, std::uint64_t{}) } -> std::convertible_to<B>;
+  batch_ops<B>::to_host(x, out);
+  { batch_ops<B>::from_host(h, x) } -> std::convertible_to<B>;
+};
 
 /// The batch type of a model.
 template <class M>
@@ -75,7 +83,9 @@ using batch_t = typename std::remove_cvref_t<M>::batch_type;
 
 namespace detail {
 template <class M>
-concept has_batch_type = requires { typename std::remove_cvref_t<M>::batch_type; };
+concept has_batch_type = requires {
+  typename std::remove_cvref_t<M>::batch_type;
+};
 template <class M>
 concept has_logits = has_batch_type<M> && requires(M& m, const batch_t<M>& x) {
   { m.logits(x) } -> std::convertible_to<batch_t<M>>;

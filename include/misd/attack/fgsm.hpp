@@ -11,10 +11,10 @@ namespace misd {
 
 /// Options shared by FGSM and PGD.
 struct attack_options {
-  double temperature = 1.0;       ///< T in CE(f(x)/T, y)
-  std::optional<input_box> box;   ///< every evaluated point is clamped into it
-  bool targeted = false;          ///< labels are targets: descend their loss
-  bool reverse = false;           ///< descend instead of ascend (flips `targeted` too)
+  double temperature = 1.0;     ///< T in CE(f(x)/T, y)
+  std::optional<input_box> box; ///< every evaluated point is clamped into it
+  bool targeted = false;        ///< labels are targets: descend their loss
+  bool reverse = false;         ///< descend instead of ascend (flips `targeted` too)
 };
 
 namespace detail {
@@ -23,25 +23,33 @@ inline void validate(const attack_options& o) {
     throw invalid_argument(message("temperature ", o.temperature, " must be finite and > 0"));
   validate(o.box);
 }
-inline double ascent_sign(const attack_options& o) { return (o.targeted != o.reverse) ? -1.0 : 1.0; }
+inline double ascent_sign(const attack_options& o) {
+  return (o.targeted != o.reverse) ? -1.0 : 1.0;
+}
 
 inline void validate_eps(const host_vector& eps, std::size_t n, std::string_view what) {
   if (static_cast<std::size_t>(eps.size()) != n)
-    throw invalid_argument(message(what, ": ", eps.size(), " radii for a batch of ", n,
-                                   " examples"));
+    throw invalid_argument(
+        message(what, ": ", eps.size(), " radii for a batch of ", n, " examples"));
   for (Eigen::Index i = 0; i < eps.size(); ++i)
     if (!(eps[i] >= 0) || !std::isfinite(eps[i]))
-      throw invalid_argument(message(what, ": radius ", eps[i], " of example ", i,
-                                     " is not finite and >= 0"));
+      throw invalid_argument(
+          message(what, ": radius ", eps[i], " of example ", i, " is not finite and >= 0"));
 }
 
-/// sign(∇_x [s · CE(z/T, y)]) given the logits z of x already computed on the host.
-template <class M>
-batch_t<M> loss_direction(M& model, const batch_t<M>& x, const host_matrix& z,
-                          const label_vector& y, double temperature, double s) {
+/// z = the logits of x (on the host) and sign(∇_x [s · CE(z/T, y)]) with y = labels_of(z)
+/// (given labels, or the predictions read off z): 1 forward + 1 backward pass, the forward
+/// shared by both where the model can (logits_and_input_gradient).
+template <class M, class Labels>
+batch_t<M> logits_and_loss_direction(M& model, const batch_t<M>& x, host_matrix& z,
+                                     double temperature, double s, Labels&& labels_of) {
   host_matrix g;
-  ce_gradient(z, y, temperature, s, g);
-  return batch_ops<batch_t<M>>::sign(checked_input_gradient(model, x, g));
+  const auto dx = logits_and_input_gradient(
+      model, x, z, "logits", [&](const host_matrix& logits) -> const host_matrix& {
+        ce_gradient(logits, labels_of(logits), temperature, s, g);
+        return g;
+      });
+  return batch_ops<batch_t<M>>::sign(dx);
 }
 } // namespace detail
 
@@ -54,10 +62,13 @@ batch_t<M> attack_direction(M& model, const batch_t<M>& x, const label_vector& y
   detail::require_batch(x, "attack_direction");
   detail::require_finite_input(x, "attack_direction");
   host_matrix z;
-  detail::checked_logits(model, x, z, "logits");
-  detail::require_labels(y, static_cast<std::size_t>(z.rows()), static_cast<std::size_t>(z.cols()),
-                         "attack_direction");
-  return detail::loss_direction(model, x, z, y, opts.temperature, detail::ascent_sign(opts));
+  return detail::logits_and_loss_direction(
+      model, x, z, opts.temperature, detail::ascent_sign(opts),
+      [&](const host_matrix& logits) -> const label_vector& {
+        detail::require_labels(y, static_cast<std::size_t>(logits.rows()),
+                               static_cast<std::size_t>(logits.cols()), "attack_direction");
+        return y;
+      });
 }
 
 /// FGSM with a radius per example: clamp(x + ε_i · direction_i).
@@ -79,8 +90,8 @@ template <class M>
 batch_t<M> fgsm(M& model, const batch_t<M>& x, const label_vector& y, double eps,
                 const attack_options& opts = {}) {
   static_assert(detail::check_differentiable<M>());
-  return fgsm(model, x, y, host_vector::Constant(
-                               static_cast<Eigen::Index>(batch_ops<batch_t<M>>::rows(x)), eps),
+  return fgsm(model, x, y,
+              host_vector::Constant(static_cast<Eigen::Index>(batch_ops<batch_t<M>>::rows(x)), eps),
               opts);
 }
 

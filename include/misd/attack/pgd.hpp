@@ -45,10 +45,13 @@ batch_t<M> pgd_run(M& model, const batch_t<M>& x0, const label_vector& y, const 
   }
   host_matrix z;
   for (int k = 0; k < opts.steps; ++k) {
-    detail::checked_logits(model, x, z, "logits");
-    if (k == 0)
-      detail::require_labels(y, ops::rows(x0), static_cast<std::size_t>(z.cols()), "pgd");
-    const auto d = detail::loss_direction(model, x, z, y, opts.temperature, s);
+    const auto d = detail::logits_and_loss_direction(
+        model, x, z, opts.temperature, s, [&](const host_matrix& logits) -> const label_vector& {
+          if (k == 0)
+            detail::require_labels(y, ops::rows(x0), static_cast<std::size_t>(logits.cols()),
+                                   "pgd");
+          return y;
+        });
     if (k == 0 && first_direction != nullptr)
       *first_direction = d;
     x = ops::add_scaled_rows(x, step, d);

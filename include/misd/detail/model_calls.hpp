@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <functional>
 #include <limits>
 #include <string_view>
 
@@ -17,8 +18,8 @@ void require_batch(const B& x, std::string_view what) {
   if (batch_ops<B>::rows(x) == 0)
     throw invalid_argument(message(what, ": empty batch (0 examples)"));
   if (batch_ops<B>::cols(x) == 0)
-    throw invalid_argument(message(what, ": batch of ", batch_ops<B>::rows(x),
-                                   " examples with 0 numbers each"));
+    throw invalid_argument(
+        message(what, ": batch of ", batch_ops<B>::rows(x), " examples with 0 numbers each"));
 }
 
 /// Throws data_error naming the first non-finite entry of a host matrix.
@@ -28,13 +29,21 @@ inline void require_finite(const host_matrix& z, std::string_view what) {
   for (Eigen::Index i = 0; i < z.rows(); ++i)
     for (Eigen::Index k = 0; k < z.cols(); ++k)
       if (!std::isfinite(z(i, k)))
-        throw data_error(message(what, " of example ", i, " is not finite (column ", k,
-                                 " = ", z(i, k), ")"));
+        throw data_error(
+            message(what, " of example ", i, " is not finite (column ", k, " = ", z(i, k), ")"));
 }
 
-/// Throws data_error naming the first example with a non-finite input.
+/// Throws data_error naming the first example with a non-finite input. A backend whose
+/// batch_ops has `all_finite` answers on its own device first, so a finite batch is never
+/// copied to the host (on a GPU that copy would cost more than the check).
 template <class B>
 void require_finite_input(const B& x, std::string_view what) {
+  if constexpr (requires {
+                  { batch_ops<B>::all_finite(x) } -> std::convertible_to<bool>;
+                }) {
+    if (batch_ops<B>::all_finite(x))
+      return;
+  }
   host_matrix h;
   batch_ops<B>::to_host(x, h);
   if (h.allFinite())
@@ -46,30 +55,77 @@ void require_finite_input(const B& x, std::string_view what) {
                                  " = ", h(i, j), ")"));
 }
 
+/// Logits of a batch of n examples to the host, checked: N x K with K >= 2, all finite.
+template <class B>
+void logits_to_host(const B& logits, std::size_t n, host_matrix& z, std::string_view what) {
+  using ops = batch_ops<B>;
+  if (ops::rows(logits) != n || ops::cols(logits) < 2)
+    throw invalid_argument(message(what, ": model returned logits of ", ops::rows(logits), " x ",
+                                   ops::cols(logits), " for a batch of ", n, " examples (expected ",
+                                   n, " x K with K >= 2)"));
+  ops::to_host(logits, z);
+  require_finite(z, what);
+}
+
 /// Forward pass with the checks every caller needs: N x K with K >= 2, all finite.
 template <class M>
 void checked_logits(M& model, const batch_t<M>& x, host_matrix& z, std::string_view what) {
+  logits_to_host(model.logits(x), batch_ops<batch_t<M>>::rows(x), z, what);
+}
+
+template <class M>
+void require_input_shape(const batch_t<M>& dx, const batch_t<M>& x, std::string_view what) {
   using ops = batch_ops<batch_t<M>>;
-  const auto n = ops::rows(x);
-  const auto logits = model.logits(x);
-  if (ops::rows(logits) != n || ops::cols(logits) < 2)
-    throw invalid_argument(message(what, ": model returned logits of ", ops::rows(logits), " x ",
-                                   ops::cols(logits), " for a batch of ", n,
-                                   " examples (expected ", n, " x K with K >= 2)"));
-  ops::to_host(logits, z);
-  require_finite(z, what);
+  if (ops::rows(dx) != ops::rows(x) || ops::cols(dx) != ops::cols(x))
+    throw invalid_argument(message(what, " returned ", ops::rows(dx), " x ", ops::cols(dx),
+                                   " for an input batch of ", ops::rows(x), " x ", ops::cols(x),
+                                   " (it must match the input)"));
 }
 
 /// Vector-Jacobian product with its size checked against the input.
 template <class M>
 batch_t<M> checked_input_gradient(M& model, const batch_t<M>& x, const host_matrix& g) {
-  using ops = batch_ops<batch_t<M>>;
-  auto dx = model.input_gradient(x, ops::from_host(g, x));
-  if (ops::rows(dx) != ops::rows(x) || ops::cols(dx) != ops::cols(x))
-    throw invalid_argument(message("input_gradient returned ", ops::rows(dx), " x ",
-                                   ops::cols(dx), " for an input batch of ", ops::rows(x), " x ",
-                                   ops::cols(x), " (it must match the input)"));
+  auto dx = model.input_gradient(x, batch_ops<batch_t<M>>::from_host(g, x));
+  require_input_shape<M>(dx, x, "input_gradient");
   return dx;
+}
+
+/// A model that computes its logits and an input gradient of them in one forward and one
+/// backward pass (optional, detected): `upstream` receives the logits and returns dL/dz.
+/// Models that cannot reuse a forward pass between logits() and input_gradient() (the
+/// LibTorch adapter) offer it; the others are called as logits, then input_gradient.
+template <class M>
+concept has_logits_and_input_gradient = has_batch_type<M> &&
+    requires(M& m, const batch_t<M>& x, const std::function<batch_t<M>(const batch_t<M>&)>& f) {
+  { m.logits_and_input_gradient(x, f) } -> std::convertible_to<batch_t<M>>;
+};
+
+/// z = the logits of x (checked, on the host) and the input gradient of the upstream
+/// gradient `upstream(z)` (a host matrix): one forward and one backward pass where the
+/// model offers logits_and_input_gradient, else checked_logits then checked_input_gradient.
+template <class M, class Upstream>
+batch_t<M> logits_and_input_gradient(M& model, const batch_t<M>& x, host_matrix& z,
+                                     std::string_view what, Upstream&& upstream) {
+  using B = batch_t<M>;
+  using ops = batch_ops<B>;
+  if constexpr (has_logits_and_input_gradient<M>) {
+    bool called = false;
+    const std::function<B(const B&)> f = [&](const B& logits) -> B {
+      logits_to_host(logits, ops::rows(x), z, what);
+      called = true;
+      return ops::from_host(upstream(static_cast<const host_matrix&>(z)), logits);
+    };
+    auto dx = model.logits_and_input_gradient(x, f);
+    if (!called)
+      throw invalid_argument(
+          message(what, ": logits_and_input_gradient returned without calling its upstream "
+                        "function (it must pass the logits to it)"));
+    require_input_shape<M>(dx, x, "logits_and_input_gradient");
+    return dx;
+  } else {
+    checked_logits(model, x, z, what);
+    return checked_input_gradient(model, x, upstream(static_cast<const host_matrix&>(z)));
+  }
 }
 
 /// argmax of each row; ties go to the lowest index.
@@ -103,12 +159,12 @@ inline void ce_gradient(const host_matrix& z, const label_vector& y, double temp
 inline void require_labels(const label_vector& y, std::size_t n, std::size_t k,
                            std::string_view what) {
   if (y.size() != n)
-    throw invalid_argument(message(what, ": ", y.size(), " labels for a batch of ", n,
-                                   " examples"));
+    throw invalid_argument(
+        message(what, ": ", y.size(), " labels for a batch of ", n, " examples"));
   for (std::size_t i = 0; i < n; ++i)
     if (y[i] < 0 || static_cast<std::size_t>(y[i]) >= k)
-      throw invalid_argument(message(what, ": label ", y[i], " of example ", i,
-                                     " is outside [0, ", k, ")"));
+      throw invalid_argument(
+          message(what, ": label ", y[i], " of example ", i, " is outside [0, ", k, ")"));
 }
 
 } // namespace misd::detail

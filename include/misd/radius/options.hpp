@@ -23,9 +23,9 @@ struct robust_radius_options {
   double temperature = 1.0;     ///< T of the attack direction's loss
   std::optional<input_box> box; ///< RR-BS: probes are clamped into it (RR-Fast never clamps)
   double max_radius = std::numeric_limits<double>::infinity(); ///< cap on every radius
-  double tolerance = 0.0;       ///< RR-BS: stop an example once (hi − lo) ≤ tolerance · hi
+  double tolerance = 0.0; ///< RR-BS: stop an example once (hi − lo) ≤ tolerance · hi
   // RR-BS with the PGD base:
-  int pgd_steps = 10;           ///< k steps per probe
+  int pgd_steps = 10;              ///< k steps per probe
   double pgd_step_fraction = 0.25; ///< α = ε/4
   bool pgd_random_start = false;
   std::uint64_t seed = 0;
@@ -54,9 +54,9 @@ struct radius_result {
   host_vector lower;  ///< largest radius verified not to flip (0 when none was probed)
   host_vector upper;  ///< smallest radius verified to flip (+inf when none was found)
   std::vector<radius_status> status;
-  label_vector prediction;  ///< ŷ(x), argmax of the clean logits
-  std::size_t forwards = 0; ///< forward passes over the batch
-  std::size_t backwards = 0;///< backward (input-gradient) passes over the batch
+  label_vector prediction;   ///< ŷ(x), argmax of the clean logits
+  std::size_t forwards = 0;  ///< forward passes over the batch
+  std::size_t backwards = 0; ///< backward (input-gradient) passes over the batch
   /// Forward evaluations of single examples (a pass over m rows counts m): what the
   /// estimators' early stopping saves shows here, not in `forwards`.
   std::size_t example_forwards = 0;
@@ -75,10 +75,11 @@ inline void validate(const robust_radius_options& o) {
   if (!(o.r0 > 0) || !std::isfinite(o.r0))
     throw invalid_argument(message("robust radius: r0 = ", o.r0, " must be finite and > 0"));
   if (!(o.fd_step > 0) || !std::isfinite(o.fd_step))
-    throw invalid_argument(message("robust radius: fd_step = ", o.fd_step, " must be finite and > 0"));
+    throw invalid_argument(
+        message("robust radius: fd_step = ", o.fd_step, " must be finite and > 0"));
   if (!(o.temperature > 0) || !std::isfinite(o.temperature))
-    throw invalid_argument(message("robust radius: temperature = ", o.temperature,
-                                   " must be finite and > 0"));
+    throw invalid_argument(
+        message("robust radius: temperature = ", o.temperature, " must be finite and > 0"));
   if (!(o.max_radius > 0))
     throw invalid_argument(message("robust radius: max_radius = ", o.max_radius, " must be > 0"));
   if (!(o.tolerance >= 0) || !std::isfinite(o.tolerance))
@@ -104,6 +105,12 @@ inline void init_result(radius_result& r, std::size_t n) {
 /// Rows of a direction batch that are entirely zero (flat model at that example).
 template <class B>
 std::vector<bool> zero_rows(const B& d) {
+  if constexpr (requires(unsigned char* flags) { batch_ops<B>::zero_rows(d, flags); }) {
+    // The backend answers on its own device: no copy of the batch to the host.
+    std::vector<unsigned char> flags(batch_ops<B>::rows(d));
+    batch_ops<B>::zero_rows(d, flags.data());
+    return {flags.begin(), flags.end()};
+  }
   host_matrix h;
   batch_ops<B>::to_host(d, h);
   std::vector<bool> out(static_cast<std::size_t>(h.rows()));

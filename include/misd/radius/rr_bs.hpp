@@ -2,7 +2,6 @@
 #pragma once
 
 #include "misd/attack/pgd.hpp"
-#include "misd/detail/first_pass.hpp"
 #include "misd/radius/options.hpp"
 #include "misd/radius/workspace.hpp"
 
@@ -167,17 +166,21 @@ radius_result rr_bs_pgd(M& model, const batch_t<M>& x, const robust_radius_optio
   detail::require_batch(x, "rr_bs_pgd");
   detail::require_finite_input(x, "rr_bs_pgd");
   host_matrix z;
-  detail::checked_logits(model, x, z, "logits");
-  res.forwards += 1;
-  res.example_forwards += ops::rows(x);
-  detail::argmax_rows(z, res.prediction);
-  std::vector<bool> zero(res.prediction.size(), false);
   const bool direction_from_pgd = !o.pgd_random_start && o.budget > 1;
-  if (!direction_from_pgd) {
-    zero =
-        detail::zero_rows(detail::loss_direction(model, x, z, res.prediction, o.temperature, 1.0));
+  std::vector<bool> zero(ops::rows(x), false);
+  if (direction_from_pgd) {
+    detail::checked_logits(model, x, z, "logits");
+    detail::argmax_rows(z, res.prediction);
+  } else {
+    zero = detail::zero_rows(detail::logits_and_loss_direction(
+        model, x, z, o.temperature, 1.0, [&](const host_matrix& logits) -> const label_vector& {
+          detail::argmax_rows(logits, res.prediction);
+          return res.prediction;
+        }));
     res.backwards += 1;
   }
+  res.forwards += 1;
+  res.example_forwards += ops::rows(x);
   pgd_options po;
   po.temperature = o.temperature;
   po.box = o.box;

@@ -2,7 +2,6 @@
 // FGSM ray (paper §3.2, Algorithm 2, with the denominator's sign as in ALGORITHMS.md).
 #pragma once
 
-#include "misd/detail/first_pass.hpp"
 #include "misd/radius/options.hpp"
 #include "misd/radius/workspace.hpp"
 
@@ -67,7 +66,8 @@ void rr_fast_block(M& model, const batch_t<M>& x, const robust_radius_options& o
     }
     const double q = linear_crossing_rows(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step);
     res.radius[e] = std::min(q, o.max_radius);
-    res.status[i] = std::isfinite(q) ? radius_status::linear_estimate : radius_status::not_bracketed;
+    res.status[i] =
+        std::isfinite(q) ? radius_status::linear_estimate : radius_status::not_bracketed;
   }
 }
 } // namespace detail
@@ -75,8 +75,8 @@ void rr_fast_block(M& model, const batch_t<M>& x, const robust_radius_options& o
 /// RR-Fast writing into `res` and reusing `ws` (no allocation once the batch shape has
 /// been seen, for models with the in-place path and threads = 1).
 template <class M>
-void rr_fast(M& model, const batch_t<M>& x, const robust_radius_options& o,
-             radius_workspace<M>& ws, radius_result& res) {
+void rr_fast(M& model, const batch_t<M>& x, const robust_radius_options& o, radius_workspace<M>& ws,
+             radius_result& res) {
   static_assert(detail::check_differentiable<M>());
   detail::validate(o);
   detail::require_input(x, "rr_fast");

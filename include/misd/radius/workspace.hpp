@@ -189,9 +189,11 @@ void clean_pass(M& model, const batch_t<M>& x, double temperature, radius_worksp
     size_to(ws.zero, n);
     ops::zero_rows(*ws.direction, ws.zero.data());
   } else {
-    checked_logits(model, x, ws.z0, "logits");
-    argmax_rows(ws.z0, res.prediction);
-    ws.direction.emplace(loss_direction(model, x, ws.z0, res.prediction, temperature, 1.0));
+    ws.direction.emplace(logits_and_loss_direction(
+        model, x, ws.z0, temperature, 1.0, [&](const host_matrix& z) -> const label_vector& {
+          argmax_rows(z, res.prediction);
+          return res.prediction;
+        }));
     const auto z = zero_rows(*ws.direction);
     ws.zero.assign(z.begin(), z.end());
   }

@@ -57,9 +57,9 @@ batch_t<M> preprocess_input(M& model, const batch_t<M>& x, logit_score s,
   detail::validate(o);
   misd::detail::require_batch(x, "preprocess");
   host_matrix z;
-  misd::detail::checked_logits(model, x, z, "logits");
-  const auto d = ops::sign(
-      misd::detail::checked_input_gradient(model, x, confidence_gradient(s, z, o.temperature)));
+  const auto d = ops::sign(misd::detail::logits_and_input_gradient(
+      model, x, z, "logits",
+      [&](const host_matrix& logits) { return confidence_gradient(s, logits, o.temperature); }));
   const double step =
       o.direction == preprocess_direction::raise_confidence ? o.epsilon : -o.epsilon;
   auto out = ops::add_scaled_rows(x, host_vector::Constant(z.rows(), step), d);

@@ -7,11 +7,13 @@
 //   auto script = misd::torch_backend::load_torchscript("model.pt", torch::kCUDA);
 //   auto r = misd::rr_fast(script, x.to(torch::kCUDA));  // (misd/torch/script.hpp)
 //
-// Scoring (logits, input_gradient) runs the module in eval mode with its parameters frozen
-// and restores the caller's mode and requires_grad flags afterwards; input gradients come
-// from torch::autograd::grad with respect to the input only, so parameter gradients are
-// never touched. It works when the caller is in torch::NoGradGuard or c10::InferenceMode
-// (inference tensors are cloned into ordinary ones for the backward pass).
+// Scoring (logits, input_gradient, logits_and_input_gradient) runs the module in eval mode
+// with its parameters frozen and restores the caller's mode and requires_grad flags
+// afterwards; input gradients come from torch::autograd::grad with respect to the input
+// only, so parameter gradients are never touched. logits_and_input_gradient gives the
+// estimators the clean logits and the FGSM gradient from one forward pass. It works when the caller
+// is in torch::NoGradGuard or c10::InferenceMode (inference tensors are cloned into ordinary ones
+// for the backward pass).
 //
 // Training (Trainable: forward_backward, accumulate_gradients, zero_gradients, parameters,
 // gradients) runs in the module's own mode (call train() as in PyTorch) and accumulates
@@ -201,11 +203,21 @@ public:
   /// dL/dX for the upstream gradient G = dL/dZ (N x K), in eval mode, parameters frozen:
   /// torch::autograd::grad with respect to the input only.
   torch::Tensor input_gradient(const torch::Tensor& x, const torch::Tensor& g) {
+    return logits_and_input_gradient(x, [&](const torch::Tensor&) { return g; });
+  }
+
+  /// The logits z of x, passed to `upstream`, and the input gradient of upstream(z): one
+  /// forward and one backward pass, where logits() then input_gradient() would run the
+  /// forward twice. Scoring semantics, as input_gradient; the estimators and attacks use it.
+  torch::Tensor
+  logits_and_input_gradient(const torch::Tensor& x,
+                            const std::function<torch::Tensor(const torch::Tensor&)>& upstream) {
     check_batch(x, "input_gradient");
     scoring_scope scope(self());
     grad_scope on;
     auto xr = leaf(x);
     const auto z = forward_checked(xr);
+    const auto g = upstream(to_input_dtype(z.detach(), x));
     auto dx = torch::autograd::grad({z}, {xr}, {upstream_like(g, z)}, /*retain_graph=*/false,
                                     /*create_graph=*/false, /*allow_unused=*/true)[0];
     return dx.defined() ? dx.detach() : torch::zeros_like(x);

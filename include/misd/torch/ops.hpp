@@ -95,6 +95,14 @@ struct batch_ops<torch::Tensor> {
     return out;
   }
   static bool all_finite(const B& x) { return torch::isfinite(x).all().item<bool>(); }
+  /// out[i] = 1 where row i of d is entirely zero: computed on d's device, N bytes copied.
+  static void zero_rows(const B& d, unsigned char* out) {
+    const auto n = static_cast<std::int64_t>(rows(d));
+    if (n == 0)
+      return;
+    const auto flags = (d.reshape({n, -1}) == 0).all(1).to(torch::kCPU, torch::kUInt8);
+    std::copy_n(flags.contiguous().data_ptr<std::uint8_t>(), n, out);
+  }
 };
 
 } // namespace misd
