@@ -25,13 +25,13 @@ namespace {
 struct cli {
   std::string model, device = "cpu", shape = "3,32,32";
   long batch = 512, reps = 10, budget = 25;
-  bool channels_last = false, bf16 = false;
+  bool channels_last = false, bf16 = false, jit_noopt = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "bench_torch: " << why
             << "\nusage: bench_torch --model M.pt [--device cpu|cuda] [--batch N] "
-               "[--shape C,H,W] [--reps R] [--budget L] [--channels-last] [--bf16]\n";
+               "[--shape C,H,W] [--reps R] [--budget L] [--channels-last] [--bf16] [--jit-noopt]\n";
   std::exit(2);
 }
 
@@ -60,6 +60,8 @@ cli parse(int argc, char** argv) {
       c.channels_last = true;
     else if (a == "--bf16")
       c.bf16 = true;
+    else if (a == "--jit-noopt") // TorchScript's interpreter without graph optimisation
+      c.jit_noopt = true;
     else
       usage("unknown option " + a);
   }
@@ -76,6 +78,8 @@ int main(int argc, char** argv) try {
   tb::options o;
   o.channels_last = c.channels_last;
   o.bf16_autocast = c.bf16;
+  if (c.jit_noopt)
+    torch::jit::setGraphExecutorOptimize(false);
   auto model = tb::load_torchscript(c.model, c.device, o);
   const auto dev = model.device();
   std::vector<std::int64_t> shape{c.batch};
@@ -134,10 +138,11 @@ int main(int argc, char** argv) try {
   std::cout << "{\"impl\": \"misd\", \"device\": \"" << dev.str() << "\", \"torch\": \""
             << TORCH_VERSION << "\", \"batch\": " << c.batch << ", \"budget\": " << c.budget
             << ", \"channels_last\": " << (c.channels_last ? "true" : "false")
-            << ", \"bf16\": " << (c.bf16 ? "true" : "false") << ", \"forward\": " << n / t_forward
-            << ", \"msr_pre\": " << n / t_msr << ", \"rr_fast\": " << n / t_fast
-            << ", \"rr_bs_once\": " << n / t_bs << ", \"to_host_ms\": " << t_to_host * 1e3
-            << ", \"forward_ms\": " << t_forward * 1e3
+            << ", \"bf16\": " << (c.bf16 ? "true" : "false")
+            << ", \"jit_noopt\": " << (c.jit_noopt ? "true" : "false")
+            << ", \"forward\": " << n / t_forward << ", \"msr_pre\": " << n / t_msr
+            << ", \"rr_fast\": " << n / t_fast << ", \"rr_bs_once\": " << n / t_bs
+            << ", \"to_host_ms\": " << t_to_host * 1e3 << ", \"forward_ms\": " << t_forward * 1e3
             << ", \"forward_backward_ms\": " << t_fwd_bwd * 1e3
             << ", \"rr_bs_forwards\": " << bs.forwards
             << ", \"median_radius_bs\": " << rb[rb.size() / 2] << "}" << std::endl;

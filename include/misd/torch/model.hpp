@@ -179,7 +179,9 @@ private:
 };
 
 /// What the adapters share. Derived supplies
-///   torch::Tensor run_forward(const torch::Tensor&)   the module's forward
+///   torch::Tensor run_forward(const torch::Tensor&, bool for_gradient)
+///                                                     the module's forward (for_gradient: a
+///                                                     backward pass follows)
 ///   std::vector<torch::Tensor> parameter_tensors()     its parameters, in a fixed order
 ///   bool is_training(); void set_training(bool)        its mode
 template <class Derived, class Scalar>
@@ -216,7 +218,7 @@ public:
     scoring_scope scope(self());
     grad_scope on;
     auto xr = leaf(x);
-    const auto z = forward_checked(xr);
+    const auto z = forward_checked(xr, true);
     const auto g = upstream(to_input_dtype(z.detach(), x));
     auto dx = torch::autograd::grad({z}, {xr}, {upstream_like(g, z)}, /*retain_graph=*/false,
                                     /*create_graph=*/false, /*allow_unused=*/true)[0];
@@ -231,7 +233,7 @@ public:
     check_batch(x, "forward_backward");
     grad_scope on;
     auto xr = input_gradient ? leaf(x) : plain(x);
-    const auto z = forward_checked(xr);
+    const auto z = forward_checked(xr, true);
     const auto g = upstream(to_input_dtype(z.detach(), x));
     std::vector<torch::Tensor> inputs;
     if (input_gradient)
@@ -372,14 +374,14 @@ private:
     return x.is_inference() ? x.clone() : x.detach();
   }
 
-  torch::Tensor forward_checked(const torch::Tensor& x) {
+  torch::Tensor forward_checked(const torch::Tensor& x, bool for_gradient = false) {
     auto in = x;
     if (opts_.channels_last && in.dim() == 4)
       in = in.contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor z;
     try {
       autocast_scope autocast(opts_.bf16_autocast, device_);
-      z = self().run_forward(in);
+      z = self().run_forward(in, for_gradient);
     } catch (const misd::error&) {
       throw;
     } catch (const c10::Error& e) {
@@ -447,7 +449,9 @@ public:
   Net& module() { return net_; }
 
 private:
-  torch::Tensor run_forward(const torch::Tensor& x) { return net_->forward(x); }
+  torch::Tensor run_forward(const torch::Tensor& x, bool /*for_gradient*/) {
+    return net_->forward(x);
+  }
   std::vector<torch::Tensor> parameter_tensors() { return net_->parameters(); }
   bool is_training() const { return net_->is_training(); }
   void set_training(bool on) { net_->train(on); }

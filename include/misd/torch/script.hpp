@@ -9,9 +9,11 @@
 
 #include "misd/torch/model.hpp"
 
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace misd::torch_backend {
@@ -34,7 +36,14 @@ public:
   const std::string& origin() const { return origin_; }
 
 private:
-  torch::Tensor run_forward(const torch::Tensor& x) {
+  torch::Tensor run_forward(const torch::Tensor& x, bool for_gradient) {
+    // A pass that a backward pass follows runs the graph unoptimised (thread-local switch):
+    // eager autograd operator by operator beat the profiling executor's differentiable
+    // graphs (WRN-28-10 on an H100: forward + backward 71.8 vs 82.6 ms), while forward-only
+    // passes keep the optimised graph (28.3 vs 33.4 ms); bench/README.md, "LibTorch on a GPU".
+    std::optional<torch::jit::GraphOptimizerEnabledGuard> plain;
+    if (for_gradient)
+      plain.emplace(false);
     const auto out = module_.forward({x});
     if (!out.isTensor())
       this->output_error(misd::detail::message("TorchScript model '", origin_,
