@@ -1,7 +1,8 @@
 // bench/radius_calls.cpp -- one call of a method, for instruction counts under callgrind:
-//   valgrind --tool=callgrind --instr-atstart=no ./radius_calls <method> <batch>
-// method: raw | forward | rr-fast | rr-bs | rr-refine. A warm-up call runs first (outside
-// the measurement) so that workspaces are sized; only the second call is counted.
+//   valgrind --tool=callgrind --instr-atstart=no ./radius_calls <method> <batch> [threads]
+// method: raw | forward | rr-fast | rr-bs | rr-refine; threads: robust_radius_options::threads
+// (default 1; with --separate-threads=yes callgrind counts each thread apart). A warm-up call runs
+// first (outside the measurement) so that workspaces are sized; only the second call is counted.
 #include "bench_common.hpp"
 
 #include <valgrind/callgrind.h>
@@ -12,8 +13,9 @@
 using namespace misd_bench;
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    std::fprintf(stderr, "usage: radius_calls raw|forward|rr-fast|rr-bs|rr-refine BATCH\n");
+  if (argc != 3 && argc != 4) {
+    std::fprintf(stderr,
+                 "usage: radius_calls raw|forward|rr-fast|rr-bs|rr-refine BATCH [THREADS]\n");
     return 2;
   }
   const std::string m = argv[1];
@@ -22,6 +24,7 @@ int main(int argc, char** argv) {
   const batch x = images(n);
   misd::robust_radius_options o;
   o.box = misd::input_box{0, 1};
+  o.threads = argc == 4 ? std::stoi(argv[3]) : 1;
   misd::radius_workspace<const model_type> ws;
   misd::radius_result r;
   model_type::scratch_type s;

@@ -1,11 +1,15 @@
 // tests/test_concurrency.cpp -- one misd::eigen::mlp<float> scored from two threads at once
 // (separate calls, separate results) gives exactly the serial results, for RR-BS and
-// RR-Fast, and so does the estimators' own threads option. Also run under ThreadSanitizer
-// (CMakePresets.json "tsan", cmake/run-tests.sh), which reports any data race.
+// RR-Fast, and so does the estimators' own threads option; the worker pool they run on.
+// Also run under ThreadSanitizer (CMakePresets.json "tsan", cmake/run-tests.sh), which
+// reports any data race.
 #include <doctest/doctest.h>
 
 #include "misd/misd.hpp"
 
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -71,4 +75,95 @@ TEST_CASE("the estimators' threads option agrees with one thread") {
     for (Eigen::Index i = 0; i < a.radius.size(); ++i)
       CHECK(a.radius[i] == doctest::Approx(b.radius[i]).epsilon(1e-3));
   }
+}
+
+TEST_CASE("worker_pool: every index once, errors after all tasks, nested and concurrent calls") {
+  auto& pool = misd::detail::worker_pool::shared();
+  SUBCASE("every index runs exactly once, for many calls in a row") {
+    for (std::size_t n = 1; n <= 6; ++n)
+      for (int rep = 0; rep < 200; ++rep) {
+        std::vector<std::atomic<int>> hits(n);
+        auto task = [&](std::size_t i) { hits[i].fetch_add(1); };
+        pool.run(n, task);
+        for (std::size_t i = 0; i < n; ++i)
+          REQUIRE(hits[i].load() == 1);
+      }
+  }
+  SUBCASE("indices run side by side on a worker") {
+    // Index 0 (the caller) waits until index 1 has started, which only a worker can do
+    // while index 0 is still running; a time limit keeps a broken pool from hanging.
+    std::atomic<bool> second_started{false};
+    bool overlapped = false;
+    auto task = [&](std::size_t i) {
+      if (i == 1) {
+        second_started = true;
+        return;
+      }
+      const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+      while (!second_started && std::chrono::steady_clock::now() < until)
+        std::this_thread::yield();
+      overlapped = second_started;
+    };
+    pool.run(2, task);
+    CHECK(overlapped);
+  }
+  SUBCASE("a task's exception comes back once every task has finished") {
+    std::vector<std::atomic<int>> hits(4);
+    auto task = [&](std::size_t i) {
+      if (i == 2)
+        throw std::runtime_error("task 2 failed");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      hits[i].fetch_add(1);
+    };
+    CHECK_THROWS_WITH_AS(pool.run(4, task), "task 2 failed", std::runtime_error);
+    CHECK(hits[0] == 1);
+    CHECK(hits[1] == 1);
+    CHECK(hits[3] == 1);
+    std::atomic<int> after{0}; // the pool still works
+    auto count = [&](std::size_t) { after.fetch_add(1); };
+    pool.run(3, count);
+    CHECK(after == 3);
+  }
+  SUBCASE("a task that runs a parallel call of its own, and four callers at once") {
+    std::atomic<int> inner{0};
+    auto nested = [&](std::size_t) {
+      auto leaf = [&](std::size_t) { inner.fetch_add(1); };
+      pool.run(3, leaf);
+    };
+    pool.run(2, nested);
+    CHECK(inner == 6);
+    std::atomic<int> total{0};
+    std::vector<std::thread> callers;
+    for (int c = 0; c < 4; ++c)
+      callers.emplace_back([&] {
+        for (int rep = 0; rep < 50; ++rep) {
+          auto task = [&](std::size_t) { total.fetch_add(1); };
+          pool.run(2, task);
+        }
+      });
+    for (auto& t : callers)
+      t.join();
+    CHECK(total == 4 * 50 * 2);
+  }
+}
+
+TEST_CASE("estimators with threads = 2 called from two threads at once, and nested in a "
+          "two-thread sequential model, agree with serial calls") {
+  auto model = misd::eigen::default_cnn<float>(1);
+  model.set_threads(2);
+  const fbatch x = (fbatch::Random(16, 784).array() + 1.0f) / 2.0f; // 2 blocks of 8 rows,
+  // each split again over the model's 2 threads
+  misd::robust_radius_options o;
+  o.box = misd::input_box{0, 1};
+  o.threads = 2;
+  o.budget = 8;
+  const auto serial_bs = misd::rr_bs(model, x, o);
+  const auto serial_fast = misd::rr_fast(model, x, o);
+  misd::radius_result bs, fast;
+  std::thread a([&] { bs = misd::rr_bs(model, x, o); });
+  std::thread b([&] { fast = misd::rr_fast(model, x, o); });
+  a.join();
+  b.join();
+  check_same(bs, serial_bs);
+  check_same(fast, serial_fast);
 }

@@ -22,6 +22,7 @@
 // the caller already runs several threads (the estimators' `threads` option).
 #pragma once
 
+#include "misd/detail/worker_pool.hpp"
 #include "misd/eigen/layers.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/eigen/ops.hpp"
@@ -29,13 +30,11 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <exception>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
-#include <thread>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -271,24 +270,8 @@ private:
       range(0, f);
       return;
     }
-    std::vector<std::exception_ptr> errors(static_cast<std::size_t>(T));
-    auto one = [&](int t) {
-      try {
-        range(t, f);
-      } catch (...) {
-        errors[static_cast<std::size_t>(t)] = std::current_exception();
-      }
-    };
-    std::vector<std::thread> pool;
-    pool.reserve(static_cast<std::size_t>(T - 1));
-    for (int t = 1; t < T; ++t)
-      pool.emplace_back(one, t);
-    one(0);
-    for (auto& th : pool)
-      th.join();
-    for (auto& e : errors)
-      if (e)
-        std::rethrow_exception(e);
+    auto one = [&](std::size_t t) { range(static_cast<int>(t), f); };
+    misd::detail::worker_pool::shared().run(static_cast<std::size_t>(T), one);
   }
   template <class F>
   void for_threads(Eigen::Index rows, F&& f) const {

@@ -21,14 +21,13 @@
 
 #include "misd/attack/fgsm.hpp"
 #include "misd/detail/model_calls.hpp"
+#include "misd/detail/worker_pool.hpp"
 #include "misd/radius/options.hpp"
 
 #include <algorithm>
 #include <cstddef>
-#include <exception>
 #include <optional>
 #include <string_view>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -282,28 +281,14 @@ void over_row_blocks(const batch_t<M>& x, const robust_radius_options& o, radius
       ws.parts.resize(T);
       ws.part_results.resize(T);
       ws.part_inputs.resize(T);
-      std::vector<std::exception_ptr> errors(T);
       auto run = [&](std::size_t p) {
-        try {
-          const std::size_t first = n * p / T, last = n * (p + 1) / T;
-          if (!ws.part_inputs[p])
-            ws.part_inputs[p].emplace(x);
-          ops::copy_rows(x, first, last - first, *ws.part_inputs[p]);
-          one(*ws.part_inputs[p], ws.parts[p], ws.part_results[p]);
-        } catch (...) {
-          errors[p] = std::current_exception();
-        }
+        const std::size_t first = n * p / T, last = n * (p + 1) / T;
+        if (!ws.part_inputs[p])
+          ws.part_inputs[p].emplace(x);
+        ops::copy_rows(x, first, last - first, *ws.part_inputs[p]);
+        one(*ws.part_inputs[p], ws.parts[p], ws.part_results[p]);
       };
-      std::vector<std::thread> pool;
-      pool.reserve(T - 1);
-      for (std::size_t p = 1; p < T; ++p)
-        pool.emplace_back(run, p);
-      run(0);
-      for (auto& t : pool)
-        t.join();
-      for (auto& e : errors)
-        if (e)
-          std::rethrow_exception(e);
+      worker_pool::shared().run(T, run);
       init_result(res, n);
       res.prediction.resize(n);
       for (std::size_t p = 0; p < T; ++p) {

@@ -1,0 +1,154 @@
+// misd/detail/worker_pool.hpp -- the threads that batch-parallel calls run on: started once
+// per process and kept, so a call pays a wake-up rather than a thread start (and the
+// workers' work stays visible to per-thread profilers). Not for direct inclusion.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace misd::detail {
+
+class worker_pool {
+public:
+  /// The process's pool (workers start on first use).
+  static worker_pool& shared() {
+    static worker_pool pool;
+    return pool;
+  }
+
+  worker_pool() = default;
+  worker_pool(const worker_pool&) = delete;
+  worker_pool& operator=(const worker_pool&) = delete;
+  ~worker_pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& t : workers_)
+      t.join();
+  }
+
+  /// Runs task(i) for every i in [0, n) and returns when all have finished: index 0 on the
+  /// calling thread, the others on the workers; the calling thread also takes indices that
+  /// no worker has started, so the call never depends on a worker waking. A call made while
+  /// the pool serves another one (a concurrent caller, or a task that itself runs a
+  /// parallel call) runs on threads of its own instead of waiting. The first exception a
+  /// task throws is rethrown here, after every task has finished.
+  template <class Task>
+  void run(std::size_t n, Task& task) {
+    if (n == 0)
+      return;
+    if (n == 1) {
+      task(std::size_t{0});
+      return;
+    }
+    std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
+    if (!busy.owns_lock()) {
+      run_on_own_threads(n, task);
+      return;
+    }
+    job j;
+    j.call = [](void* t, std::size_t i) { (*static_cast<Task*>(t))(i); };
+    j.task = &task;
+    j.n = n;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (workers_.size() < n - 1)
+        workers_.emplace_back([this] { work(); });
+      job_ = &j;
+      ++generation_;
+    }
+    wake_.notify_all();
+    j.run(0);
+    j.take_all();
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      job_ = nullptr; // workers that wake from now on find no job
+      done_.wait(lock, [&] { return attached_ == 0; });
+    }
+    if (j.error)
+      std::rethrow_exception(j.error);
+  }
+
+private:
+  struct job {
+    void (*call)(void*, std::size_t) = nullptr;
+    void* task = nullptr;
+    std::size_t n = 0;
+    std::atomic<std::size_t> next{1};
+    std::mutex error_mutex;
+    std::exception_ptr error;
+
+    void run(std::size_t i) {
+      try {
+        call(task, i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error)
+          error = std::current_exception();
+      }
+    }
+    void take_all() {
+      for (std::size_t i; (i = next.fetch_add(1)) < n;)
+        run(i);
+    }
+  };
+
+  void work() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    std::uint64_t seen = generation_;
+    for (;;) {
+      wake_.wait(lock, [&] { return stop_ || (job_ != nullptr && generation_ != seen); });
+      if (stop_)
+        return;
+      seen = generation_;
+      job* j = job_;
+      ++attached_;
+      lock.unlock();
+      j->take_all();
+      lock.lock();
+      if (--attached_ == 0)
+        done_.notify_all();
+    }
+  }
+
+  template <class Task>
+  static void run_on_own_threads(std::size_t n, Task& task) {
+    std::vector<std::exception_ptr> errors(n);
+    auto one = [&](std::size_t i) {
+      try {
+        task(i);
+      } catch (...) {
+        errors[i] = std::current_exception();
+      }
+    };
+    std::vector<std::thread> threads;
+    threads.reserve(n - 1);
+    for (std::size_t i = 1; i < n; ++i)
+      threads.emplace_back(one, i);
+    one(0);
+    for (auto& t : threads)
+      t.join();
+    for (auto& e : errors)
+      if (e)
+        std::rethrow_exception(e);
+  }
+
+  std::mutex busy_; // held by the call the workers serve
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::vector<std::thread> workers_;
+  job* job_ = nullptr;
+  std::uint64_t generation_ = 0;
+  std::size_t attached_ = 0;
+  bool stop_ = false;
+};
+
+} // namespace misd::detail
