@@ -6,9 +6,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 using namespace misd::eigen;
 using nn::tensor_shape;
@@ -188,6 +190,46 @@ TEST_CASE("maxpool2d: forward, and input gradient against finite differences") {
   check_gradients(nn::maxpool2d<double>(2, 2), tensor_shape::image(3, 6, 5), 2, 31);
   check_gradients(nn::maxpool2d<double>(2, 2), tensor_shape::image(2, 5, 6), 2, 33);
   check_gradients(nn::maxpool2d<double>(3, 2, 2, 1, 1, 0), tensor_shape::image(2, 7, 5), 2, 32);
+}
+
+TEST_CASE("maxpool2d 2x2: values and positions against the definition, ties and NaNs") {
+  // The vectorised path at the widths of the default CNN (28, 14) and others: each output
+  // is its window's first maximum in row-major order, or its NaN (no window here holds
+  // two), with and without positions.
+  const nn::maxpool2d<float> p(2, 2);
+  for (const Eigen::Index w : {8, 14, 28, 32}) {
+    CAPTURE(w);
+    const tensor_shape in = tensor_shape::image(3, w, w), out = p.output_shape(in);
+    std::vector<float> x(static_cast<std::size_t>(in.size()));
+    std::uint64_t st = 77 + static_cast<std::uint64_t>(w);
+    for (auto& v : x) {
+      st = st * 6364136223846793005ull + 1442695040888963407ull;
+      v = float((st >> 40) % 4); // ties everywhere
+    }
+    for (std::size_t k = 5; k < x.size(); k += 37) // NaNs in every window position
+      x[k] = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> y(static_cast<std::size_t>(out.size())), y2(y.size());
+    std::vector<Eigen::Index> at(y.size());
+    p.forward_one(x.data(), y.data(), at.data(), in, out);
+    p.forward_one(x.data(), y2.data(), nullptr, in, out);
+    for (Eigen::Index c = 0; c < in.c; ++c)
+      for (Eigen::Index oh = 0; oh < out.h; ++oh)
+        for (Eigen::Index ow = 0; ow < out.w; ++ow) {
+          Eigen::Index best = -1;
+          for (Eigen::Index dh = 0; dh < 2; ++dh)
+            for (Eigen::Index dw = 0; dw < 2; ++dw) {
+              const Eigen::Index k = (c * in.h + 2 * oh + dh) * in.w + 2 * ow + dw;
+              const float v = x[static_cast<std::size_t>(k)];
+              if (best < 0 || (!std::isnan(x[static_cast<std::size_t>(best)]) &&
+                               (std::isnan(v) || v > x[static_cast<std::size_t>(best)])))
+                best = k;
+            }
+          const auto o = static_cast<std::size_t>((c * out.h + oh) * out.w + ow);
+          const float m = x[static_cast<std::size_t>(best)];
+          CHECK(at[o] == best);
+          CHECK((std::isnan(m) ? std::isnan(y[o]) && std::isnan(y2[o]) : y[o] == m && y2[o] == m));
+        }
+  }
 }
 
 TEST_CASE("global_avgpool2d, relu, flatten, linear, normalize: gradients") {
