@@ -46,12 +46,13 @@ int main(int argc, char** argv) {
       throw std::runtime_error("unknown method " + m);
   };
   call();
-  if (std::getenv("MISD_CALLGRIND_BY_FUNCTION") != nullptr) {
-    // No client requests (they toggle the calling thread only): callgrind selects by
-    // function instead, e.g. per thread with 2 threads (both calls are counted):
-    //   --separate-threads=yes --toggle-collect='misd::detail::over_row_blocks*'
-    //   --toggle-collect='misd::detail::worker_pool::work*'
+  if (std::getenv("MISD_CALLGRIND_ALL_THREADS") != nullptr) {
+    // Instrumentation (global) without the collection toggle (per thread): with
+    // --collect-atstart=yes --separate-threads=yes every thread's share of the call is
+    // counted, e.g. the workers' with threads = 2.
+    CALLGRIND_START_INSTRUMENTATION;
     call();
+    CALLGRIND_STOP_INSTRUMENTATION;
   } else {
     CALLGRIND_START_INSTRUMENTATION;
     CALLGRIND_TOGGLE_COLLECT;

@@ -26,6 +26,7 @@
 #include <Eigen/Core>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -131,6 +132,10 @@ struct affine_parameters {
 template <class S>
 struct conv_scratch {
   std::vector<S> columns, column_gradient, weight_transposed;
+  /// 1 where output column p (of P) reads inside its input row for kernel column kj, at
+  /// [kj·P, (kj + 1)·P): the "same"-width im2col's masks, made for keep_shape.
+  std::vector<S> column_keep;
+  std::array<Eigen::Index, 4> keep_shape{}; // width, P, kernel width, padding
   misd::detail::gemm_buffers<S> forward_product, weight_product, input_product;
 };
 
@@ -209,7 +214,8 @@ struct conv2d : layers_detail::affine_parameters<S> {
       std::fill(y + o * P, y + (o + 1) * P, this->bias[o]);
     // y (out x P) += W (out x K) * columns (K x P)
     scratch.forward_product.template multiply_add<false>(out_channels, P, K, this->weight.data(), K,
-                                                         columns(image, in, out, cols), P, y, P);
+                                                         columns(image, in, out, cols, scratch), P,
+                                                         y, P);
     if (fused_relu)
       for (Eigen::Index k = 0; k < out_channels * P; ++k)
         y[k] = std::max(y[k], S(0)); // as Eigen's cwiseMax (NaN stays NaN)
@@ -251,7 +257,7 @@ struct conv2d : layers_detail::affine_parameters<S> {
       S* cols = direct() ? nullptr : scratch_buffer(scratch.columns, K * P);
       // dW (out x K) += dy (out x P) * columnsᵀ (P x K)
       scratch.weight_product.template multiply_add<true>(out_channels, K, P, dy, P,
-                                                         columns(image, in, out, cols), P,
+                                                         columns(image, in, out, cols, scratch), P,
                                                          this->weight_gradient.data(), K);
       this->bias_gradient += Eigen::Map<const row_matrix<S>>(dy, out_channels, P).rowwise().sum();
     }
@@ -277,40 +283,38 @@ private:
 
   /// The (C·kh·kw) x (Ho·Wo) patch matrix of one image (im2col) written to cols, or the
   /// image itself.
-  const S* columns(const S* image, const tensor_shape& in, const tensor_shape& out, S* cols) const {
+  const S* columns(const S* image, const tensor_shape& in, const tensor_shape& out, S* cols,
+                   conv_scratch<S>& scratch) const {
     const Eigen::Index P = out.h * out.w;
     if (direct())
       return image;
     if (stride_h == 1 && stride_w == 1 && out.w == in.w) {
       // "Same" width: patch row (c, ki, kj) is the channel plane shifted by
-      // (ki - ph)·W + (kj - pw): one copy per row, then zeros where the shift wraps around
-      // a row or leaves the plane.
+      // (ki - ph)·W + (kj - pw), with zeros where the shift leaves the plane and, through a
+      // mask per kj, where it wraps around a row: one vectorised pass per patch row (a fill
+      // per image row cost thousands of tiny memset calls per image).
       const Eigen::Index W = in.w, HW = in.h * in.w;
+      const S* keep = column_keep(W, P, scratch);
       for (Eigen::Index c = 0; c < in_channels; ++c)
         for (Eigen::Index ki = 0; ki < kernel_h; ++ki)
           for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
-            S* d = cols + ((c * kernel_h + ki) * kernel_w + kj) * P;
+            S* __restrict d = cols + ((c * kernel_h + ki) * kernel_w + kj) * P;
             const S* plane = image + c * HW;
             const Eigen::Index shift = (ki - padding_h) * W + (kj - padding_w);
             // output index p reads plane[p + shift] where 0 <= p + shift < HW
             const Eigen::Index lo = std::clamp<Eigen::Index>(-shift, 0, P),
                                hi = std::clamp<Eigen::Index>(HW - shift, lo, P);
             std::fill(d, d + lo, S(0));
-            std::copy(plane + lo + shift, plane + hi + shift, d + lo);
+            const S* __restrict src = plane + shift;
+            const S* __restrict k = keep + kj * P;
+            for (Eigen::Index p = lo; p < hi; ++p)
+              d[p] = k[p] != S(0) ? src[p] : S(0);
             std::fill(d + hi, d + P, S(0));
             // rows oh whose input row ih = oh - ph + ki lies outside the image
             for (Eigen::Index oh = 0; oh < out.h; ++oh) {
               const Eigen::Index ih = oh - padding_h + ki;
               if (ih < 0 || ih >= in.h)
                 std::fill(d + oh * W, d + (oh + 1) * W, S(0));
-            }
-            // columns ow whose input column iw = ow - pw + kj lies outside the row
-            const Eigen::Index cshift = kj - padding_w;
-            const Eigen::Index keep_lo = std::clamp<Eigen::Index>(-cshift, 0, W),
-                               keep_hi = std::clamp<Eigen::Index>(W - cshift, keep_lo, W);
-            for (Eigen::Index oh = 0; oh < out.h; ++oh) {
-              std::fill(d + oh * W, d + oh * W + keep_lo, S(0));
-              std::fill(d + oh * W + keep_hi, d + (oh + 1) * W, S(0));
             }
           }
       return cols;
@@ -328,6 +332,22 @@ private:
            std::fill(d + ow_hi, d + out.w, S(0));
          });
     return cols;
+  }
+
+  /// The masks of the "same"-width im2col (conv_scratch::column_keep), made when the shape
+  /// changes.
+  const S* column_keep(Eigen::Index W, Eigen::Index P, conv_scratch<S>& scratch) const {
+    const std::array<Eigen::Index, 4> shape{W, P, kernel_w, padding_w};
+    if (scratch.keep_shape != shape || scratch.column_keep.size() != std::size_t(kernel_w * P)) {
+      scratch.column_keep.assign(static_cast<std::size_t>(kernel_w * P), S(0));
+      for (Eigen::Index kj = 0; kj < kernel_w; ++kj)
+        for (Eigen::Index p = 0; p < P; ++p) {
+          const Eigen::Index iw = p % W + kj - padding_w;
+          scratch.column_keep[static_cast<std::size_t>(kj * P + p)] = iw >= 0 && iw < W;
+        }
+      scratch.keep_shape = shape;
+    }
+    return scratch.column_keep.data();
   }
 
   /// The adjoint of columns(): adds each patch entry back to its pixel (col2im).
