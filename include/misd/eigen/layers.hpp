@@ -307,8 +307,10 @@ private:
             std::fill(d, d + lo, S(0));
             const S* __restrict src = plane + shift;
             const S* __restrict k = keep + kj * P;
-            for (Eigen::Index p = lo; p < hi; ++p)
-              d[p] = k[p] != S(0) ? src[p] : S(0);
+            for (Eigen::Index p = lo; p < hi; ++p) {
+              const S v = src[p]; // loaded unconditionally: a conditional load vectorises
+              d[p] = k[p] != S(0) ? v : S(0); // into masked loads with a stack round trip
+            }
             std::fill(d + hi, d + P, S(0));
             // rows oh whose input row ih = oh - ph + ki lies outside the image
             for (Eigen::Index oh = 0; oh < out.h; ++oh) {
