@@ -367,11 +367,17 @@ private:
           idx.resize(static_cast<std::size_t>(y.size()));
         if (ws.block.size() < static_cast<std::size_t>(s_conv.size()))
           ws.block.resize(static_cast<std::size_t>(s_conv.size()));
+        // ReLU after the pooling, on a quarter of the entries: max pooling commutes with
+        // the (monotone, NaN-keeping) ReLU, and where the positions differ (all of a window
+        // <= 0) the pooled value is 0 and the backward pass sends nothing.
         for (Eigen::Index i = 0; i < in.rows(); ++i) {
           conv.forward_one(in.data() + i * in.cols(), ws.block.data(), s_in, s_conv, ws.conv[j],
-                           true);
-          pool.forward_one(ws.block.data(), y.data() + i * y.cols(),
-                           for_backward ? idx.data() + i * y.cols() : nullptr, s_conv, s_pool);
+                           false);
+          Scalar* yi = y.data() + i * y.cols();
+          pool.forward_one(ws.block.data(), yi, for_backward ? idx.data() + i * y.cols() : nullptr,
+                           s_conv, s_pool);
+          for (Eigen::Index k = 0; k < y.cols(); ++k)
+            yi[k] = std::max(yi[k], Scalar(0)); // as Eigen's cwiseMax (NaN stays NaN)
         }
         j += 2;
         continue;
