@@ -16,7 +16,8 @@
 // the gradient members use the model's own and modify the stored parameter gradients.
 // Copies of a model start with no buffers.
 //
-// set_threads(T) splits every call's rows over T threads (default 1). Training stays
+// set_threads(T) splits every call's rows over T threads (default 1: the calling thread and
+// the process's persistent workers, detail/worker_pool.hpp). Training stays
 // bit-reproducible for a fixed T: each thread accumulates the parameter gradients of its rows
 // separately and they are added to the stored gradients in thread order. Leave it at 1 when
 // the caller already runs several threads (the estimators' `threads` option).

@@ -30,9 +30,11 @@ struct robust_radius_options {
   bool pgd_random_start = false;
   std::uint64_t seed = 0;
   /// Threads over which the batch is split into row blocks (1 = the calling thread only).
-  /// With more than one, the model is called from several threads at once: its logits /
-  /// input_gradient (or logits_into / input_gradient_into) must be safe to call
-  /// concurrently, as those of misd's own Eigen models are.
+  /// The calling thread takes the first block, the process's persistent workers the
+  /// others (detail/worker_pool.hpp: started once, not per call). With more than one, the
+  /// model is called from several threads at once: its logits / input_gradient (or
+  /// logits_into / input_gradient_into) must be safe to call concurrently, as those of
+  /// misd's own Eigen models are.
   int threads = 1;
   /// RR-Refine: cap on forward passes per example, the clean one and the
   /// finite-difference step included.
