@@ -269,7 +269,7 @@ struct conv2d : layers_detail::affine_parameters<S> {
           K, P, out_channels, scratch.weight_transposed.data(), out_channels, dy, P, target, P);
       if (!direct()) {
         std::fill(dx, dx + in.size(), S(0));
-        scatter_columns(target, in, out, dx);
+        scatter_columns(target, in, out, dx, scratch);
       }
     }
   }
@@ -353,9 +353,36 @@ private:
   }
 
   /// The adjoint of columns(): adds each patch entry back to its pixel (col2im).
-  void scatter_columns(const S* dcols, const tensor_shape& in, const tensor_shape& out,
-                       S* image) const {
+  void scatter_columns(const S* dcols, const tensor_shape& in, const tensor_shape& out, S* image,
+                       conv_scratch<S>& scratch) const {
     const Eigen::Index P = out.h * out.w;
+    if (stride_h == 1 && stride_w == 1 && out.w == in.w) {
+      // The adjoint of columns()' "same"-width pass: patch row (c, ki, kj) adds onto the
+      // channel plane shifted by (ki - ph)·W + (kj - pw), over the output rows whose input
+      // row is inside the image, masked where the shift wraps around a row. One long
+      // vectorised loop per patch row instead of a short one per image row.
+      const Eigen::Index W = in.w, HW = in.h * in.w;
+      const S* keep = column_keep(W, P, scratch);
+      for (Eigen::Index c = 0; c < in_channels; ++c)
+        for (Eigen::Index ki = 0; ki < kernel_h; ++ki)
+          for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
+            const S* __restrict d = dcols + ((c * kernel_h + ki) * kernel_w + kj) * P;
+            const Eigen::Index shift = (ki - padding_h) * W + (kj - padding_w);
+            // output rows oh with input row oh - ph + ki in [0, H), and 0 <= p + shift < HW
+            const Eigen::Index oh_lo = std::clamp<Eigen::Index>(padding_h - ki, 0, out.h),
+                               oh_hi =
+                                   std::clamp<Eigen::Index>(in.h + padding_h - ki, oh_lo, out.h);
+            const Eigen::Index lo = std::max(oh_lo * W, -shift),
+                               hi = std::min(oh_hi * W, HW - shift);
+            S* __restrict dst = image + c * HW + shift;
+            const S* __restrict k = keep + kj * P;
+            for (Eigen::Index p = lo; p < hi; ++p) {
+              const S v = d[p];
+              dst[p] += k[p] != S(0) ? v : S(0);
+            }
+          }
+      return;
+    }
     walk(in, out,
          [&](Eigen::Index row, Eigen::Index oh, Eigen::Index ow_lo, Eigen::Index ow_hi,
              Eigen::Index offset) {
