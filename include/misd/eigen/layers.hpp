@@ -288,37 +288,21 @@ private:
     const Eigen::Index P = out.h * out.w;
     if (direct())
       return image;
-    if (stride_h == 1 && stride_w == 1 && out.w == in.w) {
-      // "Same" width: patch row (c, ki, kj) is the channel plane shifted by
-      // (ki - ph)·W + (kj - pw), with zeros where the shift leaves the plane and, through a
-      // mask per kj, where it wraps around a row: one vectorised pass per patch row (a fill
-      // per image row cost thousands of tiny memset calls per image).
-      const Eigen::Index W = in.w, HW = in.h * in.w;
-      const S* keep = column_keep(W, P, scratch);
-      for (Eigen::Index c = 0; c < in_channels; ++c)
-        for (Eigen::Index ki = 0; ki < kernel_h; ++ki)
-          for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
-            S* __restrict d = cols + ((c * kernel_h + ki) * kernel_w + kj) * P;
-            const S* plane = image + c * HW;
-            const Eigen::Index shift = (ki - padding_h) * W + (kj - padding_w);
-            // output index p reads plane[p + shift] where 0 <= p + shift < HW
-            const Eigen::Index lo = std::clamp<Eigen::Index>(-shift, 0, P),
-                               hi = std::clamp<Eigen::Index>(HW - shift, lo, P);
-            std::fill(d, d + lo, S(0));
-            const S* __restrict src = plane + shift;
-            const S* __restrict k = keep + kj * P;
-            for (Eigen::Index p = lo; p < hi; ++p) {
-              const S v = src[p]; // loaded unconditionally: a conditional load vectorises
-              d[p] = k[p] != S(0) ? v : S(0); // into masked loads with a stack round trip
-            }
-            std::fill(d + hi, d + P, S(0));
-            // rows oh whose input row ih = oh - ph + ki lies outside the image
-            for (Eigen::Index oh = 0; oh < out.h; ++oh) {
-              const Eigen::Index ih = oh - padding_h + ki;
-              if (ih < 0 || ih >= in.h)
-                std::fill(d + oh * W, d + (oh + 1) * W, S(0));
-            }
-          }
+    if (same_width(in, out)) {
+      same_width_rows(in, out, scratch,
+                      [&](Eigen::Index row, Eigen::Index c, Eigen::Index shift, Eigen::Index lo,
+                          Eigen::Index hi, const S* keep) {
+                        S* __restrict d = cols + row * P;
+                        const S* __restrict plane = image + c * in.h * in.w;
+                        std::fill(d, d + lo, S(0));
+                        // The load is unconditional: a conditional one vectorised into masked
+                        // loads with a stack round trip.
+                        for (Eigen::Index p = lo; p < hi; ++p) {
+                          const S v = plane[p + shift];
+                          d[p] = keep[p] != S(0) ? v : S(0);
+                        }
+                        std::fill(d + hi, d + P, S(0));
+                      });
       return cols;
     }
     walk(in, out,
@@ -336,6 +320,31 @@ private:
     return cols;
   }
 
+  /// Stride 1 and the input's width: im2col by shifted planes.
+  bool same_width(const tensor_shape& in, const tensor_shape& out) const {
+    return stride_h == 1 && stride_w == 1 && out.w == in.w;
+  }
+  /// For every patch row (c, ki, kj) of a same-width convolution: f(row, c, shift, lo, hi,
+  /// keep). Output p (of Ho·Wo) reads plane c at p + shift, shift = (ki - ph)·W + (kj - pw),
+  /// where that lies in the plane, p in [lo, hi), and keep[p] != 0 (the input column
+  /// p % W + kj - pw is inside its row). Output rows whose input row is padding need no
+  /// test of their own: their p + shift leaves the plane unless the column wraps, and then
+  /// keep is 0. One long vectorised loop per patch row instead of a short one per image row
+  /// (whose fills cost thousands of tiny memset calls per image).
+  template <class F>
+  void same_width_rows(const tensor_shape& in, const tensor_shape& out, conv_scratch<S>& scratch,
+                       F&& f) const {
+    const Eigen::Index W = in.w, HW = in.h * in.w, P = out.h * out.w;
+    const S* keep = column_keep(W, P, scratch);
+    for (Eigen::Index c = 0; c < in_channels; ++c)
+      for (Eigen::Index ki = 0; ki < kernel_h; ++ki)
+        for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
+          const Eigen::Index shift = (ki - padding_h) * W + (kj - padding_w);
+          const Eigen::Index lo = std::clamp<Eigen::Index>(-shift, 0, P),
+                             hi = std::clamp<Eigen::Index>(HW - shift, lo, P);
+          f((c * kernel_h + ki) * kernel_w + kj, c, shift, lo, hi, keep + kj * P);
+        }
+  }
   /// The masks of the "same"-width im2col (conv_scratch::column_keep), made when the shape
   /// changes.
   const S* column_keep(Eigen::Index W, Eigen::Index P, conv_scratch<S>& scratch) const {
@@ -356,31 +365,17 @@ private:
   void scatter_columns(const S* dcols, const tensor_shape& in, const tensor_shape& out, S* image,
                        conv_scratch<S>& scratch) const {
     const Eigen::Index P = out.h * out.w;
-    if (stride_h == 1 && stride_w == 1 && out.w == in.w) {
-      // The adjoint of columns()' "same"-width pass: patch row (c, ki, kj) adds onto the
-      // channel plane shifted by (ki - ph)·W + (kj - pw), over the output rows whose input
-      // row is inside the image, masked where the shift wraps around a row. One long
-      // vectorised loop per patch row instead of a short one per image row.
-      const Eigen::Index W = in.w, HW = in.h * in.w;
-      const S* keep = column_keep(W, P, scratch);
-      for (Eigen::Index c = 0; c < in_channels; ++c)
-        for (Eigen::Index ki = 0; ki < kernel_h; ++ki)
-          for (Eigen::Index kj = 0; kj < kernel_w; ++kj) {
-            const S* __restrict d = dcols + ((c * kernel_h + ki) * kernel_w + kj) * P;
-            const Eigen::Index shift = (ki - padding_h) * W + (kj - padding_w);
-            // output rows oh with input row oh - ph + ki in [0, H), and 0 <= p + shift < HW
-            const Eigen::Index oh_lo = std::clamp<Eigen::Index>(padding_h - ki, 0, out.h),
-                               oh_hi =
-                                   std::clamp<Eigen::Index>(in.h + padding_h - ki, oh_lo, out.h);
-            const Eigen::Index lo = std::max(oh_lo * W, -shift),
-                               hi = std::min(oh_hi * W, HW - shift);
-            S* __restrict dst = image + c * HW + shift;
-            const S* __restrict k = keep + kj * P;
-            for (Eigen::Index p = lo; p < hi; ++p) {
-              const S v = d[p];
-              dst[p] += k[p] != S(0) ? v : S(0);
-            }
-          }
+    if (same_width(in, out)) { // the adjoint of columns()' pass
+      same_width_rows(in, out, scratch,
+                      [&](Eigen::Index row, Eigen::Index c, Eigen::Index shift, Eigen::Index lo,
+                          Eigen::Index hi, const S* keep) {
+                        const S* __restrict d = dcols + row * P;
+                        S* __restrict plane = image + c * in.h * in.w;
+                        for (Eigen::Index p = lo; p < hi; ++p) {
+                          const S v = d[p];
+                          plane[p + shift] += keep[p] != S(0) ? v : S(0);
+                        }
+                      });
       return;
     }
     walk(in, out,
