@@ -9,9 +9,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace {
 using fbatch = misd::eigen::batch<float>;
@@ -145,6 +151,37 @@ TEST_CASE("worker_pool: every index once, errors after all tasks, nested and con
       t.join();
     CHECK(total == 4 * 50 * 2);
   }
+}
+
+TEST_CASE("worker_pool: a forked child runs parallel calls and exits") {
+  // The child inherits the pool's thread handles but not its threads: its calls must
+  // finish on the calling thread, and exit() must not wait for the missing workers.
+  auto& pool = misd::detail::worker_pool::shared();
+  std::atomic<int> hits{0};
+  auto task = [&](std::size_t) { hits.fetch_add(1); };
+  pool.run(2, task);    // the parent's worker exists
+  std::fflush(nullptr); // or the child's exit would write the parent's buffered output again
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    hits = 0;
+    pool.run(2, task);
+    std::exit(hits == 2 ? 0 : 3);
+  }
+  int status = 0;
+  pid_t done = 0;
+  for (int waited = 0; waited < 400 && done == 0; ++waited) { // up to 20 s
+    done = waitpid(child, &status, WNOHANG);
+    if (done == 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (done == 0) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+  }
+  CHECK(done == child); // it ended on its own
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 
 TEST_CASE("estimators with threads = 2 called from two threads at once, and nested in a "

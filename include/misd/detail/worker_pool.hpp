@@ -16,10 +16,14 @@ namespace misd::detail {
 
 class worker_pool {
 public:
-  /// The process's pool (workers start on first use).
+  /// The process's pool (workers start on first use). Never destroyed: its workers sleep
+  /// until the process ends. Joining them at exit would hang a forked child, which inherits
+  /// the pool's thread handles but not the threads (tested), and could run after a static
+  /// object that still scores in its destructor. (Forking while a call is in flight is not
+  /// supported.)
   static worker_pool& shared() {
-    static worker_pool pool;
-    return pool;
+    static worker_pool* pool = new worker_pool;
+    return *pool;
   }
 
   worker_pool() = default;
@@ -60,8 +64,10 @@ public:
     j.n = n;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      // A new worker starts from the generation before this call's, so that it takes this
+      // call's job however late it first gets the lock.
       while (workers_.size() < n - 1)
-        workers_.emplace_back([this] { work(); });
+        workers_.emplace_back([this, g = generation_] { work(g); });
       job_ = &j;
       ++generation_;
     }
@@ -101,9 +107,8 @@ private:
     }
   };
 
-  void work() {
+  void work(std::uint64_t seen) {
     std::unique_lock<std::mutex> lock(mutex_);
-    std::uint64_t seen = generation_;
     for (;;) {
       wake_.wait(lock, [&] { return stop_ || (job_ != nullptr && generation_ != seen); });
       if (stop_)
