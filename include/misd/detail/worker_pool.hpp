@@ -12,6 +12,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#endif
+
 namespace misd::detail {
 
 class worker_pool {
@@ -19,10 +23,21 @@ public:
   /// The process's pool (workers start on first use). Never destroyed: its workers sleep
   /// until the process ends. Joining them at exit would hang a forked child, which inherits
   /// the pool's thread handles but not the threads (tested), and could run after a static
-  /// object that still scores in its destructor. (Forking while a call is in flight is not
-  /// supported.)
+  /// object that still scores in its destructor.
   static worker_pool& shared() {
-    static worker_pool* pool = new worker_pool;
+    static worker_pool* pool = [] {
+      auto* p = new worker_pool;
+#if defined(__unix__) || defined(__APPLE__)
+      // Across fork(): no worker may hold the pool's lock (the child would wait for it
+      // forever), and the child, which has none of the workers, runs every call itself.
+      pthread_atfork([] { shared().mutex_.lock(); }, [] { shared().mutex_.unlock(); },
+                     [] {
+                       shared().mutex_.unlock();
+                       shared().forked_child_.store(true, std::memory_order_relaxed);
+                     });
+#endif
+      return p;
+    }();
     return *pool;
   }
 
@@ -53,15 +68,20 @@ public:
       task(std::size_t{0});
       return;
     }
+    if (forked_child_.load(std::memory_order_relaxed)) {
+      job j(&call_task<Task>, &task, n);
+      j.run(0);
+      j.take_all();
+      if (j.error)
+        std::rethrow_exception(j.error);
+      return;
+    }
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
     if (!busy.owns_lock()) {
       run_on_own_threads(n, task);
       return;
     }
-    job j;
-    j.call = [](void* t, std::size_t i) { (*static_cast<Task*>(t))(i); };
-    j.task = &task;
-    j.n = n;
+    job j(&call_task<Task>, &task, n);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       // A new worker starts from the generation before this call's, so that it takes this
@@ -84,10 +104,16 @@ public:
   }
 
 private:
+  template <class Task>
+  static void call_task(void* task, std::size_t i) {
+    (*static_cast<Task*>(task))(i);
+  }
+
   struct job {
-    void (*call)(void*, std::size_t) = nullptr;
-    void* task = nullptr;
-    std::size_t n = 0;
+    job(void (*c)(void*, std::size_t), void* t, std::size_t count) : call(c), task(t), n(count) {}
+    void (*call)(void*, std::size_t);
+    void* task;
+    std::size_t n;
     std::atomic<std::size_t> next{1};
     std::mutex error_mutex;
     std::exception_ptr error;
@@ -154,6 +180,7 @@ private:
   std::uint64_t generation_ = 0;
   std::size_t attached_ = 0;
   bool stop_ = false;
+  std::atomic<bool> forked_child_{false}; // set in a forked child: no workers there
 };
 
 } // namespace misd::detail
