@@ -68,20 +68,24 @@ public:
       task(std::size_t{0});
       return;
     }
+    job j(&call_task<Task>, &task, n);
     if (forked_child_.load(std::memory_order_relaxed)) {
-      job j(&call_task<Task>, &task, n);
-      j.run(0);
-      j.take_all();
-      if (j.error)
-        std::rethrow_exception(j.error);
+      j.run_as_caller(); // a forked child has no workers: it runs every task itself
+      j.rethrow();
       return;
     }
     std::unique_lock<std::mutex> busy(busy_, std::try_to_lock);
-    if (!busy.owns_lock()) {
-      run_on_own_threads(n, task);
+    if (!busy.owns_lock()) { // the pool serves another call: threads of this call's own
+      std::vector<std::thread> threads;
+      threads.reserve(n - 1);
+      for (std::size_t i = 1; i < n; ++i)
+        threads.emplace_back([&j] { j.take_rest(); });
+      j.run_as_caller();
+      for (auto& t : threads)
+        t.join();
+      j.rethrow();
       return;
     }
-    job j(&call_task<Task>, &task, n);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       // A new worker starts from the generation before this call's, so that it takes this
@@ -92,15 +96,13 @@ public:
       ++generation_;
     }
     wake_.notify_all();
-    j.run(0);
-    j.take_all();
+    j.run_as_caller();
     {
       std::unique_lock<std::mutex> lock(mutex_);
       job_ = nullptr; // workers that wake from now on find no job
       done_.wait(lock, [&] { return attached_ == 0; });
     }
-    if (j.error)
-      std::rethrow_exception(j.error);
+    j.rethrow();
   }
 
 private:
@@ -127,9 +129,18 @@ private:
           error = std::current_exception();
       }
     }
-    void take_all() {
+    /// The caller's share: index 0, then every index not yet taken.
+    void run_as_caller() {
+      run(0);
+      take_rest();
+    }
+    void take_rest() {
       for (std::size_t i; (i = next.fetch_add(1)) < n;)
         run(i);
+    }
+    void rethrow() const {
+      if (error)
+        std::rethrow_exception(error);
     }
   };
 
@@ -143,33 +154,11 @@ private:
       job* j = job_;
       ++attached_;
       lock.unlock();
-      j->take_all();
+      j->take_rest();
       lock.lock();
       if (--attached_ == 0)
         done_.notify_all();
     }
-  }
-
-  template <class Task>
-  static void run_on_own_threads(std::size_t n, Task& task) {
-    std::vector<std::exception_ptr> errors(n);
-    auto one = [&](std::size_t i) {
-      try {
-        task(i);
-      } catch (...) {
-        errors[i] = std::current_exception();
-      }
-    };
-    std::vector<std::thread> threads;
-    threads.reserve(n - 1);
-    for (std::size_t i = 1; i < n; ++i)
-      threads.emplace_back(one, i);
-    one(0);
-    for (auto& t : threads)
-      t.join();
-    for (auto& e : errors)
-      if (e)
-        std::rethrow_exception(e);
   }
 
   std::mutex busy_; // held by the call the workers serve

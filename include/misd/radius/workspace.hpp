@@ -138,20 +138,12 @@ void require_logits_shape(const B& z, std::size_t rows, std::string_view what) {
 template <class M>
 constexpr bool fast_path = has_inplace_path<M>&& has_row_ops<batch_t<M>>;
 
-/// Non-empty, finite input; without copying the batch to the host when the backend can
-/// tell (that copy would allocate).
+/// Non-empty, finite input (require_finite_input asks the backend first, so a finite batch
+/// is not copied to the host: that copy would allocate).
 template <class B>
 void require_input(const B& x, std::string_view what) {
-  using ops = batch_ops<B>;
   require_batch(x, what);
-  if constexpr (requires {
-                  { ops::all_finite(x) } -> std::convertible_to<bool>;
-                }) {
-    if (!ops::all_finite(x))
-      require_finite_input(x, what);
-  } else {
-    require_finite_input(x, what);
-  }
+  require_finite_input(x, what);
 }
 
 /// Clean logits (ws.z0), predictions, FGSM direction for ŷ (ws.direction) and the rows
