@@ -105,7 +105,7 @@ misd::score::method<M> msr_float32() {
           ((z.row(i).array() - z.row(i).maxCoeff()) / float(p.temperature)).exp();
       c[static_cast<std::size_t>(i)] = double(e.maxCoeff() / e.sum());
     }
-    return method_output{std::move(c), {}};
+    return method_output{std::move(c), {}, {}};
   };
   return misd::score::method<M>("msr (float32 softmax)", misd::score::make_grid({1.0}), compute);
 }

@@ -1,7 +1,9 @@
 // examples/misd/cmd_score.cpp -- 'misd score' (shared/spec/CLI.md): one confidence per input
 // (the robust radius for rr-*) from a model directory (sequential or MLP format), written as
-// float32 NPY with --out (atomically); with --labels, the accuracy and the metrics too.
+// float64 NPY with --out (atomically), the radius statuses with --out-status; with --labels,
+// the accuracy and the metrics too.
 #include "cli.hpp"
+#include "score_output.hpp"
 
 // --- LibTorch adapter hook: TorchScript models (*.pt) go to score_torch.cpp ---
 #ifdef MISD_WITH_TORCH
@@ -22,6 +24,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,7 +32,7 @@ namespace misd_cli {
 namespace {
 constexpr const char* score_usage =
     "usage: misd score --model M --inputs X.npy --method METHOD [--labels Y.npy] [--out S.npy]\n"
-    "                  [--temperature T] [--epsilon E] [--box LO,HI] [--budget L] [--fd-step A]\n"
+    "                  [--out-status F.npy] [--temperature T] [--epsilon E] [--box LO,HI] [--budget L] [--fd-step A]\n"
     "                  [--pgd-steps K] [--seed S] [--threads N] [--device cpu]\n"
     "                  [--format table|json]\n"
     "  M: a model directory (model.json + layer_<j>.*.npy, or weights_<i>.npy/biases_<i>.npy)\n"
@@ -38,7 +41,9 @@ constexpr const char* score_usage =
     "          rr-refine\n"
     "Defaults: T = 1, epsilon 0, no box, budget 25, fd-step 1e-3, pgd-steps 10 (rr-bs-pgd;\n"
     "--seed adds a random start), 1 thread (rr-*). Without --labels and --out the scores\n"
-    "are printed one per line.\n";
+    "are printed one per line. S.npy is float64. F.npy (rr-* only): one uint8 per input,\n"
+    "0 bracketed, 1 not_bracketed (the radius is a lower bound), 2 linear_estimate (rr-fast),\n"
+    "3 zero_direction (the input gradient vanishes: radius 0 is not a measurement).\n";
 
 using model_type = misd::eigen::sequential<float>;
 using batch = misd::eigen::batch<float>;
@@ -52,8 +57,9 @@ int cmd_score(int argc, char** argv) {
     return cmd_score_torch(argc, argv);
 #endif
   const args a(argc, argv, 2,
-               {"model", "inputs", "method", "labels", "out", "temperature", "epsilon", "box",
-                "budget", "fd-step", "pgd-steps", "seed", "threads", "device", "format"},
+               {"model", "inputs", "method", "labels", "out", "out-status", "temperature",
+                "epsilon", "box", "budget", "fd-step", "pgd-steps", "seed", "threads", "device",
+                "format"},
                {"help"});
   if (a.has("help")) {
     std::cout << score_usage;
@@ -75,6 +81,7 @@ int cmd_score(int argc, char** argv) {
     throw usage_error("--method '" + method_name +
                       "' is not available here; known: msr, odin, "
                       "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast, rr-refine");
+  check_out_status_usage(a, method_name);
   misd::score::hyper_parameters p;
   p.temperature = a.number("temperature", 1.0);
   if (!(p.temperature > 0) || !std::isfinite(p.temperature))
@@ -150,17 +157,18 @@ int cmd_score(int argc, char** argv) {
   }
 
   // Scores in slices of rows (bounded memory), with progress on a terminal.
-  std::vector<float> conf(static_cast<std::size_t>(n));
+  std::vector<double> conf(static_cast<std::size_t>(n));
+  std::vector<misd::radius_status> status;
   std::vector<std::uint8_t> correct;
   const bool tty = ::isatty(2);
   const auto t0 = std::chrono::steady_clock::now();
   for (Eigen::Index first = 0; first < n; first += rows_per_call) {
     const Eigen::Index rows = std::min(rows_per_call, n - first);
     const batch xs = x.middleRows(first, rows);
-    const auto c = method.confidence(model, xs, p);
-    for (Eigen::Index i = 0; i < rows; ++i)
-      conf[static_cast<std::size_t>(first + i)] =
-          static_cast<float>(c[static_cast<std::size_t>(i)]);
+    const auto out = method.compute(model, xs, p);
+    const auto c = method.confidence(out);
+    std::copy(c.begin(), c.end(), conf.begin() + first);
+    status.insert(status.end(), out.status.begin(), out.status.end());
     if (!labels.empty()) {
       const batch z = model.logits(xs);
       for (Eigen::Index i = 0; i < rows; ++i) {
@@ -180,19 +188,25 @@ int cmd_score(int argc, char** argv) {
   if (tty)
     std::fprintf(stderr, "\n");
 
-  if (auto out = a.get("out")) {
-    const std::vector<std::size_t> shape1{conf.size()};
-    misd::data::write_npy<float>(*out, std::span<const float>(conf),
-                                 std::span<const std::size_t>(shape1));
+  std::optional<misd::radius_status_counts> counts;
+  if (!status.empty()) {
+    counts = misd::count_statuses(status);
+    warn_statuses(method_name, *counts);
   }
+  if (auto out = a.get("out"))
+    write_scores(*out, conf);
+  if (auto out = a.get("out-status"))
+    write_statuses(*out, status);
   if (labels.empty()) {
     if (!a.has("out"))
-      for (float c : conf)
-        std::printf("%.9g\n", double(c));
+      for (double c : conf)
+        std::printf("%.17g\n", c);
+    if (format == "json" && counts) // the counts still reach a JSON reader
+      std::cout << "{\"method\": \"" << method_name << "\", \"n\": " << n
+                << ", \"status\": " << status_counts_json(*counts) << "}\n";
     return 0;
   }
-  const std::vector<double> cd(conf.begin(), conf.end());
-  const auto s = misd::metric::evaluate(cd, correct);
+  const auto s = misd::metric::evaluate(conf, correct);
   using mv = misd::metric::metric_value;
   const std::vector<std::pair<const char*, mv>> rows{
       {"accuracy", mv::of(s.accuracy)}, {"auroc", s.auroc},         {"fpr95", s.fpr95},
@@ -208,6 +222,8 @@ int cmd_score(int argc, char** argv) {
     j["errors"] = s.errors;
     for (const auto& [name, v] : rows)
       j[name] = v.defined() ? nlohmann::json(*v.value) : nlohmann::json(nullptr);
+    if (counts)
+      j["status"] = nlohmann::json::parse(status_counts_json(*counts));
     std::cout << j.dump() << "\n";
   } else {
     std::printf("| metric | value |\n|---|---|\n| method | %s |\n", method_name.c_str());
@@ -219,6 +235,11 @@ int cmd_score(int argc, char** argv) {
         std::printf("| %s | undefined |\n", name);
     }
     std::printf("| aurc x1000 | %.4f |\n", s.aurc * 1000.0);
+    if (counts)
+      for (std::size_t k = 0; k < misd::radius_status_count; ++k)
+        std::printf("| status %s | %zu |\n",
+                    std::string(misd::name(static_cast<misd::radius_status>(k))).c_str(),
+                    (*counts)[k]);
   }
   return 0;
 }

@@ -1,7 +1,9 @@
 // examples/misd/demo_models.hpp -- the demo's training recipes and its model cache.
 //
 // A cache entry is a directory <cache>/<arch>-<objective>-seed<seed> holding the model
-// (model/) and recipe.json: the full recipe and a checksum of every model file. The entry
+// (model/) and recipe.json: the full recipe, the library's version, a hash of the code that
+// training depends on (generated at configure time, examples/CMakeLists.txt), and a
+// checksum of every model file. The entry
 // is written as a whole by replace_directory_atomically, so an interrupted run leaves
 // either the previous entry or none; an entry whose recipe differs, or whose files do not
 // match their checksums, is reported and retrained, never trusted.
@@ -10,6 +12,8 @@
 #include "misd/data/idx.hpp"
 #include "misd/detail/atomic_write.hpp"
 #include "misd/train.hpp"
+#include "misd/version.hpp"
+#include "misd_training_code_hash.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -46,7 +50,11 @@ struct recipe {
             {"epsilon", epsilon},
             {"seed", seed},
             {"threads", threads},
-            {"format", 1}};
+            {"format", 1},
+            {"library_version", std::to_string(MISD_VERSION_MAJOR) + "." +
+                                    std::to_string(MISD_VERSION_MINOR) + "." +
+                                    std::to_string(MISD_VERSION_PATCH)},
+            {"training_code", MISD_TRAINING_CODE_HASH}};
   }
   std::string entry_name() const {
     return arch + "-" + objective + "-seed" + std::to_string(seed);

@@ -4,6 +4,7 @@
 #include "score_torch.hpp"
 
 #include "cli.hpp"
+#include "score_output.hpp"
 
 #include "misd/data/npy.hpp"
 #include "misd/metric/summary.hpp"
@@ -14,6 +15,7 @@
 #include <cstdint>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,10 +44,12 @@ namespace {
 
 constexpr const char* help_text =
     "usage: misd score --model M.pt --inputs X.npy --method METHOD [--labels Y.npy]\n"
-    "                  [--out S.npy] [--temperature T] [--epsilon E] [--box LO,HI]\n"
+    "                  [--out S.npy] [--out-status F.npy] [--temperature T] [--epsilon E] [--box LO,HI]\n"
     "                  [--budget L] [--fd-step A] [--pgd-steps K] [--seed S]\n"
     "                  [--device cpu|cuda] [--batch-size B] [--format table|json]\n"
-    "A TorchScript model (torch.jit.script(model).save('M.pt')) scored through LibTorch.\n";
+    "A TorchScript model (torch.jit.script(model).save('M.pt')) scored through LibTorch.\n"
+    "S.npy is float64; F.npy (rr-* only) one uint8 status code per input (see 'misd score\n"
+    "--help' without a .pt model).\n";
 
 std::string json_number(const misd::metric::metric_value& v) {
   if (!v.defined())
@@ -64,8 +68,9 @@ int cmd_score_torch(int argc, char** argv) {
       return 0;
     }
   const args a(argc, argv, 2,
-               {"model", "inputs", "method", "labels", "out", "temperature", "epsilon", "box",
-                "budget", "fd-step", "pgd-steps", "seed", "device", "batch-size", "format"},
+               {"model", "inputs", "method", "labels", "out", "out-status", "temperature",
+                "epsilon", "box", "budget", "fd-step", "pgd-steps", "seed", "device", "batch-size",
+                "format"},
                {});
   namespace tb = misd::torch_backend;
   using model_type = tb::script_model;
@@ -74,6 +79,7 @@ int cmd_score_torch(int argc, char** argv) {
   const auto& names = misd::score::method_names();
   if (std::find(names.begin(), names.end(), method_name) == names.end())
     throw usage_error("unknown method '" + method_name + "'");
+  check_out_status_usage(a, method_name);
   const std::string format = a.get("format").value_or("table");
   if (format != "table" && format != "json")
     throw usage_error("--format must be table or json, got '" + format + "'");
@@ -119,13 +125,16 @@ int cmd_score_torch(int argc, char** argv) {
   }
 
   std::vector<double> confidence;
+  std::vector<misd::radius_status> status;
   std::vector<std::uint8_t> correct;
   confidence.reserve(static_cast<std::size_t>(n));
   for (std::int64_t first = 0; first < n; first += batch_size) {
     const auto count = std::min<std::int64_t>(batch_size, n - first);
     const auto xb = x_all.narrow(0, first, count).to(device, /*non_blocking=*/false, /*copy=*/true);
-    const auto c = method.confidence(model, xb, p);
+    const auto out = method.compute(model, xb, p);
+    const auto c = method.confidence(out);
     confidence.insert(confidence.end(), c.begin(), c.end());
+    status.insert(status.end(), out.status.begin(), out.status.end());
     if (!labels.empty()) {
       misd::host_matrix z;
       misd::detail::checked_logits(model, xb, z, "logits");
@@ -141,12 +150,15 @@ int cmd_score_torch(int argc, char** argv) {
     }
   }
 
-  if (auto out = a.get("out")) {
-    std::vector<float> c32(confidence.begin(), confidence.end());
-    const std::vector<std::size_t> oshape{c32.size()};
-    misd::data::write_npy<float>(*out, std::span<const float>(c32),
-                                 std::span<const std::size_t>(oshape));
+  std::optional<misd::radius_status_counts> counts;
+  if (!status.empty()) {
+    counts = misd::count_statuses(status);
+    warn_statuses(method_name, *counts);
   }
+  if (auto out = a.get("out"))
+    write_scores(*out, confidence);
+  if (auto out = a.get("out-status"))
+    write_statuses(*out, status);
 
   if (format == "json") {
     std::cout << "{\"n\": " << n << ", \"method\": \"" << method_name << "\", \"device\": \""
@@ -159,6 +171,8 @@ int cmd_score_torch(int argc, char** argv) {
                 << ", \"eaurc\": " << s.eaurc << ", \"aupr_error\": " << json_number(s.aupr_error)
                 << ", \"aupr_success\": " << json_number(s.aupr_success);
     }
+    if (counts)
+      std::cout << ", \"status\": " << status_counts_json(*counts);
     std::cout << "}\n";
   } else {
     std::cout << "misd score: " << n << " inputs, method " << method_name << ", device "
@@ -171,6 +185,8 @@ int cmd_score_torch(int argc, char** argv) {
       std::cout << "accuracy " << s.accuracy << "  AUROC " << show(s.auroc) << "  FPR95 "
                 << show(s.fpr95) << "  AURC " << s.aurc << "\n";
     }
+    if (counts)
+      std::cout << "status " << status_counts_json(*counts) << "\n";
   }
   return 0;
 }

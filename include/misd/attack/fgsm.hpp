@@ -39,14 +39,16 @@ inline void validate_eps(const host_vector& eps, std::size_t n, std::string_view
 
 /// z = the logits of x (on the host) and sign(∇_x [s · CE(z/T, y)]) with y = labels_of(z)
 /// (given labels, or the predictions read off z): 1 forward + 1 backward pass, the forward
-/// shared by both where the model can (logits_and_input_gradient).
+/// shared by both where the model can (logits_and_input_gradient). The upstream gradient is
+/// scaled per row (ce_direction_upstream), so the sign is exact at any logit gap; a
+/// non-finite input gradient throws data_error.
 template <class M, class Labels>
 batch_t<M> logits_and_loss_direction(M& model, const batch_t<M>& x, host_matrix& z,
                                      double temperature, double s, Labels&& labels_of) {
   host_matrix g;
   const auto dx = logits_and_input_gradient(
       model, x, z, "logits", [&](const host_matrix& logits) -> const host_matrix& {
-        ce_gradient(logits, labels_of(logits), temperature, s, g);
+        ce_direction_upstream(logits, labels_of(logits), temperature, s, g);
         return g;
       });
   return batch_ops<batch_t<M>>::sign(dx);

@@ -5,6 +5,7 @@
 #include "misd/concepts.hpp"
 #include "misd/error.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <functional>
@@ -33,11 +34,12 @@ inline void require_finite(const host_matrix& z, std::string_view what) {
             message(what, " of example ", i, " is not finite (column ", k, " = ", z(i, k), ")"));
 }
 
-/// Throws data_error naming the first example with a non-finite input. A backend whose
-/// batch_ops has `all_finite` answers on its own device first, so a finite batch is never
-/// copied to the host (on a GPU that copy would cost more than the check).
+/// Throws data_error naming the first example with a non-finite entry in a batch (`noun`:
+/// "input", "input gradient"). A backend whose batch_ops has `all_finite` answers on its own
+/// device first, so a finite batch is never copied to the host (on a GPU that copy would cost
+/// more than the check).
 template <class B>
-void require_finite_input(const B& x, std::string_view what) {
+void require_finite_batch(const B& x, std::string_view what, std::string_view noun) {
   if constexpr (requires {
                   { batch_ops<B>::all_finite(x) } -> std::convertible_to<bool>;
                 }) {
@@ -51,8 +53,21 @@ void require_finite_input(const B& x, std::string_view what) {
   for (Eigen::Index i = 0; i < h.rows(); ++i)
     for (Eigen::Index j = 0; j < h.cols(); ++j)
       if (!std::isfinite(h(i, j)))
-        throw data_error(message(what, ": input of example ", i, " is not finite (feature ", j,
-                                 " = ", h(i, j), ")"));
+        throw data_error(message(what, ": ", noun, " of example ", i, " is not finite (feature ",
+                                 j, " = ", h(i, j), ")"));
+}
+
+/// Throws data_error naming the first example with a non-finite input.
+template <class B>
+void require_finite_input(const B& x, std::string_view what) {
+  require_finite_batch(x, what, "input");
+}
+
+/// A model's input gradient with a NaN or ±inf is an error on every backend: its sign would
+/// read NaN as 0 (no step in that feature) and report a radius from a broken computation.
+template <class B>
+void require_finite_gradient(const B& dx, std::string_view what) {
+  require_finite_batch(dx, what, "input gradient");
 }
 
 /// Logits of a batch of n examples to the host, checked: N x K with K >= 2, all finite.
@@ -87,6 +102,7 @@ template <class M>
 batch_t<M> checked_input_gradient(M& model, const batch_t<M>& x, const host_matrix& g) {
   auto dx = model.input_gradient(x, batch_ops<batch_t<M>>::from_host(g, x));
   require_input_shape<M>(dx, x, "input_gradient");
+  require_finite_gradient(dx, "input_gradient");
   return dx;
 }
 
@@ -121,6 +137,7 @@ batch_t<M> logits_and_input_gradient(M& model, const batch_t<M>& x, host_matrix&
           message(what, ": logits_and_input_gradient returned without calling its upstream "
                         "function (it must pass the logits to it)"));
     require_input_shape<M>(dx, x, "logits_and_input_gradient");
+    require_finite_gradient(dx, "logits_and_input_gradient");
     return dx;
   } else {
     checked_logits(model, x, z, what);
@@ -140,19 +157,82 @@ inline void argmax_rows(const host_matrix& z, label_vector& out) {
   }
 }
 
+/// Row i of the upstream gradient of CE(softmax(z_i / T), t) with respect to z_i / T, for the
+/// target t = w·e_a + (1 − w)·e_b (a hard label: a = b, w = 1), divided by a positive factor
+/// σ of the row's own: writes (p − t) / σ into row i of g and returns log σ.
+///
+/// Exact at any logit gap. At the top class c, p_c − t_c is formed as
+/// (1 − t_c) − Σ_{j≠c} p_j, which does not cancel when p_c rounds to 1; and σ is the largest
+/// of the small quantities of the row (p_j for j ≠ c, t_j for j ≠ c, 1 − t_c), taken in log
+/// space, so that the entries are O(1) and nothing underflows before the logits themselves
+/// leave the float range. The sign of the row's vector–Jacobian product — all an attack
+/// uses — does not depend on σ.
+inline double ce_upstream_row(const host_matrix& z, Eigen::Index i, int a, int b, double w,
+                              double temperature, host_matrix& g) {
+  const Eigen::Index kk = z.cols();
+  Eigen::Index c = 0;
+  for (Eigen::Index k = 1; k < kk; ++k)
+    if (z(i, k) > z(i, c))
+      c = k;
+  auto target = [&](Eigen::Index k) {
+    return (k == a ? w : 0.0) + (k == b ? 1.0 - w : 0.0);
+  };
+  // 1 − t_c without rounding t_c first (a = b = c gives exactly 0).
+  const double deficit =
+      c == a ? (c == b ? 0.0 : 1.0 - w) : (c == b ? w : 1.0);
+  double rest = 0.0; // Σ_{j≠c} exp((z_j − z_c)/T) = (1 − p_c) / p_c
+  for (Eigen::Index k = 0; k < kk; ++k)
+    if (k != c)
+      rest += std::exp((z(i, k) - z(i, c)) / temperature);
+  const double log_pc = -std::log1p(rest); // log p_c
+  double log_sigma = -std::numeric_limits<double>::infinity();
+  for (Eigen::Index k = 0; k < kk; ++k) {
+    if (k == c)
+      continue;
+    log_sigma = std::max(log_sigma, (z(i, k) - z(i, c)) / temperature + log_pc);
+    if (const double tk = target(k); tk > 0)
+      log_sigma = std::max(log_sigma, std::log(tk));
+  }
+  if (deficit > 0)
+    log_sigma = std::max(log_sigma, std::log(deficit));
+  double others = 0.0; // Σ_{j≠c} p_j / σ
+  for (Eigen::Index k = 0; k < kk; ++k) {
+    if (k == c)
+      continue;
+    const double pk = std::exp((z(i, k) - z(i, c)) / temperature + log_pc - log_sigma);
+    const double tk = target(k);
+    others += pk;
+    g(i, k) = tk > 0 ? pk - std::exp(std::log(tk) - log_sigma) : pk;
+  }
+  g(i, c) = (deficit > 0 ? std::exp(std::log(deficit) - log_sigma) : 0.0) - others;
+  return log_sigma;
+}
+
 /// Upstream gradient of sum_i CE(z_i / T, y_i) with respect to z:
-/// (softmax(z_i / T) - onehot(y_i)) / T, computed stably. `sign` = -1 descends.
+/// sign · (softmax(z_i / T) − onehot(y_i)) / T, exact (no cancellation at the top class;
+/// entries below the double range are 0).
 inline void ce_gradient(const host_matrix& z, const label_vector& y, double temperature,
                         double sign, host_matrix& g) {
   g.resize(z.rows(), z.cols());
   for (Eigen::Index i = 0; i < z.rows(); ++i) {
-    const double m = z.row(i).maxCoeff();
-    double s = 0.0;
-    for (Eigen::Index k = 0; k < z.cols(); ++k)
-      s += (g(i, k) = std::exp((z(i, k) - m) / temperature));
-    for (Eigen::Index k = 0; k < z.cols(); ++k)
-      g(i, k) = sign * g(i, k) / s / temperature;
-    g(i, y[static_cast<std::size_t>(i)]) -= sign / temperature;
+    const int yi = y[static_cast<std::size_t>(i)];
+    const double log_sigma = ce_upstream_row(z, i, yi, yi, 1.0, temperature, g);
+    g.row(i) *= sign * std::exp(log_sigma) / temperature;
+  }
+}
+
+/// A positive per-row multiple of ce_gradient: sign · (p_i − onehot(y_i)) / σ_i with the
+/// row's largest small quantity as σ_i (ce_upstream_row). Its vector–Jacobian product has
+/// the exact sign of the loss's input gradient at any logit gap, where ce_gradient's rows
+/// vanish or underflow once cast to float (gap / T beyond about 87 in float, 708 in double).
+inline void ce_direction_upstream(const host_matrix& z, const label_vector& y, double temperature,
+                                  double sign, host_matrix& g) {
+  g.resize(z.rows(), z.cols());
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    const int yi = y[static_cast<std::size_t>(i)];
+    ce_upstream_row(z, i, yi, yi, 1.0, temperature, g);
+    if (sign != 1.0)
+      g.row(i) *= sign;
   }
 }
 

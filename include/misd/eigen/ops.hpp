@@ -25,7 +25,7 @@ struct batch_ops<eigen::batch<Scalar>> {
   static std::size_t rows(const B& x) { return static_cast<std::size_t>(x.rows()); }
   static std::size_t cols(const B& x) { return static_cast<std::size_t>(x.cols()); }
   static B sign(const B& g) {
-    return g.unaryExpr([](Scalar v) { return Scalar((v > 0) - (v < 0)); });
+    return g.unaryExpr([](Scalar v) { return v != v ? v : Scalar((v > 0) - (v < 0)); });
   }
   static B add_scaled_rows(const B& x, const host_vector& t, const B& d) {
     return x + (t.cast<Scalar>().asDiagonal() * d);
@@ -93,7 +93,7 @@ struct batch_ops<eigen::batch<Scalar>> {
   static void sign_into(const B& g, B& out) {
     if (out.rows() != g.rows() || out.cols() != g.cols())
       out.resize(g.rows(), g.cols());
-    out = g.unaryExpr([](Scalar v) { return Scalar((v > 0) - (v < 0)); });
+    out = g.unaryExpr([](Scalar v) { return v != v ? v : Scalar((v > 0) - (v < 0)); });
   }
   static void from_host_into(const host_matrix& g, B& out) {
     if (out.rows() != g.rows() || out.cols() != g.cols())

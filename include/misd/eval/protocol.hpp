@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -107,6 +108,9 @@ struct method_run {
   hyper_parameters chosen; ///< lowest validation AURC (first such grid point on ties)
   double validation_aurc = 0.0;
   metric::summary test; ///< the metrics on the test part at `chosen`
+  /// Radius estimators: the statuses of the test part's examples at `chosen` (empty for
+  /// the other methods).
+  std::optional<radius_status_counts> test_status;
 };
 
 /// One method over all splits.
@@ -179,7 +183,7 @@ inline method_report evaluate_outputs(std::string name, const std::vector<hyper_
     std::vector<std::span<const double>> conf(outputs.size());
     for (std::size_t g = 0; g < outputs.size(); ++g) {
       if (fit) {
-        method_output on{{}, detail::gather_rows(outputs[g].features, s.validation)};
+        method_output on{{}, detail::gather_rows(outputs[g].features, s.validation), {}};
         fitted[g] = fit(on, detail::gather(correct, s.validation), outputs[g]);
         conf[g] = fitted[g];
       } else {
@@ -193,6 +197,13 @@ inline method_report evaluate_outputs(std::string name, const std::vector<hyper_
     const auto tc = detail::gather(conf[b], s.test);
     const auto ty = detail::gather(correct, s.test);
     run.test = metric::evaluate(tc, ty);
+    if (const auto& st = outputs[b].status; !st.empty()) {
+      if (st.size() != n)
+        throw invalid_argument(misd::detail::message("evaluate '", rep.name, "': grid point ", b,
+                                                     " has ", st.size(), " statuses for ", n,
+                                                     " examples"));
+      run.test_status = count_statuses(detail::gather(std::span<const radius_status>(st), s.test));
+    }
     rep.runs.push_back(std::move(run));
   }
   return rep;

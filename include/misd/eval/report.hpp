@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <ostream>
 #include <sstream>
 #include <string>
@@ -73,7 +74,28 @@ inline mean_std aggregate(const method_report& m, std::string_view metric_name) 
   return {metric::metric_value::of(mean), metric::metric_value::of(sd)};
 }
 
+/// A radius estimator's statuses summed over its runs' test parts (nullopt for the other
+/// methods).
+inline std::optional<radius_status_counts> status_totals(const method_report& m) {
+  std::optional<radius_status_counts> t;
+  for (const auto& r : m.runs)
+    if (r.test_status) {
+      if (!t)
+        t.emplace();
+      for (std::size_t k = 0; k < radius_status_count; ++k)
+        (*t)[k] += (*r.test_status)[k];
+    }
+  return t;
+}
+
 namespace detail {
+inline nlohmann::json status_json(const radius_status_counts& c) {
+  nlohmann::json j;
+  for (std::size_t k = 0; k < radius_status_count; ++k)
+    j[std::string(name(static_cast<radius_status>(k)))] = c[k];
+  return j;
+}
+
 inline std::string format_pm(const mean_std& a, double scale, int digits) {
   if (!a.mean.defined())
     return "undefined";
@@ -109,6 +131,17 @@ inline std::string markdown_table(const protocol_report& r) {
      << " random splits " << std::lround(100 * r.options.validation_fraction) << "% validation / "
      << std::lround(100 * (1 - r.options.validation_fraction))
      << "% test; hyper-parameters by lowest validation AURC; mean ± sample std over splits.\n";
+  // Examples whose radius is only a lower bound, or was not measured at all, are named here:
+  // their scores are in the table, and a reader must know how many there are.
+  for (const auto& m : r.methods)
+    if (const auto t = status_totals(m)) {
+      const auto nb = (*t)[static_cast<std::size_t>(radius_status::not_bracketed)];
+      const auto zd = (*t)[static_cast<std::size_t>(radius_status::zero_direction)];
+      if (nb + zd > 0)
+        os << "\n" << m.name << ": on the test parts (summed over splits), " << nb
+           << " radii not bracketed (lower bounds) and " << zd
+           << " with a zero attack direction (not measured, scored 0).\n";
+    }
   return os.str();
 }
 
@@ -163,12 +196,18 @@ inline nlohmann::json to_json(const protocol_report& r) {
     nlohmann::json jm;
     jm["name"] = m.name;
     jm["runs"] = nlohmann::json::array();
-    for (const auto& run : m.runs)
-      jm["runs"].push_back({{"seed", run.seed},
-                            {"temperature", run.chosen.temperature},
-                            {"epsilon", run.chosen.epsilon},
-                            {"validation_aurc", run.validation_aurc},
-                            {"test", detail::to_json(run.test)}});
+    for (const auto& run : m.runs) {
+      nlohmann::json jr{{"seed", run.seed},
+                        {"temperature", run.chosen.temperature},
+                        {"epsilon", run.chosen.epsilon},
+                        {"validation_aurc", run.validation_aurc},
+                        {"test", detail::to_json(run.test)}};
+      if (run.test_status)
+        jr["test_status"] = detail::status_json(*run.test_status);
+      jm["runs"].push_back(std::move(jr));
+    }
+    if (const auto t = status_totals(m))
+      jm["test_status"] = detail::status_json(*t);
     for (auto k : report_metrics) {
       const auto a = aggregate(m, k);
       jm["mean"][std::string(k)] = detail::to_json(a.mean);

@@ -5,11 +5,14 @@
 #include "misd/concepts.hpp"
 #include "misd/error.hpp"
 
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <vector>
 
 namespace misd {
@@ -41,14 +44,44 @@ struct robust_radius_options {
   int refine_budget = 12;
 };
 
-/// What an estimator could say about one example.
+/// What an estimator could say about one example. The numeric values are stable: they are
+/// the codes `misd score --out-status` writes.
 enum class radius_status : std::uint8_t {
-  bracketed,       ///< a flip was found: the radius lies in [lower, upper]
-  not_bracketed,   ///< no flip within the budget (or the cap): the radius is a lower bound
-  linear_estimate, ///< RR-Fast: the crossing of the linearised margins, not verified
-  zero_direction,  ///< the attack direction is zero (flat model): reported as radius 0,
-                   ///< least confident, because nothing could be measured
+  bracketed = 0,       ///< a flip was found: the radius lies in [lower, upper]
+  not_bracketed = 1,   ///< no flip within the budget (or the cap): the radius is a lower bound
+  linear_estimate = 2, ///< RR-Fast: the crossing of the linearised margins, not verified
+  zero_direction = 3,  ///< the attack direction is exactly zero in every feature: the model
+                       ///< is locally flat at x (its input gradient vanishes), so nothing
+                       ///< was measured; radius = lower = 0, upper = +inf (docs/error_policy.md R8)
 };
+
+/// Number of radius_status values.
+inline constexpr std::size_t radius_status_count = 4;
+
+/// The status's name as reports print it ("bracketed", "not_bracketed", ...).
+inline std::string_view name(radius_status s) {
+  switch (s) {
+  case radius_status::bracketed:
+    return "bracketed";
+  case radius_status::not_bracketed:
+    return "not_bracketed";
+  case radius_status::linear_estimate:
+    return "linear_estimate";
+  case radius_status::zero_direction:
+    return "zero_direction";
+  }
+  return "?";
+}
+
+/// How many examples have each status, indexed by the status's code.
+using radius_status_counts = std::array<std::size_t, radius_status_count>;
+
+inline radius_status_counts count_statuses(std::span<const radius_status> status) {
+  radius_status_counts c{};
+  for (auto s : status)
+    ++c[static_cast<std::size_t>(s)];
+  return c;
+}
 
 /// Per-example result of an estimator.
 struct radius_result {

@@ -169,13 +169,14 @@ void clean_pass(M& model, const batch_t<M>& x, double temperature, radius_worksp
     ops::to_host_rows(*ws.clean_logits, n, ws.z0);
     require_finite_rows(ws.z0, n, "logits");
     argmax_rows(ws.z0, res.prediction);
-    ce_gradient(ws.z0, res.prediction, temperature, 1.0, ws.g);
+    ce_direction_upstream(ws.z0, res.prediction, temperature, 1.0, ws.g);
     ops::from_host_into(ws.g, *ws.upstream);
     model.input_gradient_into(x, *ws.upstream, *ws.gradient, ws.scratch);
     if (ops::rows(*ws.gradient) != n || ops::cols(*ws.gradient) != ops::cols(x))
       throw invalid_argument(message("input_gradient_into returned ", ops::rows(*ws.gradient),
                                      " x ", ops::cols(*ws.gradient), " for an input batch of ", n,
                                      " x ", ops::cols(x), " (it must match the input)"));
+    require_finite_gradient(*ws.gradient, "input_gradient_into");
     ops::sign_into(*ws.gradient, *ws.direction);
     size_to(ws.zero, n);
     ops::zero_rows(*ws.direction, ws.zero.data());

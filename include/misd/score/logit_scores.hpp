@@ -153,54 +153,109 @@ inline host_vector confidence(logit_score s, const host_matrix& z, double temper
   return c;
 }
 
-/// Per row, a positive multiple of the gradient of the confidence with respect to the logits
-/// (∇_z log C for msr and doctor, ∇_z C otherwise). Input preprocessing uses only the sign of
-/// its vector–Jacobian product, which a positive factor per example does not change.
+namespace detail {
+/// Row i of ∇_z log C (msr, doctor), ∇_z C (the others), divided by a positive factor of the
+/// row's own; returns the log of that factor. The factor is the runner-up probability p_m
+/// (times the score's constants) for the softmax scores, so that the entries are O(1) at any
+/// logit gap: the top class's entry is formed from the other classes' probabilities
+/// (1 − p_top = Σ_{k≠top} p_k), never as a difference that cancels once p_top rounds to 1.
+inline double confidence_upstream_row(logit_score s, const host_matrix& z, Eigen::Index i,
+                                      double t, Eigen::VectorXd& lp, host_matrix& g) {
+  const Eigen::Index kk = z.cols(), top = top_index(z, i);
+  g.row(i).setZero();
+  if (s == logit_score::max_logit) {
+    g(i, top) = 1.0;
+    return 0.0;
+  }
+  if (s == logit_score::margin) {
+    Eigen::Index second = top == 0 ? 1 : 0;
+    for (Eigen::Index k = 0; k < kk; ++k)
+      if (k != top && z(i, k) > z(i, second))
+        second = k;
+    g(i, top) = 1.0;
+    g(i, second) = -1.0;
+    return 0.0;
+  }
+  log_softmax_row(z, i, t, lp);
+  if (s == logit_score::energy) { // ∇ C = p
+    for (Eigen::Index k = 0; k < kk; ++k)
+      g(i, k) = std::exp(lp[k]);
+    return 0.0;
+  }
+  // q_k = p_k / p_m with m the runner-up: q_m = 1.
+  double lp_m = -std::numeric_limits<double>::infinity();
+  for (Eigen::Index k = 0; k < kk; ++k)
+    if (k != top)
+      lp_m = std::max(lp_m, lp[k]);
+  auto q = [&](Eigen::Index k) { return std::exp(lp[k] - lp_m); };
+  const double p_top = std::exp(lp[top]);
+  switch (s) {
+  case logit_score::msr: { // ∇ log p_top = (e_top − p) / T
+    double rest = 0.0;
+    for (Eigen::Index k = 0; k < kk; ++k)
+      if (k != top)
+        rest += (g(i, k) = -q(k));
+    g(i, top) = -rest;
+    return lp_m - std::log(t);
+  }
+  case logit_score::doctor: { // ∇ log S = (2/T) p_j (p_j − S) / S, S = Σ p², over (2/T) p_top p_m / S
+    double sq = 0.0;
+    for (Eigen::Index k = 0; k < kk; ++k)
+      sq += std::exp(2.0 * lp[k]);
+    double top_entry = 0.0; // (p_top − S) / p_m = Σ_{k≠top} q_k (p_top − p_k)
+    for (Eigen::Index k = 0; k < kk; ++k)
+      if (k != top) {
+        const double pk = std::exp(lp[k]);
+        top_entry += q(k) * (p_top - pk);
+        g(i, k) = q(k) * (pk - sq) / p_top;
+      }
+    g(i, top) = top_entry;
+    return std::log(2.0 / t) + lp[top] + lp_m - std::log(sq);
+  }
+  case logit_score::negative_entropy: { // p_j (log p_j − h) / T, h = Σ p log p, over p_m / T
+    double h = 0.0;
+    for (Eigen::Index k = 0; k < kk; ++k)
+      h += std::exp(lp[k]) * lp[k];
+    double top_entry = 0.0; // log p_top − h = Σ_{k≠top} p_k (log p_top − log p_k)
+    for (Eigen::Index k = 0; k < kk; ++k)
+      if (k != top) {
+        top_entry += q(k) * (lp[top] - lp[k]);
+        g(i, k) = q(k) * (lp[k] - h);
+      }
+    g(i, top) = p_top * top_entry;
+    return lp_m - std::log(t);
+  }
+  default:
+    return 0.0;
+  }
+}
+} // namespace detail
+
+/// Per row, the gradient of the confidence with respect to the logits (∇_z log C for msr and
+/// doctor, ∇_z C otherwise), exact at any logit gap (entries below the double range are 0).
 inline host_matrix confidence_gradient(logit_score s, const host_matrix& z,
                                        double temperature = 1.0) {
   detail::check_temperature(temperature, name(s));
   detail::check_logits(z, name(s));
-  const double t = temperature;
-  host_matrix g = host_matrix::Zero(z.rows(), z.cols());
+  host_matrix g(z.rows(), z.cols());
   Eigen::VectorXd lp;
-  for (Eigen::Index i = 0; i < z.rows(); ++i) {
-    const Eigen::Index top = detail::top_index(z, i);
-    detail::log_softmax_row(z, i, t, lp);
-    const Eigen::VectorXd p = lp.array().exp();
-    switch (s) {
-    case logit_score::msr: // ∇ log p_top = (e_top − p) / T
-      g.row(i) = -p.transpose() / t;
-      g(i, top) += 1.0 / t;
-      break;
-    case logit_score::doctor: { // ∇ log S = (2/T) p_j (p_j − S) / S, S = Σ p²
-      const double sq = p.squaredNorm();
-      for (Eigen::Index k = 0; k < z.cols(); ++k)
-        g(i, k) = 2.0 / t * p[k] * (p[k] - sq) / sq;
-      break;
-    }
-    case logit_score::max_logit:
-      g(i, top) = 1.0;
-      break;
-    case logit_score::energy:
-      g.row(i) = p.transpose();
-      break;
-    case logit_score::negative_entropy: { // ∂/∂z_j Σ p log p = p_j (log p_j − Σ p log p) / T
-      const double h = p.dot(lp);
-      for (Eigen::Index k = 0; k < z.cols(); ++k)
-        g(i, k) = p[k] * (lp[k] - h) / t;
-      break;
-    }
-    case logit_score::margin: {
-      Eigen::Index second = top == 0 ? 1 : 0;
-      for (Eigen::Index k = 0; k < z.cols(); ++k)
-        if (k != top && z(i, k) > z(i, second))
-          second = k;
-      g(i, top) = 1.0;
-      g(i, second) = -1.0;
-      break;
-    }
-    }
-  }
+  for (Eigen::Index i = 0; i < z.rows(); ++i)
+    g.row(i) *= std::exp(detail::confidence_upstream_row(s, z, i, temperature, lp, g));
+  return g;
+}
+
+/// A positive per-row multiple of confidence_gradient whose entries are O(1) at any logit
+/// gap. Input preprocessing uses only the sign of its vector–Jacobian product, which that
+/// factor does not change, and which confidence_gradient's rows lose once they underflow
+/// in a float model.
+inline host_matrix confidence_direction_upstream(logit_score s, const host_matrix& z,
+                                                 double temperature = 1.0) {
+  detail::check_temperature(temperature, name(s));
+  detail::check_logits(z, name(s));
+  host_matrix g(z.rows(), z.cols());
+  Eigen::VectorXd lp;
+  for (Eigen::Index i = 0; i < z.rows(); ++i)
+    detail::confidence_upstream_row(s, z, i, temperature, lp, g);
   return g;
 }
 

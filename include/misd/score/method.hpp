@@ -63,6 +63,10 @@ struct method_output {
   std::vector<double> confidence; ///< the confidences (methods that need no fitting)
   host_matrix features;           ///< fitted methods: what they are fitted on and applied to
                                   ///< (RelU: N x K softmax probabilities)
+  /// The radius estimators: each example's status, to be read next to its confidence
+  /// (a zero_direction radius of 0 means "not measured", not "least confident").
+  /// Empty for the other methods.
+  std::vector<radius_status> status;
 };
 
 /// How a method learned from labelled data (RelU) scores: (output on the fit set, its 0/1
@@ -183,10 +187,10 @@ method<M> logit_method(std::string method_name, logit_score s, std::vector<hyper
                        const method_options& o) {
   auto compute = [s, o](M& model, const batch_t<M>& x, const hyper_parameters& p) {
     if (p.epsilon == 0.0)
-      return method_output{to_std(confidence(model, x, s, p.temperature)), {}};
+      return method_output{to_std(confidence(model, x, s, p.temperature)), {}, {}};
     if constexpr (Differentiable<M>) {
       const preprocess_options po{p.temperature, p.epsilon, o.direction, o.box};
-      return method_output{to_std(preprocessed_confidence(model, x, s, po)), {}};
+      return method_output{to_std(preprocessed_confidence(model, x, s, po)), {}, {}};
     } else {
       throw invalid_argument(misd::detail::message(
           score::name(s), ": epsilon ", p.epsilon,
@@ -212,7 +216,7 @@ method<M> radius_method(std::string name, const method_options& o) {
                       : name == "rr-bs"     ? rr_bs(model, x, ro)
                       : name == "rr-refine" ? rr_refine(model, x, ro)
                                             : rr_bs_pgd(model, x, ro);
-    return method_output{to_std(r.radius), {}};
+    return method_output{to_std(r.radius), {}, std::move(r.status)};
   };
   return method<M>(name, make_grid(paper_temperature_grid()), compute);
 }
@@ -248,7 +252,7 @@ method<M> make_method(std::string_view name, const method_options& o = {}) {
       host_matrix z;
       misd::detail::require_batch(x, "relu");
       misd::detail::checked_logits(model, x, z, "logits");
-      return method_output{{}, softmax(z, p.temperature)};
+      return method_output{{}, softmax(z, p.temperature), {}};
     };
     auto fit = [lambda = o.relu_lambda](const method_output& on,
                                         std::span<const std::uint8_t> correct,

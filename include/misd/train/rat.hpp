@@ -21,6 +21,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <optional>
 #include <string_view>
 
@@ -88,26 +89,46 @@ inline void require_targets(const soft_targets& y, std::size_t n, std::size_t k)
         misd::detail::message("objective: mixing weight ", y.weight, " is outside [0, 1]"));
 }
 
-/// Per-example mixed CE of logits z into `loss`, and its upstream gradient
-/// scale · (softmax(z) − w·onehot(a) − (1 − w)·onehot(b)) into g. Returns Σ loss.
-inline double soft_ce(const host_matrix& z, const soft_targets& y, double scale, host_matrix& g) {
+/// Per-example mixed CE of logits z, and its upstream gradient
+/// scale · (softmax(z) − w·onehot(a) − (1 − w)·onehot(b)) into g, exact at any logit gap
+/// (misd::detail::ce_upstream_row). Returns Σ loss; `min_log_row` (when given) receives the
+/// smallest log of a row's magnitude (the row's largest entry is about that large).
+inline double soft_ce(const host_matrix& z, const soft_targets& y, double scale, host_matrix& g,
+                      double* min_log_row = nullptr) {
   g.resize(z.rows(), z.cols());
   double total = 0;
+  double min_log = std::numeric_limits<double>::infinity();
   for (Eigen::Index i = 0; i < z.rows(); ++i) {
     const auto a = y.a[static_cast<std::size_t>(i)], b = y.b[static_cast<std::size_t>(i)];
     const double m = z.row(i).maxCoeff();
     double s = 0;
     for (Eigen::Index k = 0; k < z.cols(); ++k)
-      s += (g(i, k) = std::exp(z(i, k) - m));
+      s += std::exp(z(i, k) - m);
     const double lse = m + std::log(s);
     total += y.weight * (lse - z(i, a)) + (1 - y.weight) * (lse - z(i, b));
-    for (Eigen::Index k = 0; k < z.cols(); ++k)
-      g(i, k) *= scale / s;
-    g(i, a) -= scale * y.weight;
-    g(i, b) -= scale * (1 - y.weight);
+    const double log_sigma = misd::detail::ce_upstream_row(z, i, a, b, y.weight, 1.0, g);
+    g.row(i) *= scale * std::exp(log_sigma);
+    min_log = std::min(min_log, log_sigma + std::log(scale));
   }
+  if (min_log_row)
+    *min_log_row = min_log;
   return total;
 }
+
+/// A positive per-row multiple of soft_ce's gradient with O(1) entries: its input gradient
+/// has the exact sign of the loss's at any logit gap (the inner step uses only that sign).
+inline void soft_ce_direction(const host_matrix& z, const soft_targets& y, host_matrix& g) {
+  g.resize(z.rows(), z.cols());
+  for (Eigen::Index i = 0; i < z.rows(); ++i)
+    misd::detail::ce_upstream_row(z, i, y.a[static_cast<std::size_t>(i)],
+                                  y.b[static_cast<std::size_t>(i)], y.weight, 1.0, g);
+}
+
+/// A training upstream whose smallest row is below e^-69 ≈ 1e-30 would underflow in a
+/// float model's backward pass (float's normal range ends at 1.2e-38): the inner step's
+/// direction then comes from a pass of its own with soft_ce_direction's rows. Above it the
+/// training pass's input gradient is used as it is (no extra pass).
+inline constexpr double direction_log_floor = -69.0;
 
 /// s_i of step 2 for the clean logits z.
 inline host_vector step_signs(objective kind, const host_matrix& z, const soft_targets& y,
@@ -153,7 +174,7 @@ batch_t<M> inner_step(M& model, const batch_t<M>& x, const soft_targets& y, cons
   host_matrix z, g;
   for (int k = 1; k < o.pgd_steps; ++k) {
     misd::detail::checked_logits(model, cur, z, "logits");
-    soft_ce(z, y, 1.0, g);
+    soft_ce_direction(z, y, g);
     cur = ops::add_scaled_rows(cur, step,
                                ops::sign(misd::detail::checked_input_gradient(model, cur, g)));
     ops::project_linf(cur, x, radius);
@@ -179,7 +200,8 @@ void host_logits(const B& logits, std::size_t n, host_matrix& z, std::string_vie
 /// Uses the model's fused forward_backward when it has one (one forward pass less).
 template <class M>
 double training_pass(M& model, const batch_t<M>& x, const soft_targets& y, double scale,
-                     bool input_gradient, host_matrix& z, batch_t<M>& dx, std::string_view what) {
+                     bool input_gradient, host_matrix& z, batch_t<M>& dx, std::string_view what,
+                     double* min_log_row = nullptr) {
   using ops = batch_ops<batch_t<M>>;
   const std::size_t n = ops::rows(x);
   host_matrix g;
@@ -187,7 +209,7 @@ double training_pass(M& model, const batch_t<M>& x, const soft_targets& y, doubl
   auto upstream = [&](const batch_t<M>& logits) -> batch_t<M> {
     host_logits(logits, n, z, what);
     require_targets(y, n, static_cast<std::size_t>(z.cols()));
-    ce_sum = soft_ce(z, y, scale, g);
+    ce_sum = soft_ce(z, y, scale, g, min_log_row);
     return ops::from_host(g, logits);
   };
   if constexpr (misd::detail::has_forward_backward<M>)
@@ -198,6 +220,8 @@ double training_pass(M& model, const batch_t<M>& x, const soft_targets& y, doubl
     throw invalid_argument(misd::detail::message(
         "accumulate_gradients returned ", ops::rows(dx), " x ", ops::cols(dx),
         " for an input batch of ", n, " x ", ops::cols(x), " (it must match the input)"));
+  if (input_gradient)
+    misd::detail::require_finite_gradient(dx, "accumulate_gradients");
   return ce_sum;
 }
 } // namespace impl
@@ -217,7 +241,10 @@ batch_t<M> perturbed_inputs(M& model, const batch_t<M>& x, const soft_targets& y
   impl::require_targets(y, static_cast<std::size_t>(z.rows()), static_cast<std::size_t>(z.cols()));
   // The same upstream gradient as accumulate_objective's, so the same direction bit for bit.
   const double inv_n = 1.0 / double(z.rows());
-  impl::soft_ce(z, y, (o.lambda_ori > 0 ? o.lambda_ori : 1.0) * inv_n, g);
+  double min_log = 0;
+  impl::soft_ce(z, y, o.lambda_ori * inv_n, g, &min_log);
+  if (!(o.lambda_ori > 0) || min_log < impl::direction_log_floor)
+    impl::soft_ce_direction(z, y, g);
   const host_vector s = impl::step_signs(o.kind, z, y, nullptr);
   return impl::inner_step(model, x, y, s, misd::detail::checked_input_gradient(model, x, g), o);
 }
@@ -241,14 +268,22 @@ step_result accumulate_objective(M& model, const batch_t<M>& x, const soft_targe
   step_result r;
   r.examples = n;
   if (o.lambda_ori > 0) {
+    double min_log = 0;
     r.clean_loss =
-        impl::training_pass(model, x, y, o.lambda_ori * inv_n, second, z, dx, "logits") * inv_n;
+        impl::training_pass(model, x, y, o.lambda_ori * inv_n, second, z, dx, "logits", &min_log) *
+        inv_n;
+    if (second && min_log < impl::direction_log_floor) { // see direction_log_floor
+      impl::soft_ce_direction(z, y, g);
+      dx = misd::detail::checked_input_gradient(model, x, g);
+    }
   } else { // no clean term: the direction still needs the clean logits and input gradient
     misd::detail::checked_logits(model, x, z, "logits");
     impl::require_targets(y, n, static_cast<std::size_t>(z.cols()));
     r.clean_loss = impl::soft_ce(z, y, inv_n, g) * inv_n;
-    if (second)
+    if (second) {
+      impl::soft_ce_direction(z, y, g);
       dx = misd::detail::checked_input_gradient(model, x, g);
+    }
   }
   r.loss = o.lambda_ori * r.clean_loss;
   const host_vector s = impl::step_signs(o.kind, z, y, &r.correct);

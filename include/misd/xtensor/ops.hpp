@@ -23,7 +23,7 @@ struct batch_ops<xt::xtensor<Scalar, 2>> {
   static B sign(const B& g) {
     B out(g.shape());
     std::transform(g.begin(), g.end(), out.begin(),
-                   [](Scalar v) { return Scalar((v > 0) - (v < 0)); });
+                   [](Scalar v) { return v != v ? v : Scalar((v > 0) - (v < 0)); });
     return out;
   }
   static B add_scaled_rows(const B& x, const host_vector& t, const B& d) {

@@ -1,0 +1,73 @@
+// examples/misd/score_output.hpp -- what 'misd score' writes besides its metrics, shared by
+// the Eigen and the TorchScript paths: the scores as float64 NPY (--out), one status code per
+// example (--out-status), the count of each status, and a warning for radii that are not
+// measurements.
+#pragma once
+
+#include "cli.hpp"
+
+#include "misd/data/npy.hpp"
+#include "misd/radius/options.hpp"
+
+#include <cstdint>
+#include <iostream>
+#include <optional>
+#include <span>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace misd_cli {
+
+/// --out-status is only meaningful for the radius estimators.
+inline void check_out_status_usage(const args& a, const std::string& method) {
+  if (a.has("out-status") && method.rfind("rr-", 0) != 0)
+    throw usage_error("--out-status is only for the radius estimators (rr-*), not '" + method +
+                      "'");
+}
+
+/// Scores as float64 NPY: a float32 file would tie the log-space MSR of confident inputs
+/// again (its values are within 1e-8 of 0) and round radii.
+inline void write_scores(const std::string& path, const std::vector<double>& scores) {
+  const std::vector<std::size_t> shape{scores.size()};
+  misd::data::write_npy<double>(path, std::span<const double>(scores),
+                                std::span<const std::size_t>(shape));
+}
+
+/// One uint8 per example: the radius_status code (0 bracketed, 1 not_bracketed,
+/// 2 linear_estimate, 3 zero_direction).
+inline void write_statuses(const std::string& path, const std::vector<misd::radius_status>& st) {
+  std::vector<std::uint8_t> codes(st.size());
+  for (std::size_t i = 0; i < st.size(); ++i)
+    codes[i] = static_cast<std::uint8_t>(st[i]);
+  const std::vector<std::size_t> shape{codes.size()};
+  misd::data::write_npy<std::uint8_t>(path, std::span<const std::uint8_t>(codes),
+                                      std::span<const std::size_t>(shape));
+}
+
+/// {"bracketed": n0, "not_bracketed": n1, ...} as JSON text.
+inline std::string status_counts_json(const misd::radius_status_counts& c) {
+  std::ostringstream os;
+  os << '{';
+  for (std::size_t k = 0; k < misd::radius_status_count; ++k)
+    os << (k ? ", " : "") << '"' << misd::name(static_cast<misd::radius_status>(k))
+       << "\": " << c[k];
+  os << '}';
+  return os.str();
+}
+
+/// On stderr: how many radii are not measurements (zero direction) or only lower bounds.
+inline void warn_statuses(const std::string& method, const misd::radius_status_counts& c) {
+  const auto zd = c[static_cast<std::size_t>(misd::radius_status::zero_direction)];
+  const auto nb = c[static_cast<std::size_t>(misd::radius_status::not_bracketed)];
+  if (zd > 0)
+    std::cerr << "misd score: " << method << ": " << zd
+              << " examples have a zero attack direction (the model's input gradient vanishes "
+                 "there): their radius 0 is not a measurement; --out-status marks them (code 3)\n";
+  if (nb > 0)
+    std::cerr << "misd score: " << method << ": " << nb
+              << " radii are not bracketed (no flip within the budget): they are lower bounds; "
+                 "--out-status marks them (code 1)\n";
+}
+
+} // namespace misd_cli
