@@ -260,6 +260,34 @@ TEST_CASE("R15 input width differs from the model's: invalid_argument naming bot
                        doctest::Contains("mlp: batch has 7"), misd::invalid_argument);
 }
 
+TEST_CASE("R16 non-finite input gradient: data_error naming example and feature, never a radius") {
+  // The model says its gradient is NaN (or ±inf) at example 2, feature 3; a sign taken
+  // before the check would read NaN as a 0 step and report a radius.
+  for (double bad : {nan_v, inf, -inf}) {
+    CAPTURE(bad);
+    const auto lin = good_model();
+    stub_model m{[&](const batch& x) { return lin.logits(x); },
+                 [&](const batch& x, const batch& up) {
+                   batch g = lin.input_gradient(x, up);
+                   g(2, 3) = bad;
+                   return g;
+                 }};
+    batch x = inputs();
+    x(2, 0) = 0.9; // three different examples
+    x(1, 1) = 0.1;
+    const misd::label_vector y{0, 0, 0};
+    const auto needle = doctest::Contains("input gradient of example 2 is not finite (feature 3");
+    misd::robust_radius_options o;
+    o.budget = 3;
+    CHECK_THROWS_WITH_AS(misd::rr_bs(m, x, o), needle, misd::data_error);
+    CHECK_THROWS_WITH_AS(misd::rr_fast(m, x, o), needle, misd::data_error);
+    CHECK_THROWS_WITH_AS(misd::rr_refine(m, x, o), needle, misd::data_error);
+    CHECK_THROWS_WITH_AS(misd::rr_bs_pgd(m, x, o), needle, misd::data_error);
+    CHECK_THROWS_WITH_AS(misd::fgsm(m, x, y, 0.1), needle, misd::data_error);
+    CHECK_THROWS_WITH_AS(misd::pgd(m, x, y, 0.1), needle, misd::data_error);
+  }
+}
+
 // ---- Scores ----------------------------------------------------------------------------
 
 TEST_CASE("S1 scores of an empty batch: invalid_argument") {

@@ -78,6 +78,110 @@ TEST_CASE("ce_gradient at logits of magnitude 1e4 and temperatures 0.2 .. 1000: 
   }
 }
 
+TEST_CASE("ce_upstream_row at any gap, hard and soft targets: a positive multiple of p - t") {
+  // Logit gaps from 0.3 to 2e4 against temperatures 0.2 .. 1000; targets hard (on the top
+  // class or not) and mixed. Checked against what holds whatever the factor σ is:
+  //  * the row sums to (1 − Σ t) / σ = 0;
+  //  * off-target entries keep the ratios of the probabilities, p_k / p_j = exp((z_k − z_j)/T);
+  //  * at saturated rows (gap / T >= 15) some entry has magnitude >= 1/2 (nothing vanished);
+  //  * where long double resolves p − t (gap / T below 15), g σ equals it.
+  host_matrix z = extreme_logits();
+  host_matrix more(3, 4);
+  more << 2.0, 1.7, -0.5, 0.3, //
+      40.0, 0.0, -3.0, 2.0,    //
+      700.0, 0.0, 699.0, -50.0;
+  host_matrix all(z.rows() + more.rows(), 4);
+  all << z, more;
+  struct target {
+    int a, b;
+    double w;
+  };
+  for (double t : {0.2, 1.0, 7.0, 1000.0}) {
+    for (Eigen::Index i = 0; i < all.rows(); ++i) {
+      Eigen::Index top = 0;
+      all.row(i).maxCoeff(&top);
+      const int c = static_cast<int>(top), o = c == 0 ? 1 : 0;
+      for (const target tg : {target{c, c, 1.0}, target{o, o, 1.0}, target{c, o, 0.7},
+                              target{o, c, 0.9}, target{c, o, 1.0}, target{o, c, 0.5}}) {
+        CAPTURE(t);
+        CAPTURE(i);
+        CAPTURE(tg.a);
+        CAPTURE(tg.b);
+        CAPTURE(tg.w);
+        host_matrix g(all.rows(), all.cols());
+        const double log_sigma = misd::detail::ce_upstream_row(all, i, tg.a, tg.b, tg.w, t, g);
+        REQUIRE(g.row(i).allFinite());
+        const double big = g.row(i).cwiseAbs().maxCoeff();
+        CHECK(std::abs(g.row(i).sum()) <= 1e-12 * big * all.cols());
+        auto tk = [&](Eigen::Index k) {
+          return (k == tg.a ? tg.w : 0.0) + (k == tg.b ? 1.0 - tg.w : 0.0);
+        };
+        for (Eigen::Index k = 0; k < all.cols(); ++k)
+          for (Eigen::Index j = 0; j < all.cols(); ++j)
+            if (tk(k) == 0 && tk(j) == 0 && g(i, j) > 1e-200 && g(i, k) > 1e-200)
+              CHECK(g(i, k) / g(i, j) ==
+                    doctest::Approx(std::exp((all(i, k) - all(i, j)) / t)).epsilon(1e-12));
+        const auto lp = reference_log_softmax(all, i, t);
+        double gap = std::numeric_limits<double>::infinity();
+        for (Eigen::Index k = 0; k < all.cols(); ++k)
+          if (k != top)
+            gap = std::min(gap, (all(i, top) - all(i, k)) / t);
+        if (gap >= 15) // saturated: p ≈ onehot(top), and the row is O(1), not 0
+          CHECK(big >= 0.5);
+        if (gap < 15)
+          for (Eigen::Index k = 0; k < all.cols(); ++k)
+            CHECK(g(i, k) * std::exp(log_sigma) ==
+                  doctest::Approx(static_cast<double>(std::exp(lp[static_cast<std::size_t>(k)]) -
+                                                      static_cast<long double>(tk(k))))
+                      .epsilon(1e-12)
+                      .scale(1e-12));
+      }
+    }
+  }
+}
+
+TEST_CASE("confidence_direction_upstream: a positive multiple of the confidence gradient") {
+  using misd::score::logit_score;
+  host_matrix z(4, 3);
+  z << 0.3, -1.2, 0.8, //
+      2.0, 1.9, -0.5,  //
+      80.0, 0.0, -5.0, // p_top rounds to 1 in double: the plain difference would be 0
+      900.0, 0.0, 1.0;
+  for (auto s : {logit_score::msr, logit_score::doctor, logit_score::negative_entropy,
+                 logit_score::energy, logit_score::max_logit, logit_score::margin}) {
+    CAPTURE(misd::score::name(s));
+    for (double t : {0.5, 1.0, 3.0}) {
+      CAPTURE(t);
+      const auto g = misd::score::confidence_gradient(s, z, t);
+      const auto d = misd::score::confidence_direction_upstream(s, z, t);
+      REQUIRE(d.allFinite());
+      for (Eigen::Index i = 0; i < z.rows(); ++i) {
+        CAPTURE(i);
+        if (i >= 2) // the saturated rows do not vanish
+          CHECK(d.row(i).cwiseAbs().maxCoeff() >= 0.5);
+        // Where the gradient's entries are representable, d is a positive multiple of it.
+        const Eigen::Index top = [&] {
+          Eigen::Index k = 0;
+          z.row(i).maxCoeff(&k);
+          return k;
+        }();
+        if (std::abs(g(i, top)) > 1e-300) {
+          const double ratio = d(i, top) / g(i, top);
+          CHECK(ratio > 0);
+          for (Eigen::Index k = 0; k < z.cols(); ++k)
+            if (std::abs(g(i, k)) > 1e-290)
+              CHECK(d(i, k) == doctest::Approx(ratio * g(i, k)).epsilon(1e-9));
+        }
+      }
+    }
+  }
+  // MSR at a saturated row: ∇ log p_top ∝ (Σ_{k≠top} q_k) e_top − q, q_k = p_k / p_runner-up.
+  const auto d = misd::score::confidence_direction_upstream(logit_score::msr, z, 1.0);
+  CHECK(d(2, 1) == doctest::Approx(-1.0));
+  CHECK(d(2, 2) == doctest::Approx(-std::exp(-5.0)));
+  CHECK(d(2, 0) == doctest::Approx(1.0 + std::exp(-5.0)));
+}
+
 TEST_CASE("logit scores at logits of magnitude 1e4 and temperatures 0.2 .. 1000: finite, exact") {
   using misd::score::logit_score;
   const host_matrix z = extreme_logits();

@@ -13,6 +13,7 @@
 #include "misd/torch.hpp"
 #include "misd/train/rat.hpp"
 #include "misd/train/sgd.hpp"
+#include "saturation_cases.hpp"
 #include "temp_dir.hpp"
 
 #include <doctest/doctest.h>

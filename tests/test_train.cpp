@@ -7,9 +7,11 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <vector>
 
 using misd::host_matrix;
@@ -229,6 +231,72 @@ TEST_CASE(
     for (std::size_t p = 0; p < got.size(); ++p)
       for (std::size_t j = 0; j < got[p].size(); ++j)
         CHECK(got[p][j] == doctest::Approx(want[p][j]).epsilon(1e-10));
+  }
+}
+
+TEST_CASE("RAT and AT at saturated examples: the inner step still moves every example") {
+  // The crafted MLP with its last layer scaled by 1,000: logit gaps of hundreds, where
+  // softmax(z) − onehot(ŷ) rounds to exactly 0 in double. The direction must still be the
+  // sign of Jᵀ u with u = Σ_{k≠ŷ} q_k (e_k − e_ŷ), q_k = exp(z_k − z_runner-up): the loss's
+  // input gradient divided by the runner-up probability, written here in closed form.
+  crafted c;
+  auto params = c.model.parameters();
+  for (auto& v : params[params.size() - 2])
+    v *= 1000.0;
+  for (auto& v : params.back())
+    v *= 1000.0;
+  const host_matrix z = c.model.logits(c.x);
+  const label_vector pred = predictions(z);
+  host_matrix u = host_matrix::Zero(z.rows(), z.cols());
+  double smallest_gap = std::numeric_limits<double>::infinity();
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    const int y = pred[static_cast<std::size_t>(i)];
+    double second = -std::numeric_limits<double>::infinity();
+    for (Eigen::Index k = 0; k < z.cols(); ++k)
+      if (k != y)
+        second = std::max(second, z(i, k));
+    smallest_gap = std::min(smallest_gap, z(i, y) - second);
+    for (Eigen::Index k = 0; k < z.cols(); ++k)
+      if (k != y) {
+        u(i, k) = std::exp(z(i, k) - second);
+        u(i, y) -= u(i, k);
+      }
+  }
+  REQUIRE(smallest_gap > 40); // every example saturated: 1 − p_ŷ rounds to 0 in double
+  const host_matrix g = c.model.input_gradient(c.x, u);
+  tr::objective_options o;
+  o.epsilon = 0.05;
+  for (auto kind : {tr::objective::rat, tr::objective::at, tr::objective::reverse_at}) {
+    CAPTURE(tr::name(kind));
+    o.kind = kind;
+    const double s = kind == tr::objective::reverse_at ? -1.0 : 1.0; // all predictions are right
+    batch<double> e = c.x;
+    for (Eigen::Index i = 0; i < e.rows(); ++i)
+      for (Eigen::Index j = 0; j < e.cols(); ++j)
+        e(i, j) = std::clamp(c.x(i, j) + s * o.epsilon * double((g(i, j) > 0) - (g(i, j) < 0)),
+                             0.0, 1.0);
+    const batch<double> xp = tr::perturbed_inputs(c.model, c.x, pred, o);
+    CHECK((xp.array() == e.array()).all());
+    for (Eigen::Index i = 0; i < e.rows(); ++i)
+      CHECK((xp.row(i) - c.x.row(i)).cwiseAbs().maxCoeff() > 0); // x' is not x
+    // The training step trains on the same x': its parameter gradients are those of
+    // CE(x) + CE(x') with x' = e.
+    c.model.zero_gradients();
+    tr::accumulate_objective(c.model, c.x, pred, o);
+    std::vector<std::vector<double>> got;
+    for (auto sp : c.model.gradients())
+      got.emplace_back(sp.begin(), sp.end());
+    c.model.zero_gradients();
+    const double n = double(c.x.rows());
+    host_matrix g0, g1;
+    misd::detail::ce_gradient(c.model.logits(c.x), pred, 1.0, 1.0 / n, g0);
+    misd::detail::ce_gradient(c.model.logits(e), pred, 1.0, 1.0 / n, g1);
+    c.model.accumulate_gradients(c.x, g0);
+    c.model.accumulate_gradients(e, g1);
+    const auto want = c.model.gradients();
+    for (std::size_t p = 0; p < got.size(); ++p)
+      for (std::size_t j = 0; j < got[p].size(); ++j)
+        CHECK(got[p][j] == doctest::Approx(want[p][j]).epsilon(1e-10).scale(1e-300));
   }
 }
 

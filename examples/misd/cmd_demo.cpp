@@ -258,7 +258,19 @@ void metrics_row(table& t, const std::string& label, const misd::eval::method_re
   using misd::eval::aggregate;
   const auto au = aggregate(m, "auroc"), fp = aggregate(m, "fpr95"), ar = aggregate(m, "aurc"),
              ac = aggregate(m, "accuracy");
-  t.rows.push_back({label, pm(au, 1, 4), pm(fp, 100, 2), pm(ar, 1000, 2), pm(ac, 100, 2)});
+  // A radius estimator's examples that were not measured, or only bounded, are named next
+  // to its metrics (summed over the splits' test parts); nothing is added where there are none.
+  std::string shown = label;
+  if (const auto st = misd::eval::status_totals(m)) {
+    const auto nb = (*st)[static_cast<std::size_t>(misd::radius_status::not_bracketed)];
+    const auto zd = (*st)[static_cast<std::size_t>(misd::radius_status::zero_direction)];
+    if (nb + zd > 0)
+      shown += " (" + std::to_string(nb) + " not bracketed, " + std::to_string(zd) +
+               " zero direction)";
+    for (std::size_t k = 0; k < misd::radius_status_count; ++k)
+      extra["status"][std::string(misd::name(static_cast<misd::radius_status>(k)))] = (*st)[k];
+  }
+  t.rows.push_back({shown, pm(au, 1, 4), pm(fp, 100, 2), pm(ar, 1000, 2), pm(ac, 100, 2)});
   extra["method"] = label;
   extra["auroc"] = {{"mean", num(au.mean)}, {"std", num(au.std)}};
   extra["fpr95"] = {{"mean", num(fp.mean)}, {"std", num(fp.std)}};

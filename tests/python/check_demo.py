@@ -62,6 +62,20 @@ for a in archs:
         for r in rows:
             finite_metrics(r, ["auroc", "fpr95", "aurc", "accuracy"], f"table2_{a}_{obj} {r['method']}")
             check(0 <= r["auroc"]["mean"] <= 1, f"table2 auroc out of range: {r}")
+            # The radius estimators carry their statuses (summed over the splits' test parts),
+            # the others none; and the Markdown names those not measured where there are any.
+            if r["method"].startswith("rr-"):
+                st = r.get("status", {})
+                check(set(st) == {"bracketed", "not_bracketed", "linear_estimate", "zero_direction"},
+                      f"table2_{a}_{obj} {r['method']}: statuses {st}")
+                check(sum(st.values()) > 0 and all(v >= 0 for v in st.values()),
+                      f"table2_{a}_{obj} {r['method']}: status counts {st}")
+                odd = st.get("not_bracketed", 0) + st.get("zero_direction", 0)
+                md_text = open(os.path.join(out, f"table2_{a}_{obj}.md")).read()
+                check((f"| {r['method']} (" in md_text) == (odd > 0),
+                      f"table2_{a}_{obj}.md: {r['method']} names its {odd} unmeasured radii")
+            else:
+                check("status" not in r, f"table2_{a}_{obj} {r['method']}: a status without a radius")
         md = open(os.path.join(out, f"table2_{a}_{obj}.md")).read().strip().splitlines()
         check(len([l for l in md if l.startswith("| ")]) == 1 + len(rows), f"table2_{a}_{obj}.md rows")
         csv = open(os.path.join(out, f"table2_{a}_{obj}.csv")).read().strip().splitlines()

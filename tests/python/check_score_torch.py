@@ -3,8 +3,12 @@ PyTorch (Debian's python3-torch 1.13, the user's path).
 
 Exports a small CNN to TorchScript, writes inputs as NPY, runs the misd tool for rr-fast and
 rr-bs, and compares with RR-Fast and RR-BS (FGSM direction once, budget 25) computed here:
-within 1e-4 relative. Also checks the tool's errors for a file that is not TorchScript and
-for a CUDA request on a machine without CUDA.
+within 1e-4 relative. The reference direction is PyTorch's own: autograd of the
+cross-entropy of log_softmax(z / T) taken in float64, none of misd's arithmetic. Where the
+softmax saturates (a float64 log_softmax gradient rounds to zero beyond a gap of about 37 T)
+no such reference exists, so a TorchScript linear 2-class model is checked against its exact
+radius instead, at gaps up to 600 and T in {0.2, 0.5, 1, 2}. Also checks the tool's errors
+for a file that is not TorchScript and for a CUDA request on a machine without CUDA.
 Usage: python3 check_score_torch.py MISD_TOOL WORK_DIR      (exit 77: torch/numpy missing)"""
 import os, subprocess, sys
 
@@ -27,17 +31,15 @@ class Net(nn.Module):
 
 
 def direction(net, x, T):
-    """sign(∇_x CE(f(x)/T, ŷ)) as misd computes it: the upstream gradient of the logits,
-    (softmax(z/T) − onehot(ŷ))/T, in double on the host, then one vector-Jacobian product."""
+    """sign(∇_x CE(f(x)/T, ŷ)) by PyTorch's autograd, the loss in float64:
+    nll(log_softmax(z.double() / T), ŷ), back through the float network."""
     xr = x.clone().requires_grad_(True)
     z = net(xr)
-    zd = z.detach().double()
-    pred = zd.argmax(1)
-    g = torch.softmax(zd / T, 1)
-    g[torch.arange(len(x)), pred] -= 1
-    g = (g / T).to(z.dtype)
-    dx, = torch.autograd.grad(z, xr, g)
-    return zd, pred, torch.sign(dx)
+    zd = z.double()
+    pred = zd.detach().argmax(1)
+    loss = torch.nn.functional.nll_loss(torch.log_softmax(zd / T, 1), pred, reduction='sum')
+    dx, = torch.autograd.grad(loss, xr)
+    return zd.detach(), pred, torch.sign(dx)
 
 
 def rr_fast(net, x, T=1.0, alpha=1e-3):
@@ -102,6 +104,34 @@ def main():
               f'max rel diff {rel.max():.3g}, infinities agree {same_inf}')
         if rel.max() > 1e-4 or not same_inf:
             failures += 1
+    # Saturation: a TorchScript nn.Linear(2, 2) with W = [[1000, 0], [-1000, 0]]; the exact
+    # L-inf radius of (x1, 0.5) is x1 (gap 2000 x1).
+    lin = nn.Linear(2, 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.tensor([[1000.0, 0.0], [-1000.0, 0.0]]))
+        lin.bias.zero_()
+    lin_path = os.path.join(work, 'linear.pt')
+    torch.jit.script(lin).save(lin_path)
+    x1 = np.array([0.001, 0.01, 0.03, 0.05, 0.1, 0.2, 0.3], dtype=np.float32)
+    xl = os.path.join(work, 'x-linear.npy')
+    np.save(xl, np.stack([x1, np.full_like(x1, 0.5)], 1))
+    exact = x1.astype(np.float64)
+    for t in ('0.2', '0.5', '1', '2'):
+        for method in ('rr-fast', 'rr-bs'):
+            out = os.path.join(work, 'linear-' + method + '.npy')
+            # rr-fast over a finite-difference step of 0.1: the float32 logits (up to 300,
+            # multiples of 3e-5) would round a difference over the default 1e-3 by 3e-5
+            # relative; the model is linear, so any step gives the exact crossing.
+            p = run(tool, '--model', lin_path, '--inputs', xl, '--method', method, '--out', out,
+                    '--budget', '40', '--temperature', t, '--fd-step', '0.1')
+            if p.returncode != 0:
+                print(f'linear {method} T={t}: exit {p.returncode}: {p.stderr}')
+                failures += 1
+                continue
+            rel = np.abs(np.load(out) - exact) / exact
+            print(f'linear {method} T={t}: max |radius / exact - 1| {rel.max():.3g}')
+            if rel.max() > 1e-5:
+                failures += 1
     # Bad input: a file that is not TorchScript (exit 1), CUDA where there is none (exit 2).
     bad = os.path.join(work, 'bad.pt')
     with open(bad, 'w') as f:
