@@ -41,14 +41,19 @@ inline host_matrix weights() { // K x D = 3 x 4, times 100 (L1 norms of differen
       0.5, 0.5, -1.0, 1.0;
   return 100.0 * w;
 }
-inline Eigen::VectorXd biases() { return Eigen::Vector3d(0.0, 0.0, -20.0); }
+inline Eigen::VectorXd biases() {
+  Eigen::VectorXd b(3);
+  b << 0.0, 0.0, -20.0;
+  return b;
+}
 inline std::vector<double> gaps() { return {1, 3, 10, 30, 100, 300, 1000}; }
 inline std::vector<double> temperatures() { return {0.2, 0.5, 1.0, 2.0}; }
 
 /// x_i = g_i u with W u = (0.5, -0.5, -0.5) (minimum-norm u).
 inline host_matrix inputs() {
   const host_matrix w = weights();
-  const Eigen::Vector3d target(0.5, -0.5, -0.5);
+  Eigen::VectorXd target(3);
+  target << 0.5, -0.5, -0.5;
   const Eigen::VectorXd u = w.transpose() * (w * w.transpose()).ldlt().solve(target);
   const auto g = gaps();
   host_matrix x(static_cast<Eigen::Index>(g.size()), 4);

@@ -77,7 +77,7 @@ TEST_CASE_TEMPLATE("saturated linear model, Eigen in-place path: exact direction
   // would measure float rounding, not the model)
   saturation::check_linear_model(model, w, b, x, eigen_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9,
                                  std::is_same_v<S, float> ? 0.5 : 1e-3);
-  auto two = eigen_model<S>(two_class_w(), Eigen::Vector2d::Zero());
+  auto two = eigen_model<S>(two_class_w(), Eigen::VectorXd::Zero(2));
   saturation::check_two_class_model(two, eigen_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9);
 }
 
@@ -99,7 +99,7 @@ TEST_CASE_TEMPLATE("saturated linear model, xtensor: exact direction and radius"
   auto model = xt_model<S>(w, b);
   saturation::check_linear_model(model, w, b, x, xt_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9,
                                  std::is_same_v<S, float> ? 0.5 : 1e-3);
-  auto two = xt_model<S>(two_class_w(), Eigen::Vector2d::Zero());
+  auto two = xt_model<S>(two_class_w(), Eigen::VectorXd::Zero(2));
   saturation::check_two_class_model(two, xt_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9);
 }
 

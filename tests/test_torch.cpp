@@ -157,6 +157,17 @@ struct bad_shape_net : torch::nn::Module {
   torch::nn::Linear fc{nullptr};
 };
 
+/// A user model whose backward pass yields NaN: d/dx [0 · sqrt(|x|)] is 0 · inf at x = 0.
+struct nan_gradient_net : torch::nn::Module {
+  nan_gradient_net(const host_matrix& w, const Eigen::VectorXd& b) {
+    fc = register_module("fc", torch_linear(w, b));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return fc->forward(x) + 0.0 * torch::sqrt(x.abs()).sum(1, true);
+  }
+  torch::nn::Linear fc{nullptr};
+};
+
 } // namespace
 
 TEST_CASE("batch_ops<torch::Tensor>: shapes, arithmetic and host copies") {
@@ -233,6 +244,36 @@ TEST_CASE("torch linear model: RR-Fast is the exact crossing, RR-BS brackets it"
   CHECK(bs.backwards == 1);
   CHECK(fast.forwards == 2);
   CHECK(fast.backwards == 1);
+}
+
+TEST_CASE_TEMPLATE("saturated torch linear model: exact direction and radius at gaps 1 .. 1000",
+                   S, float, double) {
+  constexpr bool is_float = std::is_same_v<S, float>;
+  const auto dtype = is_float ? torch::kFloat : torch::kDouble;
+  const host_matrix w = saturation::weights().cast<S>().template cast<double>();
+  const Eigen::VectorXd b = saturation::biases();
+  const host_matrix x = saturation::inputs().cast<S>().template cast<double>();
+  auto lin = torch_linear(w, b);
+  lin->to(dtype);
+  tb::module_model<torch::nn::Linear, S> model(lin, tb::options{test_device()});
+  auto to_batch = [&](const host_matrix& h) { return tensor(h, dtype).to(model.device()); };
+  saturation::check_linear_model(model, w, b, x, to_batch, is_float ? 1e-5 : 1e-9,
+                                 is_float ? 0.5 : 1e-3);
+  host_matrix w2(2, 2);
+  w2 << 1000, 0, -1000, 0;
+  auto lin2 = torch_linear(w2, Eigen::VectorXd::Zero(2));
+  lin2->to(dtype);
+  tb::module_model<torch::nn::Linear, S> two(lin2, tb::options{test_device()});
+  saturation::check_two_class_model(two, to_batch, is_float ? 1e-5 : 1e-9);
+}
+
+TEST_CASE("a NaN input gradient from a torch model throws, naming the example") {
+  host_matrix x = saturation::inputs().topRows(3);
+  x(1, 0) = 0.0; // where the model's backward pass gives 0 · inf
+  tb::module_model<std::shared_ptr<nan_gradient_net>, double> model(
+      std::make_shared<nan_gradient_net>(saturation::weights(), saturation::biases()),
+      tb::options{test_device()});
+  saturation::check_non_finite_gradient_throws(model, tensor(x).to(model.device()));
 }
 
 TEST_CASE("two-class torch linear model: both estimators give |z0 - z1| / ||w0 - w1||_1") {
