@@ -12,6 +12,7 @@
 #include <doctest/doctest.h>
 
 #include <limits>
+#include <utility>
 
 using misd::host_matrix;
 
@@ -131,4 +132,23 @@ TEST_CASE("the backends' sign keeps NaN (as torch::sign does) and maps ±0 to 0"
   const auto xs = misd::batch_ops<misd::xtensor::batch<float>>::sign(xt_batch<float>(g.cast<double>()));
   CHECK(std::isnan(xs(0, 0)));
   CHECK(xs(0, 3) == -1.0f);
+}
+
+TEST_CASE("Eigen all_finite: false for any NaN or ±inf, true for the largest finite values") {
+  using ops = misd::batch_ops<misd::eigen::batch<float>>;
+  misd::eigen::batch<float> x = misd::eigen::batch<float>::Constant(7, 33, 0.5f);
+  x(6, 32) = std::numeric_limits<float>::max();
+  x(0, 0) = -std::numeric_limits<float>::max();
+  x(3, 3) = std::numeric_limits<float>::denorm_min();
+  CHECK(ops::all_finite(x));
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()})
+    for (auto [i, j] : {std::pair{0, 0}, std::pair{6, 32}, std::pair{4, 17}}) {
+      CAPTURE(bad);
+      CAPTURE(i);
+      CAPTURE(j);
+      misd::eigen::batch<float> y = x;
+      y(i, j) = bad;
+      CHECK_FALSE(ops::all_finite(y));
+    }
 }

@@ -65,8 +65,9 @@ struct method_output {
                                   ///< (RelU: N x K softmax probabilities)
   /// The radius estimators: each example's status, to be read next to its confidence
   /// (a zero_direction radius of 0 means "not measured", not "least confident").
-  /// Empty for the other methods.
-  std::vector<radius_status> status;
+  /// Empty for the other methods. (Default-initialised, so that `{confidence, features}`
+  /// stays a complete initialiser.)
+  std::vector<radius_status> status = {};
 };
 
 /// How a method learned from labelled data (RelU) scores: (output on the fit set, its 0/1
