@@ -46,8 +46,12 @@ inline Eigen::VectorXd biases() {
   b << 0.0, 0.0, -20.0;
   return b;
 }
-inline std::vector<double> gaps() { return {1, 3, 10, 30, 100, 300, 1000}; }
-inline std::vector<double> temperatures() { return {0.2, 0.5, 1.0, 2.0}; }
+inline std::vector<double> gaps() {
+  return {1, 3, 10, 30, 100, 300, 1000};
+}
+inline std::vector<double> temperatures() {
+  return {0.2, 0.5, 1.0, 2.0};
+}
 
 /// x_i = g_i u with W u = (0.5, -0.5, -0.5) (minimum-norm u).
 inline host_matrix inputs() {

@@ -76,19 +76,21 @@ TEST_CASE_TEMPLATE("saturated linear model, Eigen in-place path: exact direction
   auto model = eigen_model<S>(w, b);
   // float: finite differences over a step of 0.5 (the logits are linear; a smaller step
   // would measure float rounding, not the model)
-  saturation::check_linear_model(model, w, b, x, eigen_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9,
+  saturation::check_linear_model(model, w, b, x, eigen_batch<S>,
+                                 std::is_same_v<S, float> ? 1e-5 : 1e-9,
                                  std::is_same_v<S, float> ? 0.5 : 1e-3);
   auto two = eigen_model<S>(two_class_w(), Eigen::VectorXd::Zero(2));
   saturation::check_two_class_model(two, eigen_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9);
 }
 
-TEST_CASE_TEMPLATE("saturated linear model, Eigen value path: exact direction and radius", S,
-                   float, double) {
+TEST_CASE_TEMPLATE("saturated linear model, Eigen value path: exact direction and radius", S, float,
+                   double) {
   const host_matrix w = rounded<S>(saturation::weights());
   const Eigen::VectorXd b = saturation::biases();
   const host_matrix x = rounded<S>(saturation::inputs());
   plain_linear<S> model{eigen_model<S>(w, b)};
-  saturation::check_linear_model(model, w, b, x, eigen_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9,
+  saturation::check_linear_model(model, w, b, x, eigen_batch<S>,
+                                 std::is_same_v<S, float> ? 1e-5 : 1e-9,
                                  std::is_same_v<S, float> ? 0.5 : 1e-3);
 }
 
@@ -98,7 +100,8 @@ TEST_CASE_TEMPLATE("saturated linear model, xtensor: exact direction and radius"
   const Eigen::VectorXd b = saturation::biases();
   const host_matrix x = rounded<S>(saturation::inputs());
   auto model = xt_model<S>(w, b);
-  saturation::check_linear_model(model, w, b, x, xt_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9,
+  saturation::check_linear_model(model, w, b, x, xt_batch<S>,
+                                 std::is_same_v<S, float> ? 1e-5 : 1e-9,
                                  std::is_same_v<S, float> ? 0.5 : 1e-3);
   auto two = xt_model<S>(two_class_w(), Eigen::VectorXd::Zero(2));
   saturation::check_two_class_model(two, xt_batch<S>, std::is_same_v<S, float> ? 1e-5 : 1e-9);
@@ -108,9 +111,9 @@ TEST_CASE("a NaN or ±inf input gradient throws on the Eigen and xtensor backend
   const host_matrix w = saturation::weights();
   const Eigen::VectorXd b = saturation::biases();
   const host_matrix x = saturation::inputs().topRows(3);
-  for (double bad : {std::numeric_limits<double>::quiet_NaN(),
-                     std::numeric_limits<double>::infinity(),
-                     -std::numeric_limits<double>::infinity()}) {
+  for (double bad :
+       {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+        -std::numeric_limits<double>::infinity()}) {
     CAPTURE(bad);
     saturation::poisoned_gradient<misd::eigen::linear<float>> ef{eigen_model<float>(w, b), bad};
     saturation::check_non_finite_gradient_throws(ef, eigen_batch<float>(x));
@@ -129,7 +132,8 @@ TEST_CASE("the backends' sign keeps NaN (as torch::sign does) and maps ±0 to 0"
   CHECK(s(0, 1) == 0.0f);
   CHECK(s(0, 2) == 1.0f);
   CHECK(s(0, 3) == -1.0f);
-  const auto xs = misd::batch_ops<misd::xtensor::batch<float>>::sign(xt_batch<float>(g.cast<double>()));
+  const auto xs =
+      misd::batch_ops<misd::xtensor::batch<float>>::sign(xt_batch<float>(g.cast<double>()));
   CHECK(std::isnan(xs(0, 0)));
   CHECK(xs(0, 3) == -1.0f);
 }

@@ -246,8 +246,8 @@ TEST_CASE("torch linear model: RR-Fast is the exact crossing, RR-BS brackets it"
   CHECK(fast.backwards == 1);
 }
 
-TEST_CASE_TEMPLATE("saturated torch linear model: exact direction and radius at gaps 1 .. 1000",
-                   S, float, double) {
+TEST_CASE_TEMPLATE("saturated torch linear model: exact direction and radius at gaps 1 .. 1000", S,
+                   float, double) {
   constexpr bool is_float = std::is_same_v<S, float>;
   const auto dtype = is_float ? torch::kFloat : torch::kDouble;
   const host_matrix w = saturation::weights().cast<S>().template cast<double>();

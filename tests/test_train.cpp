@@ -273,8 +273,8 @@ TEST_CASE("RAT and AT at saturated examples: the inner step still moves every ex
     batch<double> e = c.x;
     for (Eigen::Index i = 0; i < e.rows(); ++i)
       for (Eigen::Index j = 0; j < e.cols(); ++j)
-        e(i, j) = std::clamp(c.x(i, j) + s * o.epsilon * double((g(i, j) > 0) - (g(i, j) < 0)),
-                             0.0, 1.0);
+        e(i, j) =
+            std::clamp(c.x(i, j) + s * o.epsilon * double((g(i, j) > 0) - (g(i, j) < 0)), 0.0, 1.0);
     const batch<double> xp = tr::perturbed_inputs(c.model, c.x, pred, o);
     CHECK((xp.array() == e.array()).all());
     for (Eigen::Index i = 0; i < e.rows(); ++i)

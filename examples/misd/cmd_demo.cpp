@@ -265,8 +265,8 @@ void metrics_row(table& t, const std::string& label, const misd::eval::method_re
     const auto nb = (*st)[static_cast<std::size_t>(misd::radius_status::not_bracketed)];
     const auto zd = (*st)[static_cast<std::size_t>(misd::radius_status::zero_direction)];
     if (nb + zd > 0)
-      shown += " (" + std::to_string(nb) + " not bracketed, " + std::to_string(zd) +
-               " zero direction)";
+      shown +=
+          " (" + std::to_string(nb) + " not bracketed, " + std::to_string(zd) + " zero direction)";
     for (std::size_t k = 0; k < misd::radius_status_count; ++k)
       extra["status"][std::string(misd::name(static_cast<misd::radius_status>(k)))] = (*st)[k];
   }

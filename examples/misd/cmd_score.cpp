@@ -32,8 +32,9 @@ namespace misd_cli {
 namespace {
 constexpr const char* score_usage =
     "usage: misd score --model M --inputs X.npy --method METHOD [--labels Y.npy] [--out S.npy]\n"
-    "                  [--out-status F.npy] [--temperature T] [--epsilon E] [--box LO,HI] [--budget L] [--fd-step A]\n"
-    "                  [--pgd-steps K] [--seed S] [--threads N] [--device cpu]\n"
+    "                  [--out-status F.npy] [--temperature T] [--epsilon E] [--box LO,HI]\n"
+    "                  [--budget L] [--fd-step A] [--pgd-steps K] [--seed S] [--threads N]\n"
+    "                  [--device cpu]\n"
     "                  [--format table|json]\n"
     "  M: a model directory (model.json + layer_<j>.*.npy, or weights_<i>.npy/biases_<i>.npy)\n"
     "  X.npy: float32/float64, N x D or N x C x H x W\n"
@@ -78,9 +79,10 @@ int cmd_score(int argc, char** argv) {
   for (const auto& n : misd::score::method_names())
     known = known || n == method_name;
   if (!known || method_name == "relu")
-    throw usage_error("--method '" + method_name +
-                      "' is not available here; known: msr, odin, "
-                      "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast, rr-refine");
+    throw usage_error(
+        "--method '" + method_name +
+        "' is not available here; known: msr, odin, "
+        "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast, rr-refine");
   check_out_status_usage(a, method_name);
   misd::score::hyper_parameters p;
   p.temperature = a.number("temperature", 1.0);

@@ -56,9 +56,7 @@ struct recipe {
                                     std::to_string(MISD_VERSION_PATCH)},
             {"training_code", MISD_TRAINING_CODE_HASH}};
   }
-  std::string entry_name() const {
-    return arch + "-" + objective + "-seed" + std::to_string(seed);
-  }
+  std::string entry_name() const { return arch + "-" + objective + "-seed" + std::to_string(seed); }
   misd::train::objective kind() const {
     using k = misd::train::objective;
     if (objective == "standard")
@@ -143,8 +141,8 @@ Model cached_or_trained(const recipe& r, const model_kind<Model>& kind,
   o.objective.kind = r.kind();
   o.objective.epsilon = r.epsilon;
   o.seed = r.seed;
-  std::cerr << "misd demo: training " << r.arch << " (" << r.regime << "), " << r.objective
-            << ", " << r.epochs << " epochs on " << train.labels.size() << " images\n";
+  std::cerr << "misd demo: training " << r.arch << " (" << r.regime << "), " << r.objective << ", "
+            << r.epochs << " epochs on " << train.labels.size() << " images\n";
   misd::train::fit(model, {train.images, train.labels}, o,
                    misd::train::progress_printer(std::cerr));
   fs::create_directories(cache);

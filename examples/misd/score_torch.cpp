@@ -44,7 +44,8 @@ namespace {
 
 constexpr const char* help_text =
     "usage: misd score --model M.pt --inputs X.npy --method METHOD [--labels Y.npy]\n"
-    "                  [--out S.npy] [--out-status F.npy] [--temperature T] [--epsilon E] [--box LO,HI]\n"
+    "                  [--out S.npy] [--out-status F.npy] [--temperature T] [--epsilon E]\n"
+    "                  [--box LO,HI]\n"
     "                  [--budget L] [--fd-step A] [--pgd-steps K] [--seed S]\n"
     "                  [--device cpu|cuda] [--batch-size B] [--format table|json]\n"
     "A TorchScript model (torch.jit.script(model).save('M.pt')) scored through LibTorch.\n"

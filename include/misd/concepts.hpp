@@ -41,8 +41,8 @@ using label_vector = std::vector<int>;
 /// Customisation point: specialise for a batch type B with these static members
 ///   std::size_t  rows(const B&)                     examples in the batch (N)
 ///   std::size_t  cols(const B&)                     numbers per example (D or K)
-///   B            sign(const B& g)                   element-wise sign, sign(0) = 0, sign(NaN) = NaN
-///   B            add_scaled_rows(const B& x, const host_vector& t, const B& d)
+///   B            sign(const B& g)                   element-wise sign, sign(0) = 0, sign(NaN) =
+///   NaN B            add_scaled_rows(const B& x, const host_vector& t, const B& d)
 ///                                                   x_i + t_i d_i for every example i
 ///   void         clamp(B& x, double lo, double hi)  element-wise clamp into a box
 ///   void         project_linf(B& x, const B& x0, const host_vector& eps)

@@ -53,8 +53,8 @@ void require_finite_batch(const B& x, std::string_view what, std::string_view no
   for (Eigen::Index i = 0; i < h.rows(); ++i)
     for (Eigen::Index j = 0; j < h.cols(); ++j)
       if (!std::isfinite(h(i, j)))
-        throw data_error(message(what, ": ", noun, " of example ", i, " is not finite (feature ",
-                                 j, " = ", h(i, j), ")"));
+        throw data_error(message(what, ": ", noun, " of example ", i, " is not finite (feature ", j,
+                                 " = ", h(i, j), ")"));
 }
 
 /// Throws data_error naming the first example with a non-finite input.
@@ -174,12 +174,9 @@ inline double ce_upstream_row(const host_matrix& z, Eigen::Index i, int a, int b
   for (Eigen::Index k = 1; k < kk; ++k)
     if (z(i, k) > z(i, c))
       c = k;
-  auto target = [&](Eigen::Index k) {
-    return (k == a ? w : 0.0) + (k == b ? 1.0 - w : 0.0);
-  };
+  auto target = [&](Eigen::Index k) { return (k == a ? w : 0.0) + (k == b ? 1.0 - w : 0.0); };
   // 1 − t_c without rounding t_c first (a = b = c gives exactly 0).
-  const double deficit =
-      c == a ? (c == b ? 0.0 : 1.0 - w) : (c == b ? w : 1.0);
+  const double deficit = c == a ? (c == b ? 0.0 : 1.0 - w) : (c == b ? w : 1.0);
   double rest = 0.0; // Σ_{j≠c} exp((z_j − z_c)/T) = (1 − p_c) / p_c
   for (Eigen::Index k = 0; k < kk; ++k)
     if (k != c)

@@ -30,9 +30,7 @@ struct batch_ops<eigen::batch<Scalar>> {
   static B add_scaled_rows(const B& x, const host_vector& t, const B& d) {
     return x + (t.cast<Scalar>().asDiagonal() * d);
   }
-  static void clamp(B& x, double lo, double hi) {
-    x = x.cwiseMax(Scalar(lo)).cwiseMin(Scalar(hi));
-  }
+  static void clamp(B& x, double lo, double hi) { x = x.cwiseMax(Scalar(lo)).cwiseMin(Scalar(hi)); }
   static void project_linf(B& x, const B& x0, const host_vector& eps) {
     for (Eigen::Index i = 0; i < x.rows(); ++i) {
       const auto e = static_cast<Scalar>(eps[i]);

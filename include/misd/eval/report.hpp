@@ -138,7 +138,8 @@ inline std::string markdown_table(const protocol_report& r) {
       const auto nb = (*t)[static_cast<std::size_t>(radius_status::not_bracketed)];
       const auto zd = (*t)[static_cast<std::size_t>(radius_status::zero_direction)];
       if (nb + zd > 0)
-        os << "\n" << m.name << ": on the test parts (summed over splits), " << nb
+        os << "\n"
+           << m.name << ": on the test parts (summed over splits), " << nb
            << " radii not bracketed (lower bounds) and " << zd
            << " with a zero attack direction (not measured, scored 0).\n";
     }

@@ -159,8 +159,8 @@ namespace detail {
 /// (times the score's constants) for the softmax scores, so that the entries are O(1) at any
 /// logit gap: the top class's entry is formed from the other classes' probabilities
 /// (1 − p_top = Σ_{k≠top} p_k), never as a difference that cancels once p_top rounds to 1.
-inline double confidence_upstream_row(logit_score s, const host_matrix& z, Eigen::Index i,
-                                      double t, Eigen::VectorXd& lp, host_matrix& g) {
+inline double confidence_upstream_row(logit_score s, const host_matrix& z, Eigen::Index i, double t,
+                                      Eigen::VectorXd& lp, host_matrix& g) {
   const Eigen::Index kk = z.cols(), top = top_index(z, i);
   g.row(i).setZero();
   if (s == logit_score::max_logit) {
@@ -198,7 +198,8 @@ inline double confidence_upstream_row(logit_score s, const host_matrix& z, Eigen
     g(i, top) = -rest;
     return lp_m - std::log(t);
   }
-  case logit_score::doctor: { // ∇ log S = (2/T) p_j (p_j − S) / S, S = Σ p², over (2/T) p_top p_m / S
+  case logit_score::doctor: { // ∇ log S = (2/T) p_j (p_j − S) / S, S = Σ p², over (2/T) p_top p_m /
+                              // S
     double sq = 0.0;
     for (Eigen::Index k = 0; k < kk; ++k)
       sq += std::exp(2.0 * lp[k]);

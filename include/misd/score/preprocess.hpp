@@ -58,8 +58,9 @@ batch_t<M> preprocess_input(M& model, const batch_t<M>& x, logit_score s,
   misd::detail::require_batch(x, "preprocess");
   host_matrix z;
   const auto d = ops::sign(misd::detail::logits_and_input_gradient(
-      model, x, z, "logits",
-      [&](const host_matrix& logits) { return confidence_direction_upstream(s, logits, o.temperature); }));
+      model, x, z, "logits", [&](const host_matrix& logits) {
+        return confidence_direction_upstream(s, logits, o.temperature);
+      }));
   const double step =
       o.direction == preprocess_direction::raise_confidence ? o.epsilon : -o.epsilon;
   auto out = ops::add_scaled_rows(x, host_vector::Constant(z.rows(), step), d);
