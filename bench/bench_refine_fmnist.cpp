@@ -3,8 +3,8 @@
 // learning rate 0.1, EPOCHS epochs, fixed seed), then scores the 10,000 test images with
 // RR-BS (budget 25) and RR-Refine (box [0, 1]) and reports: the share of examples whose
 // RR-Refine radius lies in RR-BS's final bracket, forward passes per example, images/s of
-// each, and AUROC / AURC×1000 of each (mid-rank AUROC and the tie-grouped AURC of
-// shared/spec/ALGORITHMS.md, written out here).
+// each, and AUROC / AURC×1000 of each (mid-rank AUROC and tie-grouped AURC, as
+// misd/metric computes them, written out here).
 //   ./bench_refine_fmnist [epochs=3] [threads=1]
 #include "bench_common.hpp"
 

@@ -1,5 +1,5 @@
 // examples/misd/cli.hpp -- the small pieces every subcommand of the misd tool shares:
-// argument parsing with exit-code discipline (shared/spec/CLI.md).
+// argument parsing with exit-code discipline (0 success, 1 bad data, 2 bad usage).
 #pragma once
 
 #include <cstdlib>

@@ -1,5 +1,5 @@
 // examples/misd/cmd_demo.cpp -- 'misd demo': the paper's experiments on Fashion-MNIST in
-// two regimes (shared/spec/EVIDENCE.md): a regularised MLP and an over-confident CNN, each
+// two regimes: a regularised MLP and an over-confident CNN, each
 // trained with Standard, RAT, AT and ReverseAT; the paper's Tables 1, 2, 4 and 5 and its
 // Figures 2 and 3, plus risk-coverage curves. Everything is computed first and then
 // written into the output directory in one atomic replacement: a failed run leaves no

@@ -1,4 +1,4 @@
-// examples/misd/cmd_metrics.cpp -- 'misd metrics' (shared/spec/CLI.md): the metrics of a
+// examples/misd/cmd_metrics.cpp -- 'misd metrics': the metrics of a
 // confidence vector against 0/1 correctness, as a table or one JSON object.
 #include "cli.hpp"
 

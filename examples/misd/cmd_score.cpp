@@ -1,4 +1,4 @@
-// examples/misd/cmd_score.cpp -- 'misd score' (shared/spec/CLI.md): one confidence per input
+// examples/misd/cmd_score.cpp -- 'misd score': one confidence per input
 // (the robust radius for rr-*) from a model directory (sequential or MLP format), written as
 // float64 NPY with --out (atomically), the radius statuses with --out-status; with --labels,
 // the accuracy and the metrics too.
@@ -189,15 +189,7 @@ int cmd_score(int argc, char** argv) {
   if (tty)
     std::fprintf(stderr, "\n");
 
-  std::optional<misd::radius_status_counts> counts;
-  if (!status.empty()) {
-    counts = misd::count_statuses(status);
-    warn_statuses(method_name, *counts);
-  }
-  if (auto out = a.get("out"))
-    write_scores(*out, conf);
-  if (auto out = a.get("out-status"))
-    write_statuses(*out, status);
+  const auto counts = finish_scores(a, method_name, conf, status);
   if (labels.empty()) {
     if (!a.has("out"))
       for (double c : conf)

@@ -1,4 +1,4 @@
-// examples/misd/cmd_train.cpp -- 'misd train' (shared/spec/CLI.md): trains an MLP on
+// examples/misd/cmd_train.cpp -- 'misd train': trains an MLP on
 // Fashion-MNIST with Standard, AT, ReverseAT or RAT and writes it as an MLP directory.
 #include "cli.hpp"
 

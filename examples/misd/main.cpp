@@ -1,4 +1,4 @@
-// examples/misd/main.cpp -- the misd command-line tool (shared/spec/CLI.md).
+// examples/misd/main.cpp -- the misd command-line tool.
 // Exit status: 0 success; 1 bad data or I/O failure; 2 bad usage.
 #include "cli.hpp"
 

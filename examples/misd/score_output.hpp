@@ -70,4 +70,21 @@ inline void warn_statuses(const std::string& method, const misd::radius_status_c
                  "--out-status marks them (code 1)\n";
 }
 
+/// After scoring: the counts and warnings of a radius estimator's statuses (none for the
+/// other methods), and the --out / --out-status files.
+inline std::optional<misd::radius_status_counts>
+finish_scores(const args& a, const std::string& method, const std::vector<double>& scores,
+              const std::vector<misd::radius_status>& status) {
+  std::optional<misd::radius_status_counts> counts;
+  if (!status.empty()) {
+    counts = misd::count_statuses(status);
+    warn_statuses(method, *counts);
+  }
+  if (auto out = a.get("out"))
+    write_scores(*out, scores);
+  if (auto out = a.get("out-status"))
+    write_statuses(*out, status);
+  return counts;
+}
+
 } // namespace misd_cli

@@ -1,4 +1,4 @@
-// examples/misd/score_torch.cpp -- 'misd score --model M.pt' (shared/spec/CLI.md) through the
+// examples/misd/score_torch.cpp -- 'misd score --model M.pt' through the
 // LibTorch adapter: a TorchScript model on --device cpu|cuda scores an NPY file of inputs
 // (N x D or N x C x H x W, passed to the model in that shape) with any registry method.
 #include "score_torch.hpp"
@@ -151,15 +151,7 @@ int cmd_score_torch(int argc, char** argv) {
     }
   }
 
-  std::optional<misd::radius_status_counts> counts;
-  if (!status.empty()) {
-    counts = misd::count_statuses(status);
-    warn_statuses(method_name, *counts);
-  }
-  if (auto out = a.get("out"))
-    write_scores(*out, confidence);
-  if (auto out = a.get("out-status"))
-    write_statuses(*out, status);
+  const auto counts = finish_scores(a, method_name, confidence, status);
 
   if (format == "json") {
     std::cout << "{\"n\": " << n << ", \"method\": \"" << method_name << "\", \"device\": \""

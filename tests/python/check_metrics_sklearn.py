@@ -6,7 +6,7 @@ Usage: check_metrics_sklearn.py PATH_TO_test_metric_json
 AUROC, both average precisions and both ROC curves (drop_intermediate=False) are compared
 with scikit-learn; FPR at TPR with min(fpr[tpr >= t]) over scikit-learn's ROC arrays; AURC,
 E-AURC and the risk-coverage curve with a direct NumPy transcription of
-shared/spec/ALGORITHMS.md. Everything within 1e-9. Exits 77 (CTest skip) when NumPy or
+their definitions (mid-rank AUROC, tie-grouped AURC). Everything within 1e-9. Exits 77 (CTest skip) when NumPy or
 scikit-learn is missing, 1 on any mismatch.
 """
 import json

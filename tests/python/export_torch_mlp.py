@@ -1,5 +1,5 @@
 """Exports a PyTorch nn.Sequential MLP with NumPy alone in misd's MLP directory format
-(shared/spec/CLI.md), plus an input batch and torch's logits for it, for tests/test_mlp_io.cpp.
+(include/misd/eigen/mlp_io.hpp), plus an input batch and torch's logits for it, for tests/test_mlp_io.cpp.
 
 usage: export_torch_mlp.py OUT_DIR     (exits 77 when torch or numpy is missing)
 """

@@ -1,5 +1,6 @@
 """Builds PyTorch nn.Sequential models (odd sizes, strides, paddings, non-square kernels),
-writes them with NumPy alone in misd's sequential directory format (shared/spec/CLI.md),
+writes them with NumPy alone in misd's sequential directory format
+(include/misd/eigen/sequential_io.hpp),
 together with an input batch, an upstream gradient G and torch's logits and input gradients
 d(sum(G * logits))/dx, in float64 and float32, for tests/test_sequential_torch.cpp.
 

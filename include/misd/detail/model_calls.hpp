@@ -145,16 +145,20 @@ batch_t<M> logits_and_input_gradient(M& model, const batch_t<M>& x, host_matrix&
   }
 }
 
-/// argmax of each row; ties go to the lowest index.
+/// Index of the largest entry of row j; ties go to the lowest index.
+inline int argmax_row(const host_matrix& z, Eigen::Index j) {
+  Eigen::Index best = 0;
+  for (Eigen::Index k = 1; k < z.cols(); ++k)
+    if (z(j, k) > z(j, best))
+      best = k;
+  return static_cast<int>(best);
+}
+
+/// argmax of each row (argmax_row).
 inline void argmax_rows(const host_matrix& z, label_vector& out) {
   out.resize(static_cast<std::size_t>(z.rows()));
-  for (Eigen::Index i = 0; i < z.rows(); ++i) {
-    Eigen::Index best = 0;
-    for (Eigen::Index k = 1; k < z.cols(); ++k)
-      if (z(i, k) > z(i, best))
-        best = k;
-    out[static_cast<std::size_t>(i)] = static_cast<int>(best);
-  }
+  for (Eigen::Index i = 0; i < z.rows(); ++i)
+    out[static_cast<std::size_t>(i)] = argmax_row(z, i);
 }
 
 /// Row i of the upstream gradient of CE(softmax(z_i / T), t) with respect to z_i / T, for the
@@ -169,11 +173,7 @@ inline void argmax_rows(const host_matrix& z, label_vector& out) {
 /// uses — does not depend on σ.
 inline double ce_upstream_row(const host_matrix& z, Eigen::Index i, int a, int b, double w,
                               double temperature, host_matrix& g) {
-  const Eigen::Index kk = z.cols();
-  Eigen::Index c = 0;
-  for (Eigen::Index k = 1; k < kk; ++k)
-    if (z(i, k) > z(i, c))
-      c = k;
+  const Eigen::Index kk = z.cols(), c = argmax_row(z, i);
   auto target = [&](Eigen::Index k) { return (k == a ? w : 0.0) + (k == b ? 1.0 - w : 0.0); };
   // 1 − t_c without rounding t_c first (a = b = c gives exactly 0).
   const double deficit = c == a ? (c == b ? 0.0 : 1.0 - w) : (c == b ? w : 1.0);
@@ -205,17 +205,26 @@ inline double ce_upstream_row(const host_matrix& z, Eigen::Index i, int a, int b
   return log_sigma;
 }
 
+/// Rows of ce_upstream_row for hard labels, times `sign`; `unscaled` multiplies each back by
+/// its factor σ_i / T (ce_gradient), else leaves it O(1) (ce_direction_upstream).
+inline void ce_rows(const host_matrix& z, const label_vector& y, double temperature, double sign,
+                    bool unscaled, host_matrix& g) {
+  g.resize(z.rows(), z.cols());
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    const int yi = y[static_cast<std::size_t>(i)];
+    const double log_sigma = ce_upstream_row(z, i, yi, yi, 1.0, temperature, g);
+    const double factor = unscaled ? sign * std::exp(log_sigma) / temperature : sign;
+    if (factor != 1.0)
+      g.row(i) *= factor;
+  }
+}
+
 /// Upstream gradient of sum_i CE(z_i / T, y_i) with respect to z:
 /// sign · (softmax(z_i / T) − onehot(y_i)) / T, exact (no cancellation at the top class;
 /// entries below the double range are 0).
 inline void ce_gradient(const host_matrix& z, const label_vector& y, double temperature,
                         double sign, host_matrix& g) {
-  g.resize(z.rows(), z.cols());
-  for (Eigen::Index i = 0; i < z.rows(); ++i) {
-    const int yi = y[static_cast<std::size_t>(i)];
-    const double log_sigma = ce_upstream_row(z, i, yi, yi, 1.0, temperature, g);
-    g.row(i) *= sign * std::exp(log_sigma) / temperature;
-  }
+  ce_rows(z, y, temperature, sign, true, g);
 }
 
 /// A positive per-row multiple of ce_gradient: sign · (p_i − onehot(y_i)) / σ_i with the
@@ -224,13 +233,7 @@ inline void ce_gradient(const host_matrix& z, const label_vector& y, double temp
 /// vanish or underflow once cast to float (gap / T beyond about 87 in float, 708 in double).
 inline void ce_direction_upstream(const host_matrix& z, const label_vector& y, double temperature,
                                   double sign, host_matrix& g) {
-  g.resize(z.rows(), z.cols());
-  for (Eigen::Index i = 0; i < z.rows(); ++i) {
-    const int yi = y[static_cast<std::size_t>(i)];
-    ce_upstream_row(z, i, yi, yi, 1.0, temperature, g);
-    if (sign != 1.0)
-      g.row(i) *= sign;
-  }
+  ce_rows(z, y, temperature, sign, false, g);
 }
 
 inline void require_labels(const label_vector& y, std::size_t n, std::size_t k,

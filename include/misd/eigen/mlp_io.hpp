@@ -1,4 +1,4 @@
-// misd/eigen/mlp_io.hpp -- MLP model directories (shared/spec/CLI.md "MLP model"):
+// misd/eigen/mlp_io.hpp -- MLP model directories:
 //   weights_<i>.npy  float32, out x in (PyTorch's nn.Linear.weight layout), i = 0 .. L-1
 //   biases_<i>.npy   float32, out
 //   mean.npy, std.npy  optional, length D, applied to the input inside the model

@@ -1,5 +1,4 @@
-// misd/eigen/sequential_io.hpp -- sequential model directories (shared/spec/CLI.md
-// "sequential model"):
+// misd/eigen/sequential_io.hpp -- sequential model directories:
 //   model.json             {"input_shape": [C, H, W] or [D], "layers": [{"type": ...}, ...]}
 //   layer_<j>.weight.npy   PyTorch's layout: conv2d out x in x kh x kw, linear out x in
 //   layer_<j>.bias.npy     out

@@ -100,15 +100,6 @@ void size_to(V& v, std::size_t n) {
     v.resize(static_cast<decltype(v.size())>(n));
 }
 
-/// Index of the largest entry of row j (ties to the lowest index).
-inline int argmax_row(const host_matrix& z, Eigen::Index j) {
-  Eigen::Index best = 0;
-  for (Eigen::Index k = 1; k < z.cols(); ++k)
-    if (z(j, k) > z(j, best))
-      best = k;
-  return static_cast<int>(best);
-}
-
 /// h_y − max_{k≠y} h_k of row j.
 inline double margin_row(const host_matrix& z, Eigen::Index j, int y) {
   double other = -std::numeric_limits<double>::infinity();

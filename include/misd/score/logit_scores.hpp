@@ -1,5 +1,5 @@
 // misd/score/logit_scores.hpp -- confidence scores that need only the logits
-// (shared/spec/ALGORITHMS.md, "Confidence-score baselines"). Higher = more likely correct.
+// (the paper's confidence-score baselines). Higher = more likely correct.
 //
 // Softmax-based scores are computed from log-probabilities,
 //   log p_top = −log1p(Σ_{k≠top} exp((z_k − z_top)/T)),   log p_k = (z_k − z_top)/T + log p_top,
@@ -55,11 +55,7 @@ inline void check_temperature(double t, std::string_view what) {
 }
 
 inline Eigen::Index top_index(const host_matrix& z, Eigen::Index i) {
-  Eigen::Index best = 0; // ties go to the lowest index, as argmax_rows
-  for (Eigen::Index k = 1; k < z.cols(); ++k)
-    if (z(i, k) > z(i, best))
-      best = k;
-  return best;
+  return misd::detail::argmax_row(z, i); // ties to the lowest index
 }
 
 /// log softmax(z_i / T) of one row, accurate near p_top = 1 (see the header comment).
@@ -232,17 +228,28 @@ inline double confidence_upstream_row(logit_score s, const host_matrix& z, Eigen
 }
 } // namespace detail
 
+namespace detail {
+/// Rows of confidence_upstream_row; `unscaled` multiplies each back by its factor.
+inline host_matrix confidence_rows(logit_score s, const host_matrix& z, double temperature,
+                                   bool unscaled) {
+  check_temperature(temperature, name(s));
+  check_logits(z, name(s));
+  host_matrix g(z.rows(), z.cols());
+  Eigen::VectorXd lp;
+  for (Eigen::Index i = 0; i < z.rows(); ++i) {
+    const double log_factor = confidence_upstream_row(s, z, i, temperature, lp, g);
+    if (unscaled)
+      g.row(i) *= std::exp(log_factor);
+  }
+  return g;
+}
+} // namespace detail
+
 /// Per row, the gradient of the confidence with respect to the logits (∇_z log C for msr and
 /// doctor, ∇_z C otherwise), exact at any logit gap (entries below the double range are 0).
 inline host_matrix confidence_gradient(logit_score s, const host_matrix& z,
                                        double temperature = 1.0) {
-  detail::check_temperature(temperature, name(s));
-  detail::check_logits(z, name(s));
-  host_matrix g(z.rows(), z.cols());
-  Eigen::VectorXd lp;
-  for (Eigen::Index i = 0; i < z.rows(); ++i)
-    g.row(i) *= std::exp(detail::confidence_upstream_row(s, z, i, temperature, lp, g));
-  return g;
+  return detail::confidence_rows(s, z, temperature, true);
 }
 
 /// A positive per-row multiple of confidence_gradient whose entries are O(1) at any logit
@@ -251,13 +258,7 @@ inline host_matrix confidence_gradient(logit_score s, const host_matrix& z,
 /// in a float model.
 inline host_matrix confidence_direction_upstream(logit_score s, const host_matrix& z,
                                                  double temperature = 1.0) {
-  detail::check_temperature(temperature, name(s));
-  detail::check_logits(z, name(s));
-  host_matrix g(z.rows(), z.cols());
-  Eigen::VectorXd lp;
-  for (Eigen::Index i = 0; i < z.rows(); ++i)
-    detail::confidence_upstream_row(s, z, i, temperature, lp, g);
-  return g;
+  return detail::confidence_rows(s, z, temperature, false);
 }
 
 } // namespace misd::score

@@ -1,5 +1,5 @@
 // misd/train/rat.hpp -- training objectives: Standard, adversarial training (AT), reverse
-// AT and Radius Aware Training (RAT), shared/spec/ALGORITHMS.md "Radius Aware Training".
+// AT and Radius Aware Training (RAT), as the paper defines it.
 //
 // Per mini-batch with targets y (hard labels, or Mixup's soft targets):
 //   1. z = f(x); CE(x) and g = ∇_x [λ_ori · mean_i CE_i(x)] from one backward, which also
