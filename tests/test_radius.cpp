@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <utility>
+#include <vector>
 
 using misd::host_matrix;
 using misd::host_vector;
@@ -460,6 +463,87 @@ TEST_CASE("bad input: clear exceptions naming sizes and indices") {
     o = {};
     o.box = misd::input_box{1, 0};
     CHECK_THROWS_WITH_AS(misd::rr_bs(model, x, o), doctest::Contains("lo < hi"),
+                         misd::invalid_argument);
+  }
+}
+
+namespace {
+void check_same_search(const misd::radius_result& a, const misd::radius_result& b) {
+  REQUIRE(a.size() == b.size());
+  CHECK(a.prediction == b.prediction);
+  CHECK(a.status == b.status);
+  for (Eigen::Index i = 0; i < a.radius.size(); ++i) {
+    CAPTURE(i);
+    // Bit for bit: the same probes, in the same arithmetic, decided by the same logits.
+    CHECK(a.lower[i] == b.lower[i]);
+    CHECK(a.upper[i] == b.upper[i]);
+    CHECK(a.radius[i] == b.radius[i]);
+  }
+}
+} // namespace
+
+TEST_CASE(
+    "RR-BS resolving several steps per pass: the brackets of one step per pass, bit for bit") {
+  const auto model = misd::eigen::mlp<float>::random({20, 32, 16, 5}, 7);
+  const misd::eigen::batch<float> x =
+      (misd::eigen::batch<float>::Random(64, 20).array() + 1.0f) / 2.0f;
+  std::vector<std::pair<std::string, misd::robust_radius_options>> cases(7);
+  cases[0].first = "defaults";
+  cases[1].first = "box [0, 1]";
+  cases[1].second.box = misd::input_box{0.0, 1.0};
+  cases[2].first = "box and tolerance 1e-3";
+  cases[2].second.box = misd::input_box{0.0, 1.0};
+  cases[2].second.tolerance = 1e-3;
+  cases[3].first = "max_radius 0.05 (some searches capped)";
+  cases[3].second.max_radius = 0.05;
+  cases[4].first = "budget 7";
+  cases[4].second.budget = 7;
+  cases[5].first = "budget 2";
+  cases[5].second.budget = 2;
+  cases[6].first = "two threads";
+  cases[6].second.threads = 2;
+  for (const auto& [name, base] : cases) {
+    CAPTURE(name);
+    const auto one = misd::rr_bs(model, x, base);
+    for (int s : {2, 3, 4, 8}) {
+      CAPTURE(s);
+      auto o = base;
+      o.steps_per_pass = s;
+      const auto many = misd::rr_bs(model, x, o);
+      check_same_search(many, one);
+      const std::size_t rounds = (std::size_t(o.budget) - 1 + std::size_t(s) - 1) / std::size_t(s);
+      CHECK(many.forwards <= 1 + rounds);
+      CHECK(many.backwards == 1);
+      // Every point the one-step search probes is among those evaluated, and no more
+      // than the tree of 2^s - 1 points per example per pass.
+      CHECK(many.example_forwards >= one.example_forwards);
+      CHECK(many.example_forwards <= x.rows() * (1 + rounds * ((std::size_t{1} << s) - 1)));
+    }
+  }
+  // The defaults keep every example searching to the end: exactly 1 + ⌈24 / s⌉ passes,
+  // counted by the model itself.
+  auto inner = model;
+  misd_test::counting_model<misd::eigen::mlp<float>> counting{inner};
+  misd::robust_radius_options o;
+  o.steps_per_pass = 3;
+  const auto counted = misd::rr_bs(counting, x, o);
+  CHECK(counting.forwards == 1 + 8);
+  CHECK(counted.forwards == 1 + 8);
+  check_same_search(counted, misd::rr_bs(model, x));
+}
+
+TEST_CASE_TEMPLATE("RR-BS with several steps per pass on a backend without row operations", Backend,
+                   eigen_backend, xtensor_backend) {
+  auto model = Backend::model();
+  const auto x = Backend::batch(inputs());
+  misd::robust_radius_options o;
+  o.box = misd::input_box{0.0, 1.0};
+  const auto one = misd::rr_bs(model, x, o);
+  o.steps_per_pass = 3;
+  check_same_search(misd::rr_bs(model, x, o), one);
+  for (int bad : {0, misd::detail::max_steps_per_pass + 1}) {
+    o.steps_per_pass = bad;
+    CHECK_THROWS_WITH_AS(misd::rr_bs(model, x, o), doctest::Contains("steps_per_pass"),
                          misd::invalid_argument);
   }
 }

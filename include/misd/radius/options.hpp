@@ -5,6 +5,7 @@
 #include "misd/concepts.hpp"
 #include "misd/error.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstddef>
@@ -27,6 +28,14 @@ struct robust_radius_options {
   std::optional<input_box> box; ///< RR-BS: probes are clamped into it (RR-Fast never clamps)
   double max_radius = std::numeric_limits<double>::infinity(); ///< cap on every radius
   double tolerance = 0.0; ///< RR-BS: stop an example once (hi − lo) ≤ tolerance · hi
+  /// RR-BS (FGSM base): steps of the search resolved per forward pass. With s > 1 one pass
+  /// evaluates every point that the next s sequential steps could probe for each example
+  /// (at most 2^s − 1: k-section with k = 2^s − 1 once bisecting), and the s steps are then
+  /// replayed from their outcomes: the same brackets as s = 1, bit for bit, in
+  /// 1 + ⌈(budget − 1)/s⌉ sequential passes instead of budget, for up to (2^s − 1)/s times
+  /// the example-forwards. Worth it where a pass over more rows costs little more time (a
+  /// GPU at a small batch). rr_bs_pgd and rr_refine search one step per pass.
+  int steps_per_pass = 1;
   // RR-BS with the PGD base:
   int pgd_steps = 10;              ///< k steps per probe
   double pgd_step_fraction = 0.25; ///< α = ε/4
@@ -103,6 +112,9 @@ struct radius_result {
 };
 
 namespace detail {
+/// Largest steps_per_pass: 2^8 − 1 = 255 probe points per example and pass.
+inline constexpr int max_steps_per_pass = 8;
+
 inline void validate(const robust_radius_options& o) {
   validate(o.box);
   if (o.budget < 1)
@@ -126,6 +138,26 @@ inline void validate(const robust_radius_options& o) {
                                    " must be >= 3 (clean pass, finite-difference step, a probe)"));
   if (o.pgd_steps < 1)
     throw invalid_argument(message("robust radius: pgd_steps = ", o.pgd_steps, " must be >= 1"));
+  if (o.steps_per_pass < 1 || o.steps_per_pass > max_steps_per_pass)
+    throw invalid_argument(message("robust radius: steps_per_pass = ", o.steps_per_pass,
+                                   " must be in [1, ", max_steps_per_pass, "] (up to 2^s - 1 ",
+                                   "probe points per example per pass)"));
+}
+
+/// RR-BS's next probe from the bracket [lo, hi]: doubling until the first flip, then
+/// bisection; capped at max_radius. The one formula of every RR-BS search and replay, so
+/// that they probe the same radii bit for bit.
+inline double next_probe(double lo, double hi, const robust_radius_options& o) {
+  return std::min({(lo + hi) / 2, 2 * lo, o.max_radius});
+}
+
+/// Whether RR-BS goes on searching [lo, hi]: not once the search is capped at max_radius
+/// with no flip found, nor once the bracket is narrower than the tolerance (only after a
+/// flip bounds it: inf − lo <= tol · inf would hold trivially).
+inline bool search_goes_on(double lo, double hi, const robust_radius_options& o) {
+  const bool capped = !std::isfinite(hi) && lo >= o.max_radius;
+  const bool narrow = o.tolerance > 0 && std::isfinite(hi) && hi - lo <= o.tolerance * hi;
+  return !(capped || narrow);
 }
 
 inline void init_result(radius_result& r, std::size_t n) {

@@ -30,8 +30,7 @@ void boundary_search(M& model, const robust_radius_options& o, const std::vector
   for (int p = 1; p < o.budget; ++p) {
     bool any = false;
     for (Eigen::Index i = 0; i < n; ++i) {
-      // Doubling until the first flip, then bisection; capped at max_radius.
-      r[i] = std::min({(lo[i] + hi[i]) / 2, 2 * lo[i], o.max_radius});
+      r[i] = next_probe(lo[i], hi[i], o);
       any = any || active[i];
     }
     if (!any)
@@ -46,11 +45,7 @@ void boundary_search(M& model, const robust_radius_options& o, const std::vector
       if (!active[i])
         continue;
       (pred[i] == res.prediction[i] ? lo[i] : hi[i]) = r[i];
-      const bool capped = !std::isfinite(hi[i]) && lo[i] >= o.max_radius;
-      // (only once a flip bounds the bracket: inf − lo <= tol · inf holds trivially)
-      const bool narrow =
-          o.tolerance > 0 && std::isfinite(hi[i]) && hi[i] - lo[i] <= o.tolerance * hi[i];
-      active[i] = !(capped || narrow);
+      active[i] = search_goes_on(lo[i], hi[i], o);
     }
   }
   for (Eigen::Index i = 0; i < n; ++i) {
@@ -66,46 +61,72 @@ void boundary_search(M& model, const robust_radius_options& o, const std::vector
   }
 }
 
-/// RR-BS (FGSM base) on one block of rows with a workspace. Each probe evaluates only the
+/// RR-BS (FGSM base) on one block of rows with a workspace. Each pass evaluates only the
 /// examples still searching: those with a bracket narrower than the tolerance or capped
 /// at max_radius are left out, so their probes cost nothing.
+///
+/// With o.steps_per_pass = s > 1, a pass resolves s steps of the search at once: for each
+/// example it evaluates the tree of every point the next s steps could probe (the probe
+/// after a "same class" outcome and the one after a flip, down to depth s; branches where
+/// the search would stop are not grown), then walks the tree along the outcomes. Every
+/// step uses next_probe / search_goes_on as the one-step search does, so the brackets are
+/// the same bit for bit.
 template <class M>
 void rr_bs_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
                  radius_workspace<M>& ws, radius_result& res) {
+  constexpr std::size_t none = static_cast<std::size_t>(-1);
   const std::size_t n = batch_ops<batch_t<M>>::rows(x);
   init_result(res, n);
   clean_pass(model, x, o.temperature, ws, res, "rr_bs");
+  const int steps = o.steps_per_pass;
+  const std::size_t tree = (std::size_t{1} << steps) - 1; // most points per example per pass
   size_to(ws.lo, n);
   size_to(ws.hi, n);
   size_to(ws.active, n);
-  size_to(ws.owner, n);
-  size_to(ws.at, n);
+  size_to(ws.first_node, n);
+  size_to(ws.owner, n * tree);
+  size_to(ws.at, n * tree);
+  size_to(ws.node_same, n * tree);
+  size_to(ws.node_flip, n * tree);
   ws.lo.setConstant(o.r0);
   ws.hi.setConstant(std::numeric_limits<double>::infinity());
   for (std::size_t i = 0; i < n; ++i)
     ws.active[i] = !ws.zero[i];
-  for (int p = 1; p < o.budget; ++p) {
-    std::size_t count = 0;
+  std::size_t count = 0;
+  // Adds the probe the search takes next from [lo, hi] and, with more than one step left,
+  // the subtrees after either outcome; returns the probe's index.
+  auto grow = [&](auto& self, std::size_t i, double lo, double hi, int left) -> std::size_t {
+    const std::size_t j = count++;
+    const double r = next_probe(lo, hi, o);
+    ws.owner[j] = i;
+    ws.at[j] = r;
+    ws.node_same[j] = ws.node_flip[j] = none;
+    if (left > 1) {
+      if (search_goes_on(r, hi, o))
+        ws.node_same[j] = self(self, i, r, hi, left - 1);
+      if (search_goes_on(lo, r, o))
+        ws.node_flip[j] = self(self, i, lo, r, left - 1);
+    }
+    return j;
+  };
+  for (int done = 0; done < o.budget - 1; done += steps) {
+    const int left = std::min(steps, o.budget - 1 - done);
+    count = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      if (!ws.active[i])
-        continue;
       const auto e = static_cast<Eigen::Index>(i);
-      // Doubling until the first flip, then bisection; capped at max_radius.
-      ws.owner[count] = i;
-      ws.at[count++] = std::min({(ws.lo[e] + ws.hi[e]) / 2, 2 * ws.lo[e], o.max_radius});
+      ws.first_node[i] = ws.active[i] ? grow(grow, i, ws.lo[e], ws.hi[e], left) : none;
     }
     if (count == 0)
       break;
-    evaluate_ray_points(model, x, o.box, count, n, ws, res);
-    for (std::size_t j = 0; j < count; ++j) {
-      const std::size_t i = ws.owner[j];
+    evaluate_ray_points(model, x, o.box, count, n * tree, ws, res);
+    for (std::size_t i = 0; i < n; ++i) {
       const auto e = static_cast<Eigen::Index>(i);
-      const bool same = argmax_row(ws.z_probe, static_cast<Eigen::Index>(j)) == res.prediction[i];
-      (same ? ws.lo[e] : ws.hi[e]) = ws.at[j];
-      const bool capped = !std::isfinite(ws.hi[e]) && ws.lo[e] >= o.max_radius;
-      const bool narrow = o.tolerance > 0 && std::isfinite(ws.hi[e]) &&
-                          ws.hi[e] - ws.lo[e] <= o.tolerance * ws.hi[e];
-      ws.active[i] = !(capped || narrow);
+      for (std::size_t j = ws.first_node[i]; j != none;) {
+        const bool same = argmax_row(ws.z_probe, static_cast<Eigen::Index>(j)) == res.prediction[i];
+        (same ? ws.lo[e] : ws.hi[e]) = ws.at[j];
+        ws.active[i] = search_goes_on(ws.lo[e], ws.hi[e], o);
+        j = same ? ws.node_same[j] : ws.node_flip[j];
+      }
     }
   }
   for (std::size_t i = 0; i < n; ++i) {
@@ -139,7 +160,8 @@ void rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o, radius
                           });
 }
 
-/// RR-BS with the FGSM base: cost 1 backward + `budget` forwards (fewer with a tolerance).
+/// RR-BS with the FGSM base: cost 1 backward + `budget` forwards (fewer with a tolerance;
+/// 1 + ⌈(budget − 1)/steps_per_pass⌉ passes over more rows with steps_per_pass > 1).
 template <class M>
 radius_result rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o = {}) {
   radius_workspace<M> ws;

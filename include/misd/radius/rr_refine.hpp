@@ -44,12 +44,10 @@ inline rr_bs_cell replay_rr_bs(const robust_radius_options& o, double lo, double
   double a = o.r0, b = inf;
   bool determined = true;
   for (int p = 1; p < o.budget; ++p) {
-    if (!std::isfinite(b) && a >= o.max_radius)
-      break; // RR-BS stops a capped example
-    if (o.tolerance > 0 && std::isfinite(b) && b - a <= o.tolerance * b)
-      break; // and one whose bracket is narrow enough
+    if (!search_goes_on(a, b, o))
+      break; // RR-BS stops a capped example, and one whose bracket is narrow enough
     // The same arithmetic as RR-BS, so that the ends are bit for bit its probes.
-    const double r = std::min({(a + b) / 2, 2 * a, o.max_radius});
+    const double r = next_probe(a, b, o);
     bool flip;
     if (r <= lo)
       flip = false;

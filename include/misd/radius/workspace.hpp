@@ -83,6 +83,9 @@ struct radius_workspace {
   std::vector<std::size_t> owner;
   std::vector<double> at;
   std::vector<unsigned char> zero, active;
+  // RR-BS with steps_per_pass > 1: each probe's successor after "same class" and after a
+  // flip (an index into owner/at, or none), and each example's first probe of the pass.
+  std::vector<std::size_t> node_same, node_flip, first_node;
   // Per-example search state.
   host_vector lo, hi, m_lo, m_hi, estimate, t_a, m_a, t_b, m_b;
   std::vector<int> used;
