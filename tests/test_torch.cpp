@@ -377,6 +377,31 @@ struct without_fused_path {
 };
 } // namespace
 
+TEST_CASE("torch MLP: RR-BS with several steps per pass gathers every probe into one pass") {
+  const auto emlp = eigen_mlp();
+  tb::module_model model(torch_mlp(emlp), tb::options{test_device()});
+  const auto xt = to_torch(mlp_inputs(64)).to(model.device());
+  misd::robust_radius_options o;
+  o.box = misd::input_box{};
+  SUBCASE("defaults: every example searches to the end") {}
+  SUBCASE("tolerance 1e-3: probes of a subset of the rows, gathered on the device") {
+    o.tolerance = 1e-3;
+  }
+  const auto one = misd::rr_bs(model, xt, o);
+  o.steps_per_pass = 3;
+  const auto three = misd::rr_bs(model, xt, o);
+  CHECK((three.prediction == one.prediction));
+  CHECK((three.status == one.status));
+  // A row's logits may differ in the last bit between batches of other sizes (the BLAS
+  // picks its kernel by shape), so the brackets are compared to that precision.
+  check_close(three.lower, one.lower, 1e-6);
+  check_close(three.upper, one.upper, 1e-6);
+  CHECK(three.forwards <= 1 + 8);
+  if (o.tolerance == 0)
+    CHECK(three.forwards == 1 + 8);
+  CHECK(three.example_forwards > one.example_forwards);
+}
+
 TEST_CASE("the adapter's clean logits and FGSM gradient share one forward pass") {
   const auto emlp = eigen_mlp();
   counting_net net(torch_mlp(emlp));

@@ -31,7 +31,8 @@ struct robust_radius_options {
   /// RR-BS (FGSM base): steps of the search resolved per forward pass. With s > 1 one pass
   /// evaluates every point that the next s sequential steps could probe for each example
   /// (at most 2^s − 1: k-section with k = 2^s − 1 once bisecting), and the s steps are then
-  /// replayed from their outcomes: the same brackets as s = 1, bit for bit, in
+  /// replayed from their outcomes: the same brackets as s = 1 (bit for bit where a row's
+  /// logits do not depend on the other rows of its batch, as with misd's Eigen models), in
   /// 1 + ⌈(budget − 1)/s⌉ sequential passes instead of budget, for up to (2^s − 1)/s times
   /// the example-forwards. Worth it where a pass over more rows costs little more time (a
   /// GPU at a small batch). rr_bs_pgd and rr_refine search one step per pass.

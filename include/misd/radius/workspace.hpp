@@ -44,10 +44,20 @@ concept has_inplace_path = has_batch_type<M> && requires {
   m.input_gradient_into(x, x, z, s);
 };
 
+/// Backend operations that gather probe points of any rows, each row any number of times,
+/// into one batch: a pass over several points per example (RR-BS's steps_per_pass, RR-Refine's
+/// pairs) is then one forward pass. The LibTorch adapter has these, not the in-place rest.
 template <class B>
-concept has_row_ops = requires(const B& x, B& out, const std::size_t* rows, const double* t,
-                               std::size_t n, const host_matrix& h, host_matrix& ho,
-                               unsigned char* flags) {
+concept has_ray_points = requires(const B& x, B& out, const std::size_t* rows, const double* t,
+                                  std::size_t n) {
+  batch_ops<B>::ray_points(x, x, rows, t, n, n, t, t, out);
+  batch_ops<B>::copy_rows(x, n, n, out);
+};
+
+template <class B>
+concept has_row_ops = has_ray_points<B> &&
+    requires(const B& x, B& out, const std::size_t* rows, const double* t, std::size_t n,
+             const host_matrix& h, host_matrix& ho, unsigned char* flags) {
   batch_ops<B>::ray_points(x, x, rows, t, n, n, t, t, out);
   batch_ops<B>::copy_rows(x, n, n, out);
   batch_ops<B>::sign_into(x, out);
@@ -199,12 +209,12 @@ void evaluate_ray_points(M& model, const batch_t<M>& x, const std::optional<inpu
   using ops = batch_ops<B>;
   const double* blo = box ? &box->lo : nullptr;
   const double* bhi = box ? &box->hi : nullptr;
-  if constexpr (has_row_ops<B>) {
+  if constexpr (has_ray_points<B>) {
     if (!ws.probe)
       ws.probe.emplace(x);
     ops::ray_points(x, *ws.direction, ws.owner.data(), ws.at.data(), count, capacity, blo, bhi,
                     *ws.probe);
-    if constexpr (has_inplace_path<M>) {
+    if constexpr (fast_path<M>) {
       if (!ws.probe_logits)
         ws.probe_logits.emplace();
       model.logits_into(*ws.probe, static_cast<Eigen::Index>(count), *ws.probe_logits, ws.scratch);
@@ -222,7 +232,7 @@ void evaluate_ray_points(M& model, const batch_t<M>& x, const std::optional<inpu
     res.forwards += 1;
     res.example_forwards += count;
   } else {
-    // A backend without row operations: whole batches, each example at most once per pass.
+    // A backend that cannot gather rows: whole batches, each example at most once per pass.
     const std::size_t n = ops::rows(x);
     host_matrix z;
     std::vector<std::size_t> slot_of(n);

@@ -94,6 +94,34 @@ struct batch_ops<torch::Tensor> {
       out = out.view(like.sizes());
     return out;
   }
+  /// out = clamp(x_i + t_j d_i) for i = rows[j], j < count: every probe point of a pass in
+  /// one batch, in add_scaled_rows + clamp's arithmetic (so the points agree bit for bit).
+  /// out has exactly `count` rows (`capacity` matters to in-place backends only).
+  static void ray_points(const B& x, const B& d, const std::size_t* rows, const double* t,
+                         std::size_t count, std::size_t /*capacity*/, const double* box_lo,
+                         const double* box_hi, B& out) {
+    const auto m = static_cast<std::int64_t>(count);
+    bool in_order = count == static_cast<std::size_t>(x.size(0));
+    for (std::size_t j = 0; in_order && j < count; ++j)
+      in_order = rows[j] == j;
+    torch::Tensor xs = x, ds = d;
+    if (!in_order) {
+      std::vector<std::int64_t> idx(rows, rows + count);
+      const auto index = torch::from_blob(idx.data(), {m}, torch::kLong)
+                             .to(x.device(), /*non_blocking=*/false,
+                                 /*copy=*/true);
+      xs = x.index_select(0, index);
+      ds = d.index_select(0, index);
+    }
+    const host_vector tv = Eigen::Map<const host_vector>(t, m);
+    out = xs + torch_backend::detail::per_row(tv, xs) * ds;
+    if (box_lo)
+      out = torch::clamp(out, *box_lo, *box_hi);
+  }
+  /// out = rows [first, first + count) of x (a view: nothing here writes into a batch).
+  static void copy_rows(const B& x, std::size_t first, std::size_t count, B& out) {
+    out = x.narrow(0, static_cast<std::int64_t>(first), static_cast<std::int64_t>(count));
+  }
   static bool all_finite(const B& x) { return torch::isfinite(x).all().item<bool>(); }
   /// out[i] = 1 where row i of d is entirely zero: computed on d's device, N bytes copied.
   static void zero_rows(const B& d, unsigned char* out) {
