@@ -2,7 +2,11 @@
 // through the LibTorch adapter: forward, MSR with input preprocessing, RR-Fast, RR-BS (FGSM,
 // budget 25), in images/s, as JSON (one object per line, then a summary object).
 //
-//   bench_torch --model wrn.pt --device cuda --batch 512 --shape 3,32,32 --reps 10
+//   bench_torch --model wrn.pt --device cuda --batch 128,512 --shape 3,32,32 --reps 10
+//               [--steps 2,3] [--tf32 on|off] [--channels-last] [--bf16] [--jit-noopt]
+//
+// One JSON line per batch size. --steps adds RR-BS with steps_per_pass = s for each s
+// (rr_bs_s<s>, with its passes and whether its brackets equal the one-step search's).
 //
 // Also reports the cost of the host round trip the generic algorithms make per forward pass
 // (the N x K logits to the host as doubles: to_host), measured on its own.
@@ -13,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
@@ -23,16 +28,28 @@
 namespace {
 
 struct cli {
-  std::string model, device = "cpu", shape = "3,32,32";
-  long batch = 512, reps = 10, budget = 25;
+  std::string model, device = "cpu", shape = "3,32,32", tf32;
+  std::vector<long> batches{512}, steps;
+  long reps = 10, budget = 25;
   bool channels_last = false, bf16 = false, jit_noopt = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "bench_torch: " << why
             << "\nusage: bench_torch --model M.pt [--device cpu|cuda] [--batch N] "
-               "[--shape C,H,W] [--reps R] [--budget L] [--channels-last] [--bf16] [--jit-noopt]\n";
+               "[--shape C,H,W] [--reps R] [--budget L] [--steps S,...] [--tf32 on|off] "
+               "[--channels-last] [--bf16] [--jit-noopt]\n";
   std::exit(2);
+}
+
+std::vector<long> numbers(const std::string& list) {
+  std::vector<long> v;
+  std::stringstream ss(list);
+  for (std::string part; std::getline(ss, part, ',');)
+    v.push_back(std::stol(part));
+  if (v.empty())
+    usage("empty list '" + list + "'");
+  return v;
 }
 
 cli parse(int argc, char** argv) {
@@ -51,8 +68,14 @@ cli parse(int argc, char** argv) {
     else if (a == "--shape")
       c.shape = value();
     else if (a == "--batch")
-      c.batch = std::stol(value());
-    else if (a == "--reps")
+      c.batches = numbers(value());
+    else if (a == "--steps")
+      c.steps = numbers(value());
+    else if (a == "--tf32") {
+      c.tf32 = value();
+      if (c.tf32 != "on" && c.tf32 != "off")
+        usage("--tf32 takes on or off");
+    } else if (a == "--reps")
       c.reps = std::stol(value());
     else if (a == "--budget")
       c.budget = std::stol(value());
@@ -78,18 +101,12 @@ int main(int argc, char** argv) try {
   tb::options o;
   o.channels_last = c.channels_last;
   o.bf16_autocast = c.bf16;
+  if (!c.tf32.empty())
+    o.tf32 = c.tf32 == "on";
   if (c.jit_noopt)
     torch::jit::setGraphExecutorOptimize(false);
   auto model = tb::load_torchscript(c.model, c.device, o);
   const auto dev = model.device();
-  std::vector<std::int64_t> shape{c.batch};
-  {
-    std::stringstream ss(c.shape);
-    for (std::string part; std::getline(ss, part, ',');)
-      shape.push_back(std::stol(part));
-  }
-  torch::manual_seed(0);
-  const auto x = torch::rand(shape).to(dev);
   auto sync = [&] {
     if (dev.is_cuda())
       torch::cuda::synchronize();
@@ -107,45 +124,83 @@ int main(int argc, char** argv) try {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return s / double(c.reps);
   };
-  misd::robust_radius_options ro;
-  ro.budget = static_cast<int>(c.budget);
-  // No box: ref_throughput.py does not clamp either (same algorithm, same radii).
-  misd::score::preprocess_options po;
-  po.epsilon = 0.0005;
-  po.direction = misd::score::preprocess_direction::lower_confidence; // as ref_throughput.py
+  for (const long batch : c.batches) {
+    std::vector<std::int64_t> shape{batch};
+    {
+      std::stringstream ss(c.shape);
+      for (std::string part; std::getline(ss, part, ',');)
+        shape.push_back(std::stol(part));
+    }
+    torch::manual_seed(0);
+    const auto x = torch::rand(shape).to(dev);
+    misd::robust_radius_options ro;
+    ro.budget = static_cast<int>(c.budget);
+    // No box: ref_throughput.py does not clamp either (same algorithm, same radii).
+    misd::score::preprocess_options po;
+    po.epsilon = 0.0005;
+    po.direction = misd::score::preprocess_direction::lower_confidence; // as ref_throughput.py
 
-  const double t_forward = time_it([&] {
-    torch::NoGradGuard ng;
-    (void)model.logits(x);
-  });
-  misd::host_matrix z;
-  const auto logits = model.logits(x);
-  const double t_to_host = time_it([&] { misd::batch_ops<torch::Tensor>::to_host(logits, z); });
-  const auto g = torch::ones({c.batch, logits.size(1)}, logits.options());
-  const double t_fwd_bwd = time_it([&] { (void)model.input_gradient(x, g); });
-  const double t_msr = time_it([&] {
-    (void)misd::score::preprocessed_confidence(model, x, misd::score::logit_score::msr, po);
-  });
-  misd::radius_result fast, bs;
-  const double t_fast = time_it([&] { fast = misd::rr_fast(model, x, ro); });
-  const double t_bs = time_it([&] { bs = misd::rr_bs(model, x, ro); });
+    const double t_forward = time_it([&] {
+      torch::NoGradGuard ng;
+      (void)model.logits(x);
+    });
+    misd::host_matrix z;
+    const auto logits = model.logits(x);
+    const double t_to_host = time_it([&] { misd::batch_ops<torch::Tensor>::to_host(logits, z); });
+    const auto g = torch::ones({batch, logits.size(1)}, logits.options());
+    const double t_fwd_bwd = time_it([&] { (void)model.input_gradient(x, g); });
+    const double t_msr = time_it([&] {
+      (void)misd::score::preprocessed_confidence(model, x, misd::score::logit_score::msr, po);
+    });
+    misd::radius_result fast, bs;
+    const double t_fast = time_it([&] { fast = misd::rr_fast(model, x, ro); });
+    const double t_bs = time_it([&] { bs = misd::rr_bs(model, x, ro); });
 
-  std::vector<double> rf(fast.radius.data(), fast.radius.data() + fast.radius.size());
-  std::vector<double> rb(bs.radius.data(), bs.radius.data() + bs.radius.size());
-  std::nth_element(rb.begin(), rb.begin() + long(rb.size() / 2), rb.end());
-  const double n = double(c.batch);
-  std::cout.precision(6);
-  std::cout << "{\"impl\": \"misd\", \"device\": \"" << dev.str() << "\", \"torch\": \""
-            << TORCH_VERSION << "\", \"batch\": " << c.batch << ", \"budget\": " << c.budget
-            << ", \"channels_last\": " << (c.channels_last ? "true" : "false")
-            << ", \"bf16\": " << (c.bf16 ? "true" : "false")
-            << ", \"jit_noopt\": " << (c.jit_noopt ? "true" : "false")
-            << ", \"forward\": " << n / t_forward << ", \"msr_pre\": " << n / t_msr
-            << ", \"rr_fast\": " << n / t_fast << ", \"rr_bs_once\": " << n / t_bs
-            << ", \"to_host_ms\": " << t_to_host * 1e3 << ", \"forward_ms\": " << t_forward * 1e3
-            << ", \"forward_backward_ms\": " << t_fwd_bwd * 1e3
-            << ", \"rr_bs_forwards\": " << bs.forwards
-            << ", \"median_radius_bs\": " << rb[rb.size() / 2] << "}" << std::endl;
+    std::vector<double> rb(bs.radius.data(), bs.radius.data() + bs.radius.size());
+    std::nth_element(rb.begin(), rb.begin() + long(rb.size() / 2), rb.end());
+    const double n = double(batch);
+    std::ostringstream out;
+    out.precision(6);
+    out << "{\"impl\": \"misd\", \"device\": \"" << dev.str() << "\", \"torch\": \""
+        << TORCH_VERSION << "\", \"batch\": " << batch << ", \"budget\": " << c.budget
+        << ", \"channels_last\": " << (c.channels_last ? "true" : "false")
+        << ", \"bf16\": " << (c.bf16 ? "true" : "false") << ", \"tf32\": \""
+        << (c.tf32.empty() ? "default" : c.tf32) << "\""
+        << ", \"jit_noopt\": " << (c.jit_noopt ? "true" : "false")
+        << ", \"forward\": " << n / t_forward << ", \"msr_pre\": " << n / t_msr
+        << ", \"rr_fast\": " << n / t_fast << ", \"rr_bs_once\": " << n / t_bs
+        << ", \"to_host_ms\": " << t_to_host * 1e3 << ", \"forward_ms\": " << t_forward * 1e3
+        << ", \"forward_backward_ms\": " << t_fwd_bwd * 1e3
+        << ", \"rr_bs_forwards\": " << bs.forwards
+        << ", \"median_radius_bs\": " << rb[rb.size() / 2];
+    for (const long s : c.steps) {
+      auto rs = ro;
+      rs.steps_per_pass = static_cast<int>(s);
+      misd::radius_result r;
+      const double t = time_it([&] { r = misd::rr_bs(model, x, rs); });
+      // Against the one-step search: same status, and each end within the final bracket
+      // width (equal, unless a GPU kernel chosen for the other batch size rounds a logit
+      // differently at a point right on the boundary).
+      long differ = 0;
+      double worst = 0;
+      for (Eigen::Index i = 0; i < bs.radius.size(); ++i) {
+        const double w = bs.upper[i] - bs.lower[i];
+        const double d =
+            std::max(std::abs(r.lower[i] - bs.lower[i]),
+                     std::isfinite(bs.upper[i]) ? std::abs(r.upper[i] - bs.upper[i]) : 0.0);
+        if (r.status[std::size_t(i)] != bs.status[std::size_t(i)] || (std::isfinite(w) && d > w))
+          ++differ;
+        if (std::isfinite(w) && w > 0)
+          worst = std::max(worst, d / w);
+      }
+      out << ", \"rr_bs_s" << s << "\": " << n / t << ", \"rr_bs_s" << s
+          << "_forwards\": " << r.forwards << ", \"rr_bs_s" << s
+          << "_examples_outside_bracket\": " << differ << ", \"rr_bs_s" << s
+          << "_max_end_shift_in_widths\": " << worst;
+    }
+    out << "}";
+    std::cout << out.str() << std::endl;
+  }
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "bench_torch: " << e.what() << "\n";

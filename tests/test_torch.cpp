@@ -139,8 +139,15 @@ void check_close(const host_vector& a, const host_vector& b, double rel) {
   }
 }
 
-/// The models exported once per run by the script, removed at exit.
+/// The models exported once per run by the script, removed at exit; or, where
+/// MISD_TEST_TORCH_MODELS names a folder, the models the script exported there beforehand.
 std::filesystem::path exported_models() {
+  if (const char* given = std::getenv("MISD_TEST_TORCH_MODELS"); given && *given) {
+    REQUIRE_MESSAGE(std::filesystem::is_regular_file(std::filesystem::path(given) / "conv.pt"),
+                    "MISD_TEST_TORCH_MODELS=", given, " holds no conv.pt (run ",
+                    MISD_TORCH_EXPORT_SCRIPT, " with that folder)");
+    return given;
+  }
   static const misd_test::temp_dir dir("misd-test-torch-");
   [[maybe_unused]] static const bool exported = [] {
     const std::string cmd =
@@ -376,6 +383,29 @@ struct without_fused_path {
   }
 };
 } // namespace
+
+TEST_CASE("options::tf32 is set for each pass and the process's settings come back") {
+  const auto emlp = eigen_mlp();
+  const auto xt = to_torch(mlp_inputs(8)).to(test_device());
+  auto& ctx = at::globalContext();
+  const bool cudnn = ctx.allowTF32CuDNN(), cublas = ctx.allowTF32CuBLAS();
+  tb::module_model plain(torch_mlp(emlp), tb::options{test_device()});
+  const host_matrix z = host(plain.logits(xt));
+  for (bool on : {true, false}) {
+    CAPTURE(on);
+    tb::options o{test_device()};
+    o.tf32 = on;
+    tb::module_model model(torch_mlp(emlp), o);
+    const host_matrix zt = host(model.logits(xt));
+    // TF32 keeps 10 mantissa bits: logits of this small MLP agree to ~1e-3 relative.
+    CHECK((zt - z).cwiseAbs().maxCoeff() <= 1e-2 * (z.cwiseAbs().maxCoeff() + 1));
+    if (!on || !test_device().is_cuda())
+      CHECK((zt - z).cwiseAbs().maxCoeff() < 1e-6); // fp32 (and no TF32 on the CPU)
+    misd::rr_fast(model, xt);
+    CHECK(ctx.allowTF32CuDNN() == cudnn);
+    CHECK(ctx.allowTF32CuBLAS() == cublas);
+  }
+}
 
 TEST_CASE("torch MLP: RR-BS with several steps per pass gathers every probe into one pass") {
   const auto emlp = eigen_mlp();

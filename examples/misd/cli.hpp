@@ -2,6 +2,8 @@
 // argument parsing with exit-code discipline (0 success, 1 bad data, 2 bad usage).
 #pragma once
 
+#include "misd/radius/options.hpp"
+
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -118,5 +120,15 @@ int cmd_metrics(int argc, char** argv);
 int cmd_score(int argc, char** argv);
 int cmd_train(int argc, char** argv);
 int cmd_demo(int argc, char** argv);
+
+/// --steps-per-pass S (RR-BS's steps_per_pass): 1 by default, a usage error outside 1..8.
+inline int steps_per_pass(const args& a) {
+  const long long s = a.integer("steps-per-pass", 1);
+  if (s < 1 || s > misd::detail::max_steps_per_pass)
+    throw usage_error("--steps-per-pass must be in 1.." +
+                      std::to_string(misd::detail::max_steps_per_pass) +
+                      " (up to 2^S - 1 probe points per input and pass), got " + std::to_string(s));
+  return static_cast<int>(s);
+}
 
 } // namespace misd_cli

@@ -33,14 +33,16 @@ namespace {
 constexpr const char* score_usage =
     "usage: misd score --model M --inputs X.npy --method METHOD [--labels Y.npy] [--out S.npy]\n"
     "                  [--out-status F.npy] [--temperature T] [--epsilon E] [--box LO,HI]\n"
-    "                  [--budget L] [--fd-step A] [--pgd-steps K] [--seed S] [--threads N]\n"
-    "                  [--device cpu] [--format table|json]\n"
+    "                  [--budget L] [--steps-per-pass S] [--fd-step A] [--pgd-steps K]\n"
+    "                  [--seed S] [--threads N] [--device cpu] [--format table|json]\n"
     "  M: a model directory (model.json + layer_<j>.*.npy, or weights_<i>.npy/biases_<i>.npy)\n"
     "  X.npy: float32/float64, N x D or N x C x H x W\n"
     "  METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast,\n"
     "          rr-refine\n"
     "Defaults: T = 1, epsilon 0, no box, budget 25, fd-step 1e-3, pgd-steps 10 (rr-bs-pgd;\n"
-    "--seed adds a random start), 1 thread (rr-*). Without --labels and --out the scores\n"
+    "--seed adds a random start), 1 thread (rr-*). --steps-per-pass S (rr-bs, 1..8): S steps\n"
+    "of the search per forward pass over up to 2^S - 1 points per input, the same radii in\n"
+    "fewer, larger passes (for GPUs). Without --labels and --out the scores\n"
     "are printed one per line. S.npy is float64. F.npy (rr-* only): one uint8 per input,\n"
     "0 bracketed, 1 not_bracketed (the radius is a lower bound), 2 linear_estimate (rr-fast),\n"
     "3 zero_direction (the input gradient vanishes: radius 0 is not a measurement).\n";
@@ -58,7 +60,7 @@ int cmd_score(int argc, char** argv) {
 #endif
   const args a(argc, argv, 2,
                {"model", "inputs", "method", "labels", "out", "out-status", "temperature",
-                "epsilon", "box", "budget", "fd-step", "pgd-steps", "seed", "threads", "device",
+                "epsilon", "box", "budget", "steps-per-pass", "fd-step", "pgd-steps", "seed", "threads", "device",
                 "format"},
                {"help"});
   if (a.has("help")) {
@@ -104,6 +106,7 @@ int cmd_score(int argc, char** argv) {
   if (budget < 1)
     throw usage_error("--budget must be >= 1");
   o.radius.budget = static_cast<decltype(o.radius.budget)>(budget);
+  o.radius.steps_per_pass = steps_per_pass(a);
   o.radius.fd_step = a.number("fd-step", o.radius.fd_step);
   if (!(o.radius.fd_step > 0) || !std::isfinite(o.radius.fd_step))
     throw usage_error("--fd-step must be a finite number > 0");

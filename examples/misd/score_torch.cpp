@@ -46,9 +46,14 @@ constexpr const char* help_text =
     "usage: misd score --model M.pt --inputs X.npy --method METHOD [--labels Y.npy]\n"
     "                  [--out S.npy] [--out-status F.npy] [--temperature T] [--epsilon E]\n"
     "                  [--box LO,HI]\n"
-    "                  [--budget L] [--fd-step A] [--pgd-steps K] [--seed S]\n"
+    "                  [--budget L] [--steps-per-pass S] [--fd-step A] [--pgd-steps K]\n"
+    "                  [--seed S] [--tf32 on|off] [--bf16]\n"
     "                  [--device cpu|cuda] [--batch-size B] [--format table|json]\n"
     "A TorchScript model (torch.jit.script(model).save('M.pt')) scored through LibTorch.\n"
+    "--steps-per-pass S (rr-bs, 1..8): S search steps per forward pass, the same radii in\n"
+    "fewer, larger passes. --tf32 on|off: TF32 convolutions and matrix products on CUDA\n"
+    "(default: LibTorch's, convolutions only). --bf16: forward passes under bfloat16\n"
+    "autocast (rr-fast then needs a larger --fd-step: bf16 rounding swamps a 1e-3 step).\n"
     "S.npy is float64; F.npy (rr-* only) one uint8 status code per input (see 'misd score\n"
     "--help' without a .pt model).\n";
 
@@ -70,9 +75,9 @@ int cmd_score_torch(int argc, char** argv) {
     }
   const args a(argc, argv, 2,
                {"model", "inputs", "method", "labels", "out", "out-status", "temperature",
-                "epsilon", "box", "budget", "fd-step", "pgd-steps", "seed", "device", "batch-size",
+                "epsilon", "box", "budget", "steps-per-pass", "fd-step", "tf32", "pgd-steps", "seed", "device", "batch-size",
                 "format"},
-               {});
+               {"bf16"});
   namespace tb = misd::torch_backend;
   using model_type = tb::script_model;
 
@@ -97,6 +102,7 @@ int cmd_score_torch(int argc, char** argv) {
         misd::input_box{args::parse_double("box", parts[0]), args::parse_double("box", parts[1])};
   }
   mo.radius.budget = static_cast<int>(a.integer("budget", mo.radius.budget));
+  mo.radius.steps_per_pass = steps_per_pass(a);
   mo.radius.fd_step = a.number("fd-step", mo.radius.fd_step);
   mo.radius.pgd_steps = static_cast<int>(a.integer("pgd-steps", mo.radius.pgd_steps));
   mo.radius.seed = static_cast<std::uint64_t>(a.integer("seed", 0));
@@ -109,7 +115,14 @@ int cmd_score_torch(int argc, char** argv) {
 
   // Device first (a usage error), then the files (data errors).
   const torch::Device device = tb::parse_device(a.get("device").value_or("cpu"));
-  auto model = tb::load_torchscript(a.required("model"), device);
+  tb::options to;
+  if (auto tf32 = a.get("tf32")) {
+    if (*tf32 != "on" && *tf32 != "off")
+      throw usage_error("--tf32 expects on or off, got '" + *tf32 + "'");
+    to.tf32 = *tf32 == "on";
+  }
+  to.bf16_autocast = a.has("bf16");
+  auto model = tb::load_torchscript(a.required("model"), device, to);
   const std::string inputs_path = a.required("inputs");
   const auto xs = misd::data::read_npy_matrix<float>(inputs_path);
   const auto n = static_cast<std::int64_t>(xs.shape.at(0));

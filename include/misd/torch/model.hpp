@@ -49,6 +49,13 @@ struct options {
   bool channels_last = false;
   /// Forward pass under bfloat16 autocast (CPU or CUDA); logits come back in the input's dtype.
   bool bf16_autocast = false;
+  /// TF32 tensor-core arithmetic for float32 convolutions and matrix products on CUDA during
+  /// the forward passes: true allows it for both, false forbids it for both (strict fp32),
+  /// unset leaves the process's settings (LibTorch's defaults: convolutions TF32, matrix
+  /// products fp32). The settings are process-wide in LibTorch: they are set for each pass
+  /// and restored after it, so two threads running adapters with different choices at once
+  /// race.
+  std::optional<bool> tf32 = std::nullopt;
 };
 
 /// "cpu", "cuda" or "cuda:N" as a device, checked to exist: misd::invalid_argument when the
@@ -121,6 +128,33 @@ inline std::string last_line(std::string s) {
 struct grad_scope {
   c10::InferenceMode no_inference{false};
   torch::AutoGradMode grad{true};
+};
+
+/// options::tf32 for one pass (the process-wide settings restored on exit).
+class tf32_scope {
+public:
+  explicit tf32_scope(std::optional<bool> on) : on_(on) {
+    if (!on_)
+      return;
+    auto& c = at::globalContext();
+    was_cudnn_ = c.allowTF32CuDNN();
+    was_cublas_ = c.allowTF32CuBLAS();
+    c.setAllowTF32CuDNN(*on_);
+    c.setAllowTF32CuBLAS(*on_);
+  }
+  ~tf32_scope() {
+    if (!on_)
+      return;
+    auto& c = at::globalContext();
+    c.setAllowTF32CuDNN(was_cudnn_);
+    c.setAllowTF32CuBLAS(was_cublas_);
+  }
+  tf32_scope(const tf32_scope&) = delete;
+  tf32_scope& operator=(const tf32_scope&) = delete;
+
+private:
+  std::optional<bool> on_;
+  bool was_cudnn_ = false, was_cublas_ = false;
 };
 
 /// bfloat16 autocast on the device's type for the forward pass (restored on exit).
@@ -380,6 +414,7 @@ private:
       in = in.contiguous(torch::MemoryFormat::ChannelsLast);
     torch::Tensor z;
     try {
+      tf32_scope tf32(opts_.tf32);
       autocast_scope autocast(opts_.bf16_autocast, device_);
       z = self().run_forward(in, for_gradient);
     } catch (const misd::error&) {
