@@ -14,7 +14,6 @@
 #include "misd/train/rat.hpp"
 #include "misd/train/sgd.hpp"
 #include "saturation_cases.hpp"
-#include "temp_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -139,23 +138,18 @@ void check_close(const host_vector& a, const host_vector& b, double rel) {
   }
 }
 
-/// The models exported once per run by the script, removed at exit; or, where
-/// MISD_TEST_TORCH_MODELS names a folder, the models the script exported there beforehand.
+/// The TorchScript files export_torch_test_models.py wrote (CTest's torch_test_models
+/// fixture) into MISD_TEST_TORCH_MODELS, or into the build's folder when that is unset. The
+/// test never starts Python itself: a process that does (std::system) and then runs
+/// LibTorch on CUDA crashes at exit (bench/README.md, "LibTorch adapter on a GPU").
 std::filesystem::path exported_models() {
-  if (const char* given = std::getenv("MISD_TEST_TORCH_MODELS"); given && *given) {
-    REQUIRE_MESSAGE(std::filesystem::is_regular_file(std::filesystem::path(given) / "conv.pt"),
-                    "MISD_TEST_TORCH_MODELS=", given, " holds no conv.pt (run ",
-                    MISD_TORCH_EXPORT_SCRIPT, " with that folder)");
-    return given;
-  }
-  static const misd_test::temp_dir dir("misd-test-torch-");
-  [[maybe_unused]] static const bool exported = [] {
-    const std::string cmd =
-        std::string(MISD_TORCH_PYTHON) + " " + MISD_TORCH_EXPORT_SCRIPT + " " + dir.path().string();
-    REQUIRE(std::system(cmd.c_str()) == 0);
-    return true;
-  }();
-  return dir.path();
+  const char* given = std::getenv("MISD_TEST_TORCH_MODELS");
+  const std::filesystem::path dir = given && *given ? given : MISD_TORCH_TEST_MODELS;
+  REQUIRE_MESSAGE(std::filesystem::is_regular_file(dir / "conv.pt"),
+                  "no TorchScript test models in ", dir.string(), ": run 'ctest -R ",
+                  "torch_test_models' or '", MISD_TORCH_PYTHON, " ", MISD_TORCH_EXPORT_SCRIPT, " ",
+                  dir.string(), "' first");
+  return dir;
 }
 
 struct bad_shape_net : torch::nn::Module {

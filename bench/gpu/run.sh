@@ -8,6 +8,7 @@
 #
 #   bash bench/gpu/run.sh                            # cuda, WRN-28-10, 3x32x32
 #   bash bench/gpu/run.sh --device cpu --model small # dry run on CPU (WRN-10-1, small batches)
+#   bash bench/gpu/run.sh --sections tests,small     # some of: tests, wrn, small, quality
 #
 # Environment: MISD_ANCHORS_DIR (the folder holding ref_throughput.py; default: ../shared/anchors
 # from the repo root, then shared/anchors inside it), MISD_DEPS_DIR (eigen3/ and doctest/ header
@@ -23,14 +24,14 @@
 # and the reference harness in shared/anchors (or MISD_ANCHORS_DIR).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-device=cuda model=wrn batches=128,512 reps=10 ref_reps=1 skip_tests=0 epochs=15
+device=cuda model=wrn batches=128,512 reps=10 ref_reps=1 epochs=15 sections=tests,wrn,small,quality
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) device=$2; shift 2 ;;
     --model) model=$2; shift 2 ;;
     --batch) batches=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
-    --skip-tests) skip_tests=1; shift ;;
+    --sections) sections=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -91,7 +92,8 @@ cc -shared -fPIC -O1 -o "$build/segv_trace.so" "$repo/bench/gpu/segv_trace.c" ||
 stamp "configured and built"
 
 status=0
-if [ "$skip_tests" = 0 ]; then
+on() { case ",$sections," in *",$1,"*) return 0 ;; esac; return 1; }
+if on tests; then
   # The TorchScript files test_torch loads, exported once beforehand (MISD_TEST_TORCH_MODELS).
   rm -rf "$build/test-models" && mkdir -p "$build/test-models"
   "$py" "$repo/tests/python/export_torch_test_models.py" "$build/test-models" || exit 1
@@ -113,15 +115,30 @@ if [ "$skip_tests" = 0 ]; then
   }
   stamp "test_torch on $device"
   run_test all "MISD_TEST_TORCH_MODELS=$build/test-models" --
-  run_test torchscript-selfexport MISD_TEST_TORCH_MODELS= -- -tc='TorchScript*'
+  run_test torchscript "MISD_TEST_TORCH_MODELS=$build/test-models" -- -tc='TorchScript*'
   run_test badinput "MISD_TEST_TORCH_MODELS=$build/test-models" -- -tc='bad input*'
   run_test empty "MISD_TEST_TORCH_MODELS=$build/test-models" -- -tc='no such test'
+  # What crashed test_torch at exit when it exported its models itself: a LibTorch program
+  # without misd (exit_probe) with and without a std::system call, before or after CUDA use.
+  stamp "exit_probe (diagnostic: exit status of each variant)"
+  probe() {
+    "$build/exit_probe" "$build/test-models/conv.pt" "$device" "$@" > "$build/probe.log" 2>&1
+    echo "   exit_probe $*: exit status $?"
+  }
+  probe
+  probe --static-dir
+  probe --system true
+  probe --system true --after
+  probe --system "$py -c 'import torch'"
 fi
 
+if on wrn || on small; then
 mkdir -p "$build/models"
 "$py" "$repo/bench/gpu/export_models.py" --anchors "$anchors" --depth "$depth" --widen "$widen" \
   --out "$build/models/wrn-$depth-$widen.pt" || exit 1
 wrn=("$build/bench_torch" --model "$build/models/wrn-$depth-$widen.pt" --device "$device" --shape 3,32,32)
+fi
+if on wrn; then
 stamp "misd (LibTorch adapter), TF32 as PyTorch's defaults"
 "${wrn[@]}" --batch "$batches" --reps "$reps" --steps 2,3 | tee "$build/misd.json"
 stamp "misd, channels-last + bf16 autocast"
@@ -134,8 +151,18 @@ PYTHONUNBUFFERED=1 "$py" "$anchors/ref_throughput.py" --device "$device" --batch
   --reps "$reps" --ref-reps "$ref_reps" --depth "$depth" --widen "$widen" | tee "$build/ref.json"
 "$py" "$repo/bench/gpu/table.py" "$build/ref.json" "$build/misd.json" "$build/misd-bf16.json" \
   "$build/misd-fp32.json" "$build/misd-tf32.json" | tee "$build/table.md"
+fi
+if on small; then
+  stamp "WRN at batch 16: RR-BS with steps_per_pass 2 and 3 (where a pass is not yet saturated)"
+  "${wrn[@]}" --batch 16 --reps "$reps" --steps 2,3 | tee "$build/misd-16.json"
+  PYTHONUNBUFFERED=1 "$py" "$anchors/ref_throughput.py" --device "$device" --batch 16 \
+    --reps "$reps" --ref-reps "$ref_reps" --depth "$depth" --widen "$widen" | tee "$build/ref-16.json"
+  "$py" "$repo/bench/gpu/table.py" "$build/ref-16.json" "$build/misd-16.json" | tee -a "$build/table.md"
+fi
 
-if [ -n "$fmnist" ]; then
+if ! on quality; then
+  :
+elif [ -n "$fmnist" ]; then
   stamp "Fashion-MNIST CNN: trained with PyTorch, scored under fp32 / TF32 / bf16"
   "$py" "$repo/bench/gpu/train_fmnist_cnn.py" --data "$fmnist" --out "$build/cnn" \
     --epochs "$epochs" --device "$device" || exit 1
@@ -143,6 +170,9 @@ if [ -n "$fmnist" ]; then
     --labels "$build/cnn/test_y.i64" --shape 1,28,28 --device "$device" --batch 1000 \
     | tee "$build/quality.json"
   "$py" "$repo/bench/gpu/table.py" --quality "$build/quality.json" | tee -a "$build/table.md"
+  stamp "RR-BS steps_per_pass where a pass costs little more for more rows: the CNN, small batches"
+  "$build/bench_torch" --model "$build/cnn/cnn.pt" --device "$device" --shape 1,28,28 \
+    --batch 16,128 --reps "$reps" --steps 2,3,4 | tee "$build/misd-cnn.json"
 else
   echo "== quality step skipped: no Fashion-MNIST files (MISD_FMNIST_DIR, .gpudata/)"
 fi
