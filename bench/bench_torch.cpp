@@ -173,16 +173,12 @@ int main(int argc, char** argv) try {
         << ", \"forward_backward_ms\": " << t_fwd_bwd * 1e3
         << ", \"rr_bs_forwards\": " << bs.forwards
         << ", \"median_radius_bs\": " << rb[rb.size() / 2];
-    for (const long s : c.steps) {
-      auto rs = ro;
-      rs.steps_per_pass = static_cast<int>(s);
-      misd::radius_result r;
-      const double t = time_it([&] { r = misd::rr_bs(model, x, rs); });
-      // Against the one-step search: same status, and each end within the final bracket
-      // width (equal, unless a GPU kernel chosen for the other batch size rounds a logit
-      // differently at a point right on the boundary).
-      long differ = 0;
-      double worst = 0;
+    // Brackets against the one-step search's: examples with another status or an end moved
+    // by more than the final bracket width, and the largest move in widths. Equal, unless
+    // a GPU kernel chosen for another batch size rounds a logit differently near the boundary.
+    auto compare = [&](const misd::radius_result& r, long& differ, double& worst) {
+      differ = 0;
+      worst = 0;
       for (Eigen::Index i = 0; i < bs.radius.size(); ++i) {
         const double w = bs.upper[i] - bs.lower[i];
         const double d =
@@ -193,10 +189,34 @@ int main(int argc, char** argv) try {
         if (std::isfinite(w) && w > 0)
           worst = std::max(worst, d / w);
       }
+    };
+    for (const long s : c.steps) {
+      auto rs = ro;
+      rs.steps_per_pass = static_cast<int>(s);
+      misd::radius_result r;
+      const double t = time_it([&] { r = misd::rr_bs(model, x, rs); });
+      long differ = 0;
+      double worst = 0;
+      compare(r, differ, worst);
+      // Control: the one-step search itself on the batch repeated 2^s − 1 times (passes of
+      // as many rows as steps_per_pass's): how far batch-size arithmetic alone moves it.
+      const auto reps = (std::int64_t{1} << s) - 1;
+      std::vector<std::int64_t> times(static_cast<std::size_t>(x.dim()), 1);
+      times[0] = reps;
+      auto control = misd::rr_bs(model, x.repeat(times), ro);
+      control.lower.conservativeResize(batch);
+      control.upper.conservativeResize(batch);
+      control.radius.conservativeResize(batch);
+      control.status.resize(std::size_t(batch));
+      long c_differ = 0;
+      double c_worst = 0;
+      compare(control, c_differ, c_worst);
       out << ", \"rr_bs_s" << s << "\": " << n / t << ", \"rr_bs_s" << s
           << "_forwards\": " << r.forwards << ", \"rr_bs_s" << s
           << "_examples_outside_bracket\": " << differ << ", \"rr_bs_s" << s
-          << "_max_end_shift_in_widths\": " << worst;
+          << "_max_end_shift_in_widths\": " << worst << ", \"rr_bs_s" << s
+          << "_control_outside_bracket\": " << c_differ << ", \"rr_bs_s" << s
+          << "_control_max_end_shift_in_widths\": " << c_worst;
     }
     out << "}";
     std::cout << out.str() << std::endl;

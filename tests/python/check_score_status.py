@@ -14,6 +14,8 @@
    JSON counts equal the counts of the codes in --out-status; the scores there are 0; the
    tool warns on stderr.
 3. --out-status with a method that is not a radius estimator is a usage error (exit 2).
+4. --steps-per-pass 3 and 8 give rr-bs's radii and statuses of one step per pass, bit for
+   bit, on a random MLP; 0, 9 and a non-number are usage errors (exit 2).
 Usage: python3 check_score_status.py MISD_TOOL WORK_DIR     (exit 77: numpy missing)"""
 import json, os, subprocess, sys
 
@@ -121,6 +123,31 @@ def main():
               f'msr: {s.dtype}, {len(np.unique(s))} distinct of {len(s)}')
     else:
         check(False, f'msr: exit {p.returncode} {p.stderr.strip()}')
+    # --steps-per-pass: several search steps per forward pass, the same radii and statuses
+    # bit for bit (the one-step search on the same model files), and 1..8 only.
+    mlp = os.path.join(work, 'mlp')
+    rng = np.random.default_rng(4)
+    save_model(mlp, [(rng.normal(size=(16, 2)), rng.normal(size=16)),
+                     (rng.normal(size=(3, 16)), rng.normal(size=3))], np.float32)
+    xm = os.path.join(work, 'x-mlp.npy')
+    np.save(xm, rng.uniform(size=(40, 2)).astype(np.float32))
+    runs = {}
+    for steps in ['1', '3', '8']:
+        out_s, st_s = os.path.join(work, f'steps{steps}-s.npy'), os.path.join(work, f'steps{steps}-st.npy')
+        p = score(tool, '--model', mlp, '--inputs', xm, '--method', 'rr-bs', '--box', '0,1',
+                  '--steps-per-pass', steps, '--out', out_s, '--out-status', st_s)
+        check(p.returncode == 0, f'--steps-per-pass {steps}: exit {p.returncode} {p.stderr.strip()}')
+        if p.returncode == 0:
+            runs[steps] = (np.load(out_s), np.load(st_s))
+    for steps in ['3', '8']:
+        if steps in runs and '1' in runs:
+            check(np.array_equal(runs[steps][0], runs['1'][0]) and
+                  np.array_equal(runs[steps][1], runs['1'][1]),
+                  f'--steps-per-pass {steps}: radii and statuses equal to one step per pass')
+    for bad in ['0', '9', 'x']:
+        p = score(tool, '--model', mlp, '--inputs', xm, '--method', 'rr-bs', '--steps-per-pass', bad)
+        check(p.returncode == 2 and '--steps-per-pass' in p.stderr,
+              f'--steps-per-pass {bad}: exit {p.returncode} {p.stderr.strip()}')
     print('FAILED: ' + '; '.join(failures) if failures else 'OK')
     return 1 if failures else 0
 

@@ -7,7 +7,9 @@ within 1e-4 relative. The reference direction is PyTorch's own: autograd of the
 cross-entropy of log_softmax(z / T) taken in float64, none of misd's arithmetic. Where the
 softmax saturates (a float64 log_softmax gradient rounds to zero beyond a gap of about 37 T)
 no such reference exists, so a TorchScript linear 2-class model is checked against its exact
-radius instead, at gaps up to 600 and T in {0.2, 0.5, 1, 2}. Also checks the tool's errors
+radius instead, at gaps up to 600 and T in {0.2, 0.5, 1, 2}. rr-bs with --steps-per-pass 3
+is held to the same reference; --tf32 on/off leave CPU scores unchanged, --bf16 MSR agrees to
+bf16 precision, and a bad --tf32 value is a usage error. Also checks the tool's errors
 for a file that is not TorchScript and for a CUDA request on a machine without CUDA.
 Usage: python3 check_score_torch.py MISD_TOOL WORK_DIR      (exit 77: torch/numpy missing)"""
 import os, subprocess, sys
@@ -132,6 +134,44 @@ def main():
             print(f'linear {method} T={t}: max |radius / exact - 1| {rel.max():.3g}')
             if rel.max() > 1e-5:
                 failures += 1
+    # --steps-per-pass 3: the same rr-bs radii as one step per pass (against the PyTorch
+    # reference as above); --tf32 off and --bf16 run (on the CPU TF32 changes nothing; bf16
+    # MSR agrees with fp32's to bf16's precision); a bad --tf32 value is a usage error.
+    xs = os.path.join(work, 'x.npy')
+    out3, out1 = os.path.join(work, 'steps3.npy'), os.path.join(work, 'rr-bs.npy')
+    p = run(tool, '--model', model, '--inputs', xs, '--method', 'rr-bs', '--box', '0,1',
+            '--steps-per-pass', '3', '--out', out3)
+    ok = p.returncode == 0 and os.path.exists(out1)
+    if ok:
+        ref = rr_bs(net, x)
+        fin = np.isfinite(ref)
+        got = np.load(out3)
+        rel = np.abs(got[fin] - ref[fin]) / np.maximum(np.abs(ref[fin]), 1e-12)
+        ok = rel.max() <= 1e-4 and np.array_equal(np.isinf(got), np.isinf(ref))
+        print(f'rr-bs --steps-per-pass 3: max rel diff to PyTorch {rel.max():.3g}')
+    if not ok:
+        print(f'rr-bs --steps-per-pass 3: exit {p.returncode}: {p.stderr}')
+        failures += 1
+    outs = {}
+    for flags in (['--tf32', 'off'], ['--tf32', 'on'], ['--bf16'], []):
+        o = os.path.join(work, 'msr-' + '-'.join(f.strip('-') for f in flags) + '.npy')
+        p = run(tool, '--model', model, '--inputs', xs, '--method', 'msr', '--out', o, *flags)
+        if p.returncode != 0:
+            print(f'msr {flags}: exit {p.returncode}: {p.stderr}')
+            failures += 1
+        else:
+            outs[' '.join(flags)] = np.load(o)
+    if len(outs) == 4:
+        fp32 = outs['']
+        same = all(np.array_equal(outs[k], fp32) for k in ('--tf32 off', '--tf32 on'))
+        bf16 = np.abs(outs['--bf16'] - fp32).max()
+        print(f'msr: --tf32 on/off equal to the default on the CPU: {same}; bf16 max diff {bf16:.3g}')
+        if not same or not 0 < bf16 < 0.05:
+            failures += 1
+    p = run(tool, '--model', model, '--inputs', xs, '--method', 'msr', '--tf32', 'yes')
+    if p.returncode != 2 or '--tf32 expects on or off' not in p.stderr:
+        print(f'--tf32 yes: exit {p.returncode}: {p.stderr}')
+        failures += 1
     # Bad input: a file that is not TorchScript (exit 1), CUDA where there is none (exit 2).
     bad = os.path.join(work, 'bad.pt')
     with open(bad, 'w') as f:
