@@ -7,6 +7,7 @@
 #include "cli.hpp"
 #include "demo_models.hpp"
 #include "gnuplot.hpp"
+#include "progress.hpp"
 
 #include "misd/eigen/mlp.hpp"
 #include "misd/eigen/mlp_io.hpp"
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -39,20 +41,25 @@ using misd::score::method_output;
 
 constexpr const char* demo_usage =
     "usage: misd demo [--quick] [--out-dir DIR] [--cache-dir DIR] [--data-dir DIR]\n"
-    "                 [--seeds N] [--threads T]\n"
+    "                 [--seeds N] [--threads T] [--quiet]\n"
     "Trains (or reuses from the cache) Fashion-MNIST models in two regimes and writes the\n"
-    "paper's tables (Markdown, CSV, JSON) and plots (PNG) into DIR (default misd-demo).\n"
+    "paper's tables (Markdown, CSV, JSON) and plots (PNG, each with the gnuplot script that\n"
+    "draws it) into DIR (default misd-demo).\n"
     "  --quick       subset of the data and few epochs (about 2 minutes)\n"
     "  --cache-dir   trained models (default $XDG_CACHE_HOME/misd-demo or ~/.cache/misd-demo)\n"
     "  --data-dir    Fashion-MNIST IDX files (default $MISD_FASHION_MNIST_DIR or\n"
     "                /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist)\n"
     "  --seeds N     random 20/80 validation/test splits per evaluation (default 3)\n"
     "  --threads T   threads for the CNN and the radius estimators (default 2; results\n"
-    "                depend on T in the last bits, so the model cache is keyed by it)\n";
+    "                depend on T in the last bits, so the model cache is keyed by it)\n"
+    "  --quiet       no progress and no per-step lines on stderr (errors still show)\n"
+    "Progress (inputs scored, inputs/s, time left) is redrawn in place when stderr is a\n"
+    "terminal; otherwise one line per trained epoch and per scored method.\n";
 
 /// What the demo's settings are, for --quick and for the full run.
 struct settings {
   bool quick = false;
+  bool quiet = false; ///< --quiet: nothing on stderr but errors
   std::size_t train_images = 60000, test_images = 10000;
   std::size_t mlp_epochs = 10;
   /// The over-confident regime trains without weight decay to zero training error.
@@ -141,18 +148,24 @@ evaluation evaluate(M& model, const misd::data::dataset& test, const settings& s
                                                             : s.radius_temperatures));
     std::vector<method_output> outs;
     std::vector<double> seconds;
+    const double n = double(ev.correct.size());
+    progress_line bar("misd demo: " + what + ": " + m.name(), n * double(m.grid().size()),
+                      progress_wanted(s.quiet));
     for (const auto& p : m.grid()) {
       const auto t0 = std::chrono::steady_clock::now();
       outs.push_back(m.compute(model, test.images, p));
       seconds.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      bar.update(n * double(outs.size()));
     }
+    bar.finish();
     const auto d = default_point(m.grid());
-    ev.images_per_second[m.name()] = double(ev.correct.size()) / seconds[d];
-    std::cerr << "misd demo: " << what << ": " << m.name() << " (" << m.grid().size()
-              << " grid points, " << std::fixed << std::setprecision(0)
-              << ev.images_per_second[m.name()] << " images/s)\n"
-              << std::defaultfloat;
+    ev.images_per_second[m.name()] = n / seconds[d];
+    if (!s.quiet)
+      std::cerr << "misd demo: " << what << ": " << m.name() << " (" << m.grid().size()
+                << " grid points, " << std::fixed << std::setprecision(0)
+                << ev.images_per_second[m.name()] << " images/s)\n"
+                << std::defaultfloat;
     misd::eval::fit_function fit;
     if (m.needs_fit())
       fit = [&m](const method_output& on, std::span<const std::uint8_t> c,
@@ -302,7 +315,7 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
   for (const auto& obj : objectives) {
     demo::recipe r = base;
     r.objective = obj;
-    Model model = demo::cached_or_trained(r, kind, cache, train);
+    Model model = demo::cached_or_trained(r, kind, cache, train, s.quiet);
     const auto fit = misd::eval::correctness(model, train.images, train.labels);
     train_accuracy[obj] = double(std::count(fit.begin(), fit.end(), std::uint8_t{1})) /
                           double(std::max<std::size_t>(fit.size(), 1));
@@ -377,35 +390,63 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
   {
     std::vector<series> hist;
     for (const auto& obj : {"standard", "rat"}) {
+      const int g = std::string(obj) == "rat" ? 1 : 0;
       const auto [right, wrong] = radii_by_correctness(evals.at(obj), "rr-bs");
-      hist.push_back(log_histogram(std::string(obj) + " correct", right, 1e-4, 1.0, 40));
-      hist.push_back(log_histogram(std::string(obj) + " wrong", wrong, 1e-4, 1.0, 40));
+      hist.push_back(log_histogram("correct", right, 1e-4, 1.0, 40, g));
+      hist.push_back(log_histogram("wrong", wrong, 1e-4, 1.0, 40, g));
     }
     out.plots.emplace_back(
         "fig2_radius_histogram_" + arch + ".png", [hist, tag](const fs::path& p) {
           plot_png(p,
                    {"RR-BS radius of correct and wrong test examples (" + tag + ")",
-                    "robust radius (L-inf)", "fraction of examples", true, true},
+                    "RR-BS robust radius (L-inf distance in input units, [0, 1] box; log scale)",
+                    "fraction of the group's examples per bin",
+                    true,
+                    true,
+                    {"standard training:", "RAT:"}},
                    hist);
         });
   }
-  // Risk-coverage curves of every method (Standard model, T = 1 / ε = 0 point).
+  // Risk-coverage curves of every method (Standard model, T = 1 / ε = 0 point), and the
+  // same curves minus the oracle's risk (E-AURC is the area under those), where the methods'
+  // differences show.
   {
     const auto& ev = evals.at("standard");
-    std::vector<series> curves;
+    std::vector<series> curves, excess;
+    std::size_t errors = 0;
+    for (auto c : ev.correct)
+      errors += c ? 0 : 1;
+    const double e = ev.correct.empty() ? 0.0 : double(errors) / double(ev.correct.size());
     for (const auto& m : ev.report.methods) {
       if (m.name == "relu")
         continue; // fitted per split: no whole-set curve
       const auto& conf = ev.outputs.at(m.name)[default_point(ev.grids.at(m.name))].confidence;
       const auto rc = misd::metric::risk_coverage_curve(conf, ev.correct);
-      curves.push_back({m.name, rc.coverage, rc.risk});
+      const int g = m.name.rfind("rr-", 0) == 0 ? 1 : 0;
+      curves.push_back({m.name, rc.coverage, rc.risk, g});
+      series d{m.name, rc.coverage, rc.risk, g};
+      // The oracle keeps every correct example first: risk max(0, 1 - (1 - e) / c).
+      for (std::size_t i = 0; i < d.x.size(); ++i)
+        d.y[i] -= d.x[i] > 0 ? std::max(0.0, 1.0 - (1.0 - e) / d.x[i]) : 0.0;
+      excess.push_back(std::move(d));
     }
-    out.plots.emplace_back("risk_coverage_" + arch + ".png", [curves, tag](const fs::path& p) {
-      plot_png(p,
-               {"Risk-coverage, standard training (" + tag + ")", "coverage", "selective risk",
-                false, false},
-               curves);
-    });
+    const std::array<std::string, 2> groups{"softmax scores:", "robust radius:"};
+    out.plots.emplace_back(
+        "risk_coverage_" + arch + ".png", [curves, tag, groups](const fs::path& p) {
+          plot_png(p,
+                   {"Risk-coverage, standard training (" + tag + ")",
+                    "coverage (fraction of test inputs kept)",
+                    "selective risk (error rate among the inputs kept)", false, false, groups},
+                   curves);
+        });
+    out.plots.emplace_back(
+        "excess_risk_coverage_" + arch + ".png", [excess, tag, groups](const fs::path& p) {
+          plot_png(p,
+                   {"Excess risk over the oracle, standard training (" + tag + "); area = E-AURC",
+                    "coverage (fraction of test inputs kept)",
+                    "selective risk minus the oracle's at that coverage", false, false, groups},
+                   excess);
+        });
   }
   // Figure 3: AURC (whole test set) against temperature; ODIN and DOCTOR at their best ε.
   {
@@ -420,7 +461,7 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
         if (it == best.end() || a < it->second)
           best[g[i].temperature] = a;
       }
-      series sr{name, {}, {}};
+      series sr{name, {}, {}, std::string(name).rfind("rr-", 0) == 0 ? 1 : 0};
       for (const auto& [t, a] : best) {
         sr.x.push_back(t);
         sr.y.push_back(1000 * a);
@@ -431,7 +472,11 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
                            [lines, tag](const fs::path& p) {
                              plot_png(p,
                                       {"AURC against temperature (" + tag + ", standard)",
-                                       "temperature T", "AURC x 1000", true, false},
+                                       "temperature T of the score (log scale)",
+                                       "AURC x 1000 (lower is better)",
+                                       true,
+                                       false,
+                                       {"softmax scores (best epsilon):", "robust radius:"}},
                                       lines);
                            });
   }
@@ -470,13 +515,14 @@ void check_writable(const fs::path& dir) {
 
 int cmd_demo(int argc, char** argv) {
   const args a(argc, argv, 2, {"out-dir", "cache-dir", "data-dir", "seeds", "threads"},
-               {"quick", "help"});
+               {"quick", "quiet", "help"});
   if (a.has("help")) {
     std::cout << demo_usage;
     return 0;
   }
   settings s;
   s.quick = a.has("quick");
+  s.quiet = a.has("quiet");
   const long long nseeds = a.integer("seeds", 3);
   if (nseeds < 1 || nseeds > 100)
     throw usage_error("--seeds must be in [1, 100]");
@@ -596,7 +642,8 @@ int cmd_demo(int argc, char** argv) {
         draw(tmp / name);
     }
   });
-  std::cerr << "misd demo: results in " << out_dir.string() << " (" << fmt(seconds, 0) << " s)\n";
+  if (!s.quiet)
+    std::cerr << "misd demo: results in " << out_dir.string() << " (" << fmt(seconds, 0) << " s)\n";
   return 0;
 }
 } // namespace misd_cli

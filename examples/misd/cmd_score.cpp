@@ -3,6 +3,7 @@
 // float64 NPY with --out (atomically), the radius statuses with --out-status; with --labels,
 // the accuracy and the metrics too.
 #include "cli.hpp"
+#include "progress.hpp"
 #include "score_output.hpp"
 
 // --- LibTorch adapter hook: TorchScript models (*.pt) go to score_torch.cpp ---
@@ -34,7 +35,7 @@ constexpr const char* score_usage =
     "usage: misd score --model M --inputs X.npy --method METHOD [--labels Y.npy] [--out S.npy]\n"
     "                  [--out-status F.npy] [--temperature T] [--epsilon E] [--box LO,HI]\n"
     "                  [--budget L] [--steps-per-pass S] [--fd-step A] [--pgd-steps K]\n"
-    "                  [--seed S] [--threads N] [--device cpu] [--format table|json]\n"
+    "                  [--seed S] [--threads N] [--device cpu] [--format table|json] [--quiet]\n"
     "  M: a model directory (model.json + layer_<j>.*.npy, or weights_<i>.npy/biases_<i>.npy)\n"
     "  X.npy: float32/float64, N x D or N x C x H x W\n"
     "  METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast,\n"
@@ -42,7 +43,9 @@ constexpr const char* score_usage =
     "Defaults: T = 1, epsilon 0, no box, budget 25, fd-step 1e-3, pgd-steps 10 (rr-bs-pgd;\n"
     "--seed adds a random start), 1 thread (rr-*). --steps-per-pass S (rr-bs, 1..8): S steps\n"
     "of the search per forward pass over up to 2^S - 1 points per input, the same radii in\n"
-    "fewer, larger passes (for GPUs). Without --labels and --out the scores\n"
+    "fewer, larger passes (for GPUs). Progress on stderr when it is a terminal, then a summary\n"
+    "line (method, inputs, inputs/s, statuses); --quiet prints neither. Without --labels and\n"
+    "--out the scores\n"
     "are printed one per line. S.npy is float64. F.npy (rr-* only): one uint8 per input,\n"
     "0 bracketed, 1 not_bracketed (the radius is a lower bound), 2 linear_estimate (rr-fast),\n"
     "3 zero_direction (the input gradient vanishes: radius 0 is not a measurement).\n";
@@ -60,9 +63,9 @@ int cmd_score(int argc, char** argv) {
 #endif
   const args a(argc, argv, 2,
                {"model", "inputs", "method", "labels", "out", "out-status", "temperature",
-                "epsilon", "box", "budget", "steps-per-pass", "fd-step", "pgd-steps", "seed", "threads", "device",
-                "format"},
-               {"help"});
+                "epsilon", "box", "budget", "steps-per-pass", "fd-step", "pgd-steps", "seed",
+                "threads", "device", "format"},
+               {"help", "quiet"});
   if (a.has("help")) {
     std::cout << score_usage;
     return 0;
@@ -164,8 +167,7 @@ int cmd_score(int argc, char** argv) {
   std::vector<double> conf(static_cast<std::size_t>(n));
   std::vector<misd::radius_status> status;
   std::vector<std::uint8_t> correct;
-  const bool tty = ::isatty(2);
-  const auto t0 = std::chrono::steady_clock::now();
+  progress_line progress("misd score: " + method_name, double(n), progress_wanted(a.has("quiet")));
   for (Eigen::Index first = 0; first < n; first += rows_per_call) {
     const Eigen::Index rows = std::min(rows_per_call, n - first);
     const batch xs = x.middleRows(first, rows);
@@ -181,18 +183,11 @@ int cmd_score(int argc, char** argv) {
         correct.push_back(k == labels[static_cast<std::size_t>(first + i)] ? 1 : 0);
       }
     }
-    if (tty) {
-      const double done = double(first + rows) / double(n);
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "\rmisd score: [%-30s] %3.0f%%  %.0f inputs/s  %.0f s left ",
-                   std::string(static_cast<std::size_t>(30 * done), '#').c_str(), 100 * done,
-                   double(first + rows) / s, s / done - s);
-    }
+    progress.update(double(first + rows));
   }
-  if (tty)
-    std::fprintf(stderr, "\n");
+  progress.finish();
 
-  const auto counts = finish_scores(a, method_name, conf, status);
+  const auto counts = finish_scores(a, method_name, conf, status, progress.seconds());
   if (labels.empty()) {
     if (!a.has("out"))
       for (double c : conf)

@@ -1,6 +1,7 @@
 // examples/misd/cmd_train.cpp -- 'misd train': trains an MLP on
 // Fashion-MNIST with Standard, AT, ReverseAT or RAT and writes it as an MLP directory.
 #include "cli.hpp"
+#include "progress.hpp"
 
 #include "misd/data/idx.hpp"
 #include "misd/eigen/mlp.hpp"
@@ -142,8 +143,7 @@ int cmd_train(int argc, char** argv) {
     std::cerr << "misd train: " << misd::train::name(o.objective.kind) << ", " << description
               << ", " << train.labels.size() << " training images, " << o.epochs << " epochs\n";
     const auto t0 = std::chrono::steady_clock::now();
-    auto history = misd::train::fit(model, {train.images, train.labels}, o,
-                                    misd::train::progress_printer(std::cerr));
+    auto history = misd::train::fit(model, {train.images, train.labels}, o, training_progress());
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double test_accuracy = misd::train::accuracy(model, {test.images, test.labels});

@@ -14,6 +14,7 @@
 #include "misd/train.hpp"
 #include "misd/version.hpp"
 #include "misd_training_code_hash.hpp"
+#include "progress.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -102,10 +103,12 @@ struct model_kind {
   std::function<Model(const std::filesystem::path&)> load;
 };
 
-/// The cached model of `r`, or a freshly trained one (then cached). Reports to stderr.
+/// The cached model of `r`, or a freshly trained one (then cached). Reports to stderr,
+/// unless quiet.
 template <class Model>
 Model cached_or_trained(const recipe& r, const model_kind<Model>& kind,
-                        const std::filesystem::path& cache, const misd::data::dataset& train) {
+                        const std::filesystem::path& cache, const misd::data::dataset& train,
+                        bool quiet = false) {
   namespace fs = std::filesystem;
   const fs::path entry = cache / r.entry_name();
   misd::detail::remove_stale_temporaries(entry); // leftovers of an interrupted run
@@ -122,7 +125,8 @@ Model cached_or_trained(const recipe& r, const model_kind<Model>& kind,
         why = "its model files do not match their checksums (damaged or half-written)";
       else {
         Model m = kind.load(entry / "model");
-        std::cerr << "misd demo: using cached model " << entry.string() << "\n";
+        if (!quiet)
+          std::cerr << "misd demo: using cached model " << entry.string() << "\n";
         return m;
       }
     } catch (const std::exception& e) {
@@ -141,10 +145,13 @@ Model cached_or_trained(const recipe& r, const model_kind<Model>& kind,
   o.objective.kind = r.kind();
   o.objective.epsilon = r.epsilon;
   o.seed = r.seed;
-  std::cerr << "misd demo: training " << r.arch << " (" << r.regime << "), " << r.objective << ", "
-            << r.epochs << " epochs on " << train.labels.size() << " images\n";
-  misd::train::fit(model, {train.images, train.labels}, o,
-                   misd::train::progress_printer(std::cerr));
+  if (!quiet)
+    std::cerr << "misd demo: training " << r.arch << " (" << r.regime << "), " << r.objective
+              << ", " << r.epochs << " epochs on " << train.labels.size() << " images\n";
+  misd::train::progress_callback report;
+  if (!quiet)
+    report = training_progress();
+  misd::train::fit(model, {train.images, train.labels}, o, report);
   fs::create_directories(cache);
   misd::detail::replace_directory_atomically(entry, [&](const fs::path& tmp) {
     kind.save(tmp / "model", model);

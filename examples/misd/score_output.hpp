@@ -70,15 +70,37 @@ inline void warn_statuses(const std::string& method, const misd::radius_status_c
                  "--out-status marks them (code 1)\n";
 }
 
-/// After scoring: the counts and warnings of a radius estimator's statuses (none for the
-/// other methods), and the --out / --out-status files.
+/// The summary line on stderr: "misd score: rr-fast, 10000 inputs in 61.8 s (162 inputs/s);
+/// bracketed 0, not_bracketed 0, linear_estimate 10000, zero_direction 0".
+inline void print_summary(const std::string& method, std::size_t n, double seconds,
+                          const std::optional<misd::radius_status_counts>& counts) {
+  std::ostringstream os;
+  os.setf(std::ios::fixed);
+  os.precision(seconds < 1 ? 3 : 1);
+  os << "misd score: " << method << ", " << n << " inputs in " << seconds << " s (";
+  os.precision(0);
+  os << (seconds > 0 ? double(n) / seconds : 0.0) << " inputs/s)";
+  if (counts) {
+    os << ';';
+    for (std::size_t k = 0; k < misd::radius_status_count; ++k)
+      os << (k ? ", " : " ") << misd::name(static_cast<misd::radius_status>(k)) << ' '
+         << (*counts)[k];
+  }
+  std::cerr << os.str() << '\n';
+}
+
+/// After scoring: the summary line and, for a radius estimator, the warnings about its
+/// statuses (all on stderr, none with --quiet), then the --out / --out-status files.
 inline std::optional<misd::radius_status_counts>
 finish_scores(const args& a, const std::string& method, const std::vector<double>& scores,
-              const std::vector<misd::radius_status>& status) {
+              const std::vector<misd::radius_status>& status, double seconds) {
   std::optional<misd::radius_status_counts> counts;
-  if (!status.empty()) {
+  if (!status.empty())
     counts = misd::count_statuses(status);
-    warn_statuses(method, *counts);
+  if (!a.has("quiet")) {
+    print_summary(method, scores.size(), seconds, counts);
+    if (counts)
+      warn_statuses(method, *counts);
   }
   if (auto out = a.get("out"))
     write_scores(*out, scores);

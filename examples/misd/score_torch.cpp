@@ -4,6 +4,7 @@
 #include "score_torch.hpp"
 
 #include "cli.hpp"
+#include "progress.hpp"
 #include "score_output.hpp"
 
 #include "misd/data/npy.hpp"
@@ -47,7 +48,7 @@ constexpr const char* help_text =
     "                  [--out S.npy] [--out-status F.npy] [--temperature T] [--epsilon E]\n"
     "                  [--box LO,HI]\n"
     "                  [--budget L] [--steps-per-pass S] [--fd-step A] [--pgd-steps K]\n"
-    "                  [--seed S] [--tf32 on|off] [--bf16]\n"
+    "                  [--seed S] [--tf32 on|off] [--bf16] [--quiet]\n"
     "                  [--device cpu|cuda] [--batch-size B] [--format table|json]\n"
     "A TorchScript model (torch.jit.script(model).save('M.pt')) scored through LibTorch.\n"
     "--steps-per-pass S (rr-bs, 1..8): S search steps per forward pass, the same radii in\n"
@@ -75,9 +76,9 @@ int cmd_score_torch(int argc, char** argv) {
     }
   const args a(argc, argv, 2,
                {"model", "inputs", "method", "labels", "out", "out-status", "temperature",
-                "epsilon", "box", "budget", "steps-per-pass", "fd-step", "tf32", "pgd-steps", "seed", "device", "batch-size",
-                "format"},
-               {"bf16"});
+                "epsilon", "box", "budget", "steps-per-pass", "fd-step", "tf32", "pgd-steps",
+                "seed", "device", "batch-size", "format"},
+               {"bf16", "quiet"});
   namespace tb = misd::torch_backend;
   using model_type = tb::script_model;
 
@@ -142,6 +143,7 @@ int cmd_score_torch(int argc, char** argv) {
   std::vector<misd::radius_status> status;
   std::vector<std::uint8_t> correct;
   confidence.reserve(static_cast<std::size_t>(n));
+  progress_line progress("misd score: " + method_name, double(n), progress_wanted(a.has("quiet")));
   for (std::int64_t first = 0; first < n; first += batch_size) {
     const auto count = std::min<std::int64_t>(batch_size, n - first);
     const auto xb = x_all.narrow(0, first, count).to(device, /*non_blocking=*/false, /*copy=*/true);
@@ -162,9 +164,11 @@ int cmd_score_torch(int argc, char** argv) {
         correct.push_back(yhat[static_cast<std::size_t>(i)] == y ? 1 : 0);
       }
     }
+    progress.update(double(first + count));
   }
 
-  const auto counts = finish_scores(a, method_name, confidence, status);
+  progress.finish();
+  const auto counts = finish_scores(a, method_name, confidence, status, progress.seconds());
 
   if (format == "json") {
     std::cout << "{\"n\": " << n << ", \"method\": \"" << method_name << "\", \"device\": \""

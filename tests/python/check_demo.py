@@ -23,6 +23,38 @@ out, cache = os.path.join(work, "out"), os.path.join(work, "cache")
 failures = []
 
 
+def check_figure(out, stem):
+    """STEM.png is a valid PNG of the size its script asks for, and every series of STEM.gp
+    has a colour of its own and a dash pattern or point type of its own (readable in
+    black and white), under a key heading per group."""
+    import re
+    import struct
+    import zlib
+    png, gp = os.path.join(out, stem + ".png"), os.path.join(out, stem + ".gp")
+    data = open(png, "rb").read()
+    check(data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR", f"{stem}.png is not a PNG")
+    width, height = struct.unpack(">II", data[16:24])
+    check(zlib.crc32(data[12:29]) == struct.unpack(">I", data[29:33])[0],
+          f"{stem}.png: damaged IHDR chunk")
+    check(data[-12:] == b"\x00\x00\x00\x00IEND\xaeB`\x82", f"{stem}.png: no IEND chunk (truncated)")
+    script = open(gp).read() if os.path.exists(gp) else ""
+    check(script != "", f"{stem}.gp: the figure's script is missing")
+    size = re.search(r"size (\d+),(\d+)", script)
+    check(size is not None and (width, height) == (int(size.group(1)), int(size.group(2))),
+          f"{stem}.png is {width} x {height}, its script asks for {size and size.groups()}")
+    plot = script[script.find("\nplot ") + 1:].replace("\\\n", " ")
+    styles = re.findall(r"\$s\d+ using 1:2 with \w+ lw [\d.]+ lc rgb '(#[0-9A-Fa-f]{6})'"
+                        r"(?: dt (solid|\([\d,]+\)))?(?: pt (\d+))?[^,]*? title '([^']*)'", plot)
+    series = len(re.findall(r"\$s\d+ using", plot))
+    check(series >= 2 and len(styles) == series, f"{stem}.gp: {len(styles)} styled of {series} series")
+    colours = [c for c, _, _, _ in styles]
+    shapes = [(d, p) for _, d, p, _ in styles]
+    check(len(set(colours)) == len(colours), f"{stem}.gp: a colour used twice: {colours}")
+    check(len(set(shapes)) == len(shapes), f"{stem}.gp: a dash/point style used twice: {shapes}")
+    check(all(t for _, _, _, t in styles), f"{stem}.gp: a series without a title")
+    check("keyentry" in plot, f"{stem}.gp: no key heading for the groups")
+
+
 def check(cond, what):
     if not cond:
         failures.append(what)
@@ -99,12 +131,9 @@ for a in archs:
         check(0 <= r["train_accuracy"] <= 1, f"table1_{a}: training accuracy out of [0, 1]: {r}")
         check(r["median_radius_correct"] > r["median_radius_wrong"] > 0,
               f"table1_{a}: median radius of correct examples should exceed wrong ones: {r}")
-    for png in (f"fig2_radius_histogram_{a}.png", f"risk_coverage_{a}.png",
-                f"fig3_aurc_vs_temperature_{a}.png"):
-        with open(os.path.join(out, png), "rb") as f:
-            head = f.read(8)
-        check(head == b"\x89PNG\r\n\x1a\n", f"{png} is not a PNG")
-        check(os.path.getsize(os.path.join(out, png)) > 5000, f"{png} is suspiciously small")
+    for stem in (f"fig2_radius_histogram_{a}", f"risk_coverage_{a}",
+                 f"excess_risk_coverage_{a}", f"fig3_aurc_vs_temperature_{a}"):
+        check_figure(out, stem)
 results = open(os.path.join(out, "results.md")).read()
 check(results.count("### Table") == 5 * len(archs), "results.md does not hold every table")
 

@@ -3,8 +3,13 @@
 //
 //   misd::train::train_options o;             // defaults: 10 epochs, batch 128, RAT (FGSM)
 //   o.objective.kind = misd::train::objective::standard;
-//   auto history = misd::train::fit(model, {images, labels}, o,
-//                                   misd::train::progress_printer(std::cerr));
+//   auto history = misd::train::fit(model, {images, labels}, o, [](const progress& p) {
+//     if (p.end_of_epoch())
+//       std::cerr << "epoch " << p.epoch << " loss " << p.loss << "\n";
+//   });
+//
+// The callback receives a report per batch and one per epoch; how to show them is the
+// caller's (the misd tool draws a bar on a terminal: examples/misd/progress.hpp).
 //
 // Same seed, same machine, same build: the same weights bit for bit (every random number
 // comes from misd::train::random_source; the model's arithmetic must be deterministic).
@@ -22,14 +27,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
 #include <functional>
 #include <optional>
-#include <ostream>
 #include <type_traits>
 #include <vector>
-
-#include <unistd.h>
 
 namespace misd::train {
 
@@ -202,52 +203,5 @@ std::vector<progress> fit(M& model, labelled_data data, const train_options& o,
   }
   return history;
 }
-
-/// A progress_callback that draws a bar on a terminal (redrawn at most ~10 times a second)
-/// and otherwise prints one plain line per epoch.
-class progress_printer {
-public:
-  explicit progress_printer(std::ostream& os, bool terminal = ::isatty(STDERR_FILENO) != 0)
-      : os_(&os), terminal_(terminal) {}
-
-  void operator()(const progress& p) {
-    const auto now = std::chrono::steady_clock::now();
-    if (!p.end_of_epoch() && (!terminal_ || now - last_ < std::chrono::milliseconds(100)))
-      return;
-    last_ = now;
-    char line[256];
-    if (terminal_) {
-      const int width = 24;
-      const int filled = int(double(width) * double(p.batch_done) / double(p.batches));
-      std::string bar(static_cast<std::size_t>(filled), '#');
-      bar.resize(static_cast<std::size_t>(width), '.');
-      std::snprintf(line, sizeof line,
-                    "\repoch %zu/%zu [%s] loss %.4f acc %.2f%% %.0f img/s left %s   ", p.epoch,
-                    p.epochs, bar.c_str(), p.loss, 100 * p.accuracy, p.images_per_second,
-                    duration(p.seconds_left).c_str());
-      *os_ << line;
-      if (p.end_of_epoch())
-        *os_ << '\n';
-    } else {
-      std::snprintf(line, sizeof line,
-                    "epoch %zu/%zu loss %.4f acc %.2f%% %.0f img/s %.1f s lr %.4g left %s\n",
-                    p.epoch, p.epochs, p.loss, 100 * p.accuracy, p.images_per_second, p.seconds,
-                    p.learning_rate, duration(p.seconds_left).c_str());
-      *os_ << line;
-    }
-    os_->flush();
-  }
-
-private:
-  static std::string duration(double s) {
-    char b[32];
-    const long t = std::lround(s);
-    std::snprintf(b, sizeof b, "%ld:%02ld", t / 60, t % 60);
-    return b;
-  }
-  std::ostream* os_;
-  bool terminal_;
-  std::chrono::steady_clock::time_point last_{};
-};
 
 } // namespace misd::train
