@@ -38,35 +38,35 @@ mutation() {
 }
 
 # --- estimators (include/misd/radius) ------------------------------------------------------
-mutation bs-bracket include/misd/radius/rr_bs.hpp "test_radius" "^test_radius$" \
+mutation bs-bracket include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS: a flip raises lo and a non-flip lowers hi (bracket update swapped)" \
   '(same ? ws.lo[e] : ws.hi[e]) = ws.at[j];' \
   '(same ? ws.hi[e] : ws.lo[e]) = ws.at[j];'
-mutation bs-box include/misd/radius/rr_bs.hpp "test_radius" "^test_radius$" \
+mutation bs-box include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS: probes not clamped into the box (box clamp dropped)" \
   'evaluate_ray_points(model, x, o.box, count, n, ws, res);' \
   'evaluate_ray_points(model, x, std::optional<input_box>{}, count, n, ws, res);'
-mutation bs-tolerance include/misd/radius/rr_bs.hpp "test_radius" "^test_radius$" \
+mutation bs-tolerance include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS: a bracket exactly as narrow as the tolerance keeps searching (< for <=)" \
   'ws.hi[e] - ws.lo[e] <= o.tolerance * ws.hi[e];' \
   'ws.hi[e] - ws.lo[e] < o.tolerance * ws.hi[e];'
-mutation bs-doubling include/misd/radius/rr_bs.hpp "test_radius" "^test_radius$" \
+mutation bs-doubling include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS: the search grows by 4x instead of doubling" \
   'ws.at[count++] = std::min({(ws.lo[e] + ws.hi[e]) / 2, 2 * ws.lo[e], o.max_radius});' \
   'ws.at[count++] = std::min({(ws.lo[e] + ws.hi[e]) / 2, 4 * ws.lo[e], o.max_radius});'
-mutation pgd-bracket include/misd/radius/rr_bs.hpp "test_radius" "^test_radius$" \
+mutation pgd-bracket include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS (PGD): bracket update swapped in the shared boundary search" \
   '(pred[i] == res.prediction[i] ? lo[i] : hi[i]) = r[i];' \
   '(pred[i] == res.prediction[i] ? hi[i] : lo[i]) = r[i];'
-mutation fast-sign include/misd/radius/rr_fast.hpp "test_radius" "^test_radius$" \
+mutation fast-sign include/misd/radius/rr_fast.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-Fast: the slope of the linearised gap with its sign flipped" \
   'const double slope = ((z1(j1, k) - z0(j0, k)) - dy) / alpha;' \
   'const double slope = (dy - (z1(j1, k) - z0(j0, k))) / alpha;'
-mutation fast-step include/misd/radius/rr_fast.hpp "test_radius" "^test_radius$" \
+mutation fast-step include/misd/radius/rr_fast.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-Fast: finite difference divided by the wrong step (alpha / 2)" \
   'const double q = linear_crossing_rows(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step);' \
   'const double q = linear_crossing_rows(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step / 2);'
-mutation refine-replay include/misd/radius/rr_refine.hpp "test_rr_refine" "^test_rr_refine$" \
+mutation refine-replay include/misd/radius/rr_refine.hpp "test_rr_refine test_radius" "^(test_rr_refine|test_radius)$" \
   "RR-Refine: replay of RR-BS treats a probe at the verified lo as undecided (< for <=)" \
   'if (r <= lo)' \
   'if (r < lo)'
