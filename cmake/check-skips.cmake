@@ -27,10 +27,11 @@ foreach(c IN LISTS cases)
   if(status STREQUAL "run" OR status STREQUAL "fail")
     continue() # a failure is ctest's to report
   endif()
-  # The first line the test printed ("SKIPPED: why" for tests/skip.hpp).
+  # Why, as the test said it ("SKIPPED: why" from tests/skip.hpp, "SKIP: why" from the
+  # Python checks).
   set(why "")
-  if(c MATCHES "<system-out>([^\n]*)")
-    set(why " -- ${CMAKE_MATCH_1}")
+  if(c MATCHES "<system-out>[^<]*SKIP(PED)?: ([^\n]*)")
+    set(why " -- ${CMAKE_MATCH_2}")
   endif()
   if(NOT "${ALLOWED}" STREQUAL "" AND name MATCHES "${ALLOWED}")
     string(APPEND allowed "\n  ${name} (${status}, allowed)${why}")
