@@ -66,10 +66,13 @@ mutation fast-step include/misd/radius/rr_fast.hpp "test_radius test_rr_refine" 
   "RR-Fast: finite difference divided by the wrong step (alpha / 2)" \
   'const double q = linear_crossing_rows(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step);' \
   'const double q = linear_crossing_rows(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step / 2);'
+# (r <= lo -> r < lo in replay_rr_bs is an equivalent mutant: a probe at exactly the verified
+# lo is then decided by the estimate, which lies above lo, so the same way; the `determined`
+# flag it clears changes no probe and no radius. Not listed.)
 mutation refine-replay include/misd/radius/rr_refine.hpp "test_rr_refine test_radius" "^(test_rr_refine|test_radius)$" \
-  "RR-Refine: replay of RR-BS treats a probe at the verified lo as undecided (< for <=)" \
-  'if (r <= lo)' \
-  'if (r < lo)'
+  "RR-Refine: the replay of RR-BS decides an open probe the wrong way (>= est swapped for <= est)" \
+  'flip = r >= est;' \
+  'flip = r <= est;'
 mutation refine-root include/misd/radius/rr_refine.hpp "test_rr_refine test_radius" "^(test_rr_refine|test_radius)$" \
   "RR-Refine: regula-falsi root with its sign flipped (falls back to the midpoint)" \
   'double root = w > 0 && ws.m_lo[e] >= 0 ? lo + ws.m_lo[e] * (hi - lo) / w : (lo + hi) / 2;' \
@@ -173,7 +176,13 @@ frm, to = os.environ["FROM"], os.environ["TO"]
 count = src.count(frm)
 if count != 1:
     sys.exit(f"pattern found {count} times in {path}")
-print(src[: src.index(frm)].count("\n") + 1)  # the line it starts on
+# The first line that changes.
+same = 0
+for a, b in zip(frm.splitlines(), to.splitlines()):
+    if a != b:
+        break
+    same += 1
+print(src[: src.index(frm)].count("\n") + 1 + same)
 open(path, "w").write(src.replace(frm, to))
 PY
 }
