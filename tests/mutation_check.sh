@@ -159,7 +159,9 @@ backup=$(mktemp -d)
 current=""
 restore() {
   if [ -n "$current" ]; then
-    cp -p "$backup/orig" "$current"
+    # A plain copy: the restored file is newer than the objects built from the mutant, so
+    # the next build recompiles them (cp -p would bring back the old time and leave them).
+    cp "$backup/orig" "$current"
     current=""
   fi
 }
