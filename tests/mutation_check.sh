@@ -2,8 +2,11 @@
 # tests/mutation_check.sh -- breaks the library on purpose, once per estimator, attack, metric
 # and registry entry, and checks that a test fails each time.
 #
-#   bash tests/mutation_check.sh [--build DIR] [--only ID[,ID...]] [--list]
+#   bash tests/mutation_check.sh [--build DIR] [--only ID[,ID...]] [--list] [--check [REV]]
 #
+# --list names the mutations; --check says where each one applies (in git revision REV, by
+# default the work tree) without building anything. Some mutations carry a second pattern
+# for code that was reorganised (`also`); the first pattern found exactly once is used.
 # For each mutation: the one line (or few) it names is replaced in place -- the pattern must
 # occur exactly once, so a change to the code shows as "pattern not found" instead of a
 # mutation silently not applied --, the test programs that should notice are rebuilt in DIR
@@ -21,20 +24,32 @@ cd "$(dirname "$0")/.."
 build=build
 only=""
 list=0
+check_ref=""
 while [ $# -gt 0 ]; do
   case "$1" in
   --build) build="$2"; shift 2 ;;
   --only) only=",$2,"; shift 2 ;;
   --list) list=1; shift ;;
-  -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+  --check)
+    list=2
+    shift
+    if [ $# -gt 0 ] && [[ "$1" != --* ]]; then check_ref="$1"; shift; fi
+    ;;
+  -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
   *) echo "mutation_check: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
 
 ids=() files=() froms=() tos=() targets=() tests=() what=()
+alt_of=() alt_files=() alt_froms=() alt_tos=()
 # mutation ID FILE "TARGETS" "CTEST_REGEX" "WHAT" FROM TO
 mutation() {
   ids+=("$1") files+=("$2") targets+=("$3") tests+=("$4") what+=("$5") froms+=("$6") tos+=("$7")
+}
+# also FILE FROM TO: the same mutation where the code reads differently (another version of
+# the library); the first of the mutation's patterns found exactly once is applied.
+also() {
+  alt_of+=($((${#ids[@]} - 1))) alt_files+=("$1") alt_froms+=("$2") alt_tos+=("$3")
 }
 
 # --- estimators (include/misd/radius) ------------------------------------------------------
@@ -46,14 +61,23 @@ mutation bs-box include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(te
   "RR-BS: probes not clamped into the box (box clamp dropped)" \
   'evaluate_ray_points(model, x, o.box, count, n, ws, res);' \
   'evaluate_ray_points(model, x, std::optional<input_box>{}, count, n, ws, res);'
+also include/misd/radius/rr_bs.hpp \
+  'evaluate_ray_points(model, x, o.box, count, n * tree, ws, res);' \
+  'evaluate_ray_points(model, x, std::optional<input_box>{}, count, n * tree, ws, res);'
 mutation bs-tolerance include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS: a bracket exactly as narrow as the tolerance keeps searching (< for <=)" \
   'ws.hi[e] - ws.lo[e] <= o.tolerance * ws.hi[e];' \
   'ws.hi[e] - ws.lo[e] < o.tolerance * ws.hi[e];'
+also include/misd/radius/options.hpp \
+  'std::isfinite(hi) && hi - lo <= o.tolerance * hi;' \
+  'std::isfinite(hi) && hi - lo < o.tolerance * hi;'
 mutation bs-doubling include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS: the search grows by 4x instead of doubling" \
   'ws.at[count++] = std::min({(ws.lo[e] + ws.hi[e]) / 2, 2 * ws.lo[e], o.max_radius});' \
   'ws.at[count++] = std::min({(ws.lo[e] + ws.hi[e]) / 2, 4 * ws.lo[e], o.max_radius});'
+also include/misd/radius/options.hpp \
+  'return std::min({(lo + hi) / 2, 2 * lo, o.max_radius});' \
+  'return std::min({(lo + hi) / 2, 4 * lo, o.max_radius});'
 mutation pgd-bracket include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS (PGD): bracket update swapped in the shared boundary search" \
   '(pred[i] == res.prediction[i] ? lo[i] : hi[i]) = r[i];' \
@@ -137,18 +161,70 @@ mutation registry-entropy include/misd/score/method.hpp "test_score" "^test_scor
   'return detail::logit_method<M>(n, logit_score::negative_entropy, t1, o);' \
   'return detail::logit_method<M>(n, logit_score::margin, t1, o);'
 
-if [ "$list" = 1 ]; then
-  for i in "${!ids[@]}"; do
-    printf '%-18s %-40s %s\n' "${ids[$i]}" "${files[$i]}" "${what[$i]}"
+# The patterns of mutation i, "file<US>from<US>to" each, the main one first.
+candidates() {
+  local k
+  printf '%s\x1f%s\x1f%s\x1e' "${files[$1]}" "${froms[$1]}" "${tos[$1]}"
+  for k in "${!alt_of[@]}"; do
+    [ "${alt_of[$k]}" = "$1" ] &&
+      printf '%s\x1f%s\x1f%s\x1e' "${alt_files[$k]}" "${alt_froms[$k]}" "${alt_tos[$k]}"
   done
-  exit 0
+  return 0
+}
+
+# Applies the first of CANDIDATES whose pattern occurs exactly once and prints
+# "file:line" (the first changed line); exit 1 when none does. DRY=1: only finds it;
+# REF: reads the files of that git revision instead (with DRY=1).
+apply_mutation() {
+  CANDIDATES="$1" python3 - <<'PY'
+import os, subprocess, sys
+ref = os.environ.get("REF", "")
+for cand in os.environ["CANDIDATES"].split("\x1e"):
+    if not cand:
+        continue
+    path, frm, to = cand.split("\x1f")
+    if ref:
+        src = subprocess.run(["git", "show", f"{ref}:{path}"], capture_output=True,
+                             text=True).stdout
+    else:
+        src = open(path).read() if os.path.exists(path) else ""
+    if src.count(frm) != 1:
+        continue
+    same = 0  # the first line that changes
+    for a, b in zip(frm.splitlines(), to.splitlines()):
+        if a != b:
+            break
+        same += 1
+    print(f"{path}:{src[: src.index(frm)].count(chr(10)) + 1 + same}")
+    if os.environ.get("DRY") != "1":
+        open(path, "w").write(src.replace(frm, to))
+    sys.exit(0)
+sys.exit(1)
+PY
+}
+
+if [ "$list" != 0 ]; then
+  # --list: every mutation; --check [REF]: and where it applies (in REF, default the work
+  # tree), so that a change to the code that moved a pattern shows before a long run.
+  status=0
+  for i in "${!ids[@]}"; do
+    if [ "$list" = 1 ]; then
+      printf '%-18s %-40s %s\n' "${ids[$i]}" "${files[$i]}" "${what[$i]}"
+    elif where=$(DRY=1 REF="$check_ref" apply_mutation "$(candidates "$i")"); then
+      printf '%-18s applies at %s\n' "${ids[$i]}" "$where"
+    else
+      printf '%-18s NOT FOUND (%s)\n' "${ids[$i]}" "${files[$i]}"
+      status=1
+    fi
+  done
+  exit $status
 fi
 
 [ -f "$build/CMakeCache.txt" ] || {
   echo "mutation_check: no configured build in '$build' (cmake -S . -B $build)" >&2
   exit 2
 }
-for f in $(printf '%s\n' "${files[@]}" | sort -u); do
+for f in $(printf '%s\n' "${files[@]}" "${alt_files[@]}" | sort -u); do
   git diff --quiet -- "$f" || {
     echo "mutation_check: $f has uncommitted changes; commit or stash them first" >&2
     exit 2
@@ -168,27 +244,6 @@ restore() {
 trap 'restore; rm -rf "$backup"' EXIT
 trap 'exit 130' INT TERM
 
-# Replaces FROM (must occur exactly once) by TO in FILE; python3 from the standard library.
-apply_mutation() {
-  FROM="$2" TO="$3" python3 - "$1" <<'PY'
-import os, sys
-path = sys.argv[1]
-src = open(path).read()
-frm, to = os.environ["FROM"], os.environ["TO"]
-count = src.count(frm)
-if count != 1:
-    sys.exit(f"pattern found {count} times in {path}")
-# The first line that changes.
-same = 0
-for a, b in zip(frm.splitlines(), to.splitlines()):
-    if a != b:
-        break
-    same += 1
-print(src[: src.index(frm)].count("\n") + 1 + same)
-open(path, "w").write(src.replace(frm, to))
-PY
-}
-
 jobs=$(nproc 2>/dev/null || echo 2)
 rows=()
 failed=0
@@ -196,18 +251,19 @@ for i in "${!ids[@]}"; do
   id=${ids[$i]} f=${files[$i]}
   if [ -n "$only" ] && [[ "$only" != *",$id,"* ]]; then continue; fi
   echo "=== $id: ${what[$i]} ($f)" >&2
-  cp -p "$f" "$backup/orig"
-  current=$f
-  if ! line=$(apply_mutation "$f" "${froms[$i]}" "${tos[$i]}"); then
+  if ! where=$(DRY=1 apply_mutation "$(candidates "$i")"); then
     rows+=("| $id | $f | ${what[$i]} | **not applied** (pattern not found) | |")
     failed=1
-    restore
     continue
   fi
+  f=${where%:*}
+  cp -p "$f" "$backup/orig"
+  current=$f
+  apply_mutation "$(candidates "$i")" >/dev/null || exit 2
   # shellcheck disable=SC2086
   if ! nice -n 10 cmake --build "$build" -j"$jobs" --target ${targets[$i]} >"$backup/build.log" 2>&1; then
     tail -20 "$backup/build.log" >&2
-    rows+=("| $id | $f:$line | ${what[$i]} | **does not compile** | |")
+    rows+=("| $id | $where | ${what[$i]} | **does not compile** | |")
     failed=1
     restore
     continue
@@ -218,12 +274,12 @@ for i in "${!ids[@]}"; do
     f && $2 == "-" { printf "%s%s", sep, $3; sep = ", " }')
   ran=$(printf '%s\n' "$out" | grep -c 'Test *#')
   if [ "$ran" = 0 ]; then
-    rows+=("| $id | $f:$line | ${what[$i]} | **no test ran** (${tests[$i]}) | |")
+    rows+=("| $id | $where | ${what[$i]} | **no test ran** (${tests[$i]}) | |")
     failed=1
   elif [ -n "$caught" ]; then
-    rows+=("| $id | $f:$line | ${what[$i]} | caught | $caught |")
+    rows+=("| $id | $where | ${what[$i]} | caught | $caught |")
   else
-    rows+=("| $id | $f:$line | ${what[$i]} | **not caught** | ${tests[$i]} passed |")
+    rows+=("| $id | $where | ${what[$i]} | **not caught** | ${tests[$i]} passed |")
     failed=1
   fi
   echo "    -> ${rows[-1]}" >&2
