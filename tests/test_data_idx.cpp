@@ -2,6 +2,7 @@
 // Debian's dataset-fashion-mnist, and malformed files.
 #include "misd/data/idx.hpp"
 
+#include "skip.hpp"
 #include "temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -157,7 +158,14 @@ TEST_CASE("IDX images and labels read pixel-exact, raw and gzip") {
   CHECK(none.pixels.cols() == 784);
 }
 
-TEST_CASE("load_fashion_mnist reads the files of Debian's dataset-fashion-mnist") {
+// CTest test test_data_idx_fashion_mnist: skipped (exit 77), never passed, without the dataset.
+TEST_CASE("load_fashion_mnist reads the files of Debian's dataset-fashion-mnist" *
+          doctest::test_suite("fashion_mnist")) {
+  const auto dir = md::default_fashion_mnist_dir();
+  if (!std::filesystem::exists(dir / "train-images-idx3-ubyte.gz") &&
+      !std::filesystem::exists(dir / "train-images-idx3-ubyte"))
+    misd_test::skip_test("Fashion-MNIST not found under " + dir.string() +
+                         " (install dataset-fashion-mnist)");
   const auto t0 = std::chrono::steady_clock::now();
   const md::dataset train = md::load_fashion_mnist(md::split::train);
   const double seconds =

@@ -176,28 +176,59 @@ TEST_CASE("roc_curve: every point, scikit-learn's convention") {
   CHECK(best == *m::fpr_at_tpr(ex_conf, ex_correct));
 }
 
-TEST_CASE("evaluate agrees with the individual metrics") {
-  reals conf;
-  bytes correct;
-  make_random_data(500, 7, conf, correct);
-  const auto s = m::evaluate(conf, correct);
-  std::size_t errors = 0;
-  for (auto c : correct)
-    errors += c == 0;
-  CHECK(s.n == 500);
-  CHECK(s.errors == errors);
-  CHECK(s.accuracy == static_cast<double>(500 - errors) / 500);
-  CHECK(*s.auroc == *m::auroc(conf, correct));
-  CHECK(*s.fpr95 == *m::fpr_at_tpr(conf, correct, 0.95));
-  CHECK(s.aurc == m::aurc(conf, correct));
-  CHECK(s.eaurc == m::eaurc(conf, correct));
-  CHECK(*s.aupr_error == *m::aupr_error(conf, correct));
-  CHECK(*s.aupr_success == *m::aupr_success(conf, correct));
-
-  const auto x = m::evaluate(ex_conf, ex_correct);
-  CHECK(x.n == 7);
-  CHECK(x.errors == 3);
-  CHECK(*x.fpr95 == 0.75);
+TEST_CASE("evaluate: every field against independent values") {
+  SUBCASE("the worked example, by hand (the values derived in the cases above)") {
+    const auto x = m::evaluate(ex_conf, ex_correct);
+    CHECK(x.n == 7);
+    CHECK(x.errors == 3);
+    CHECK(x.accuracy == 4.0 / 7);
+    CHECK(*x.auroc == doctest::Approx(7.0 / 12).epsilon(1e-15));
+    CHECK(*x.fpr95 == 0.75);
+    const double aurc = 208.0 / 735.0;
+    CHECK(x.aurc == doctest::Approx(aurc).epsilon(1e-15));
+    CHECK(x.eaurc ==
+          doctest::Approx(aurc - (3.0 / 7 + 4.0 / 7 * std::log(4.0 / 7))).epsilon(1e-14));
+    CHECK(*x.aupr_error == doctest::Approx(0.5).epsilon(1e-15));
+    CHECK(*x.aupr_success == doctest::Approx(149.0 / 210).epsilon(1e-15));
+  }
+  SUBCASE("20 examples with ties, against scikit-learn") {
+    // tests/python/metric_reference.py prints these: roc_auc_score, average_precision_score
+    // and min(fpr[tpr >= 0.95]) of roc_curve from scikit-learn, AURC and E-AURC from the
+    // NumPy transcription of their definitions in tests/python/check_metrics_sklearn.py.
+    const reals conf{0.95, 0.9,  0.9, 0.85, 0.8, 0.8, 0.8, 0.7, 0.65, 0.6,
+                     0.6,  0.55, 0.5, 0.4,  0.4, 0.3, 0.2, 0.2, 0.1,  0.05};
+    const bytes correct{1, 1, 0, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0};
+    const auto s = m::evaluate(conf, correct);
+    CHECK(s.n == 20);
+    CHECK(s.errors == 9);
+    CHECK(s.accuracy == doctest::Approx(0.55).epsilon(1e-15));
+    CHECK(*s.auroc == doctest::Approx(0.691919191919192).epsilon(1e-14));  // 137 / 198
+    CHECK(*s.fpr95 == doctest::Approx(0.9090909090909091).epsilon(1e-15)); // 10 / 11
+    CHECK(s.aurc == doctest::Approx(0.3026820438333596).epsilon(1e-13));
+    CHECK(s.eaurc == doctest::Approx(0.18149239424895086).epsilon(1e-13));
+    CHECK(*s.aupr_error == doctest::Approx(0.6978937242095138).epsilon(1e-14));
+    CHECK(*s.aupr_success == doctest::Approx(0.7115170183352001).epsilon(1e-14));
+  }
+  SUBCASE("500 random examples: the same values as the individual metrics") {
+    // One sort shared by all fields must not change any of them (metric_sklearn compares
+    // evaluate's fields with scikit-learn on larger sets as well).
+    reals conf;
+    bytes correct;
+    make_random_data(500, 7, conf, correct);
+    const auto s = m::evaluate(conf, correct);
+    std::size_t errors = 0;
+    for (auto c : correct)
+      errors += c == 0;
+    CHECK(s.n == 500);
+    CHECK(s.errors == errors);
+    CHECK(s.accuracy == static_cast<double>(500 - errors) / 500);
+    CHECK(*s.auroc == *m::auroc(conf, correct));
+    CHECK(*s.fpr95 == *m::fpr_at_tpr(conf, correct, 0.95));
+    CHECK(s.aurc == m::aurc(conf, correct));
+    CHECK(s.eaurc == m::eaurc(conf, correct));
+    CHECK(*s.aupr_error == *m::aupr_error(conf, correct));
+    CHECK(*s.aupr_success == *m::aupr_success(conf, correct));
+  }
 }
 
 TEST_CASE("properties: invariance under strictly increasing transforms") {
@@ -385,6 +416,8 @@ TEST_CASE("a million examples: one sort, sane values") {
   CHECK(s.n == n);
   // Binormal with d' = 1: AUROC = Phi(1 / sqrt 2) = 0.7602.
   CHECK(*s.auroc == doctest::Approx(0.7602).epsilon(0.005));
-  CHECK(*s.fpr95 > 0.0);
-  CHECK(*s.fpr95 < 1.0);
+  // FPR95: the threshold rejecting 95% of the errors (N(0, 1)) is Phi^-1(0.95) = 1.6449; it
+  // rejects Phi(1.6449 - 1) = Phi(0.6449) = 0.7405 of the correct examples (N(1, 1)).
+  // Sampling error at n = 10^6 is ~0.002.
+  CHECK(*s.fpr95 == doctest::Approx(0.7405).epsilon(0.01));
 }

@@ -2,6 +2,7 @@
 #include "misd/data/npy.hpp"
 #include "misd/eigen/mlp_io.hpp"
 
+#include "skip.hpp"
 #include "temp_dir.hpp"
 
 #include <doctest/doctest.h>
@@ -9,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <system_error>
 
 namespace fs = std::filesystem;
 using misd::eigen::batch;
@@ -125,15 +127,19 @@ TEST_CASE("Bad model directories: the file and what was expected") {
   }
 }
 
-#ifdef MISD_TORCH_PYTHON
-TEST_CASE("A PyTorch state_dict exported with NumPy gives torch's logits") {
+// CTest test test_mlp_io_torch: skipped (exit 77), never passed, without python3-torch.
+TEST_CASE("A PyTorch state_dict exported with NumPy gives torch's logits" *
+          doctest::test_suite("torch")) {
+  if (!std::filesystem::exists(MISD_TORCH_PYTHON))
+    misd_test::skip_test(std::string(MISD_TORCH_PYTHON) + " not found (install python3-torch)");
   temp_dir t{"misd-test-mlp-io-"};
   const std::string cmd = std::string(MISD_TORCH_PYTHON) + " " + MISD_EXPORT_SCRIPT + " '" +
                           t.path().string() + "' 2>&1";
   const int rc = std::system(cmd.c_str());
-  if (WIFEXITED(rc) && WEXITSTATUS(rc) == 77) {
-    MESSAGE("python3 with torch and numpy not available; skipped");
-    return;
+  if (WIFEXITED(rc) && WEXITSTATUS(rc) == misd_test::skip_exit_code) {
+    std::error_code ec;
+    std::filesystem::remove_all(t.path(), ec); // skip_test does not return
+    misd_test::skip_test(std::string(MISD_TORCH_PYTHON) + " lacks torch or numpy");
   }
   REQUIRE(rc == 0);
   const auto m = misd::eigen::load_mlp<float>(t.path() / "model");
@@ -160,4 +166,3 @@ TEST_CASE("A PyTorch state_dict exported with NumPy gives torch's logits") {
   MESSAGE("largest relative difference to torch: ", worst);
   CHECK(worst < 1e-5);
 }
-#endif

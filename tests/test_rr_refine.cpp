@@ -184,6 +184,28 @@ TEST_CASE("RR-BS early stopping equals the full budget within the tolerance") {
   }
 }
 
+TEST_CASE("RR-BS early stopping at exactly the tolerance: hi - lo <= tolerance * hi stops") {
+  // One feature, logits (x, -x) at x = 0.75: ŷ = 0, the FGSM direction is -1 and the
+  // prediction flips for t > 0.75 (at t = 0.75 the tie goes to class 0, the lowest index).
+  // From r0 = 0.5 the first probe, 2 r0 = 1, flips: bracket [0.5, 1], whose width 0.5 is
+  // exactly tolerance * hi = 0.5 * 1, so RR-BS stops there (all these numbers are exact in
+  // binary) with the midpoint 0.75 after 1 probe; searching on would probe 0.75 next.
+  misd::eigen::batch<double> w(2, 1);
+  w << 1, -1;
+  misd::eigen::linear<double> model(w, Eigen::VectorXd::Zero(2));
+  misd::eigen::batch<double> x(1, 1);
+  x << 0.75;
+  misd::robust_radius_options o;
+  o.r0 = 0.5;
+  o.tolerance = 0.5;
+  const auto r = misd::rr_bs(model, x, o);
+  REQUIRE(r.status[0] == misd::radius_status::bracketed);
+  CHECK(r.lower[0] == 0.5);
+  CHECK(r.upper[0] == 1.0);
+  CHECK(r.radius[0] == 0.75);
+  CHECK(r.example_forwards == 2); // the clean pass and the one probe
+}
+
 TEST_CASE("threads: row blocks give the one-thread answer") {
   // A linear model in double with weights and inputs on coarse dyadic grids: blocks of
   // other sizes (which change the kernel's summation order) must take the same decisions. (With

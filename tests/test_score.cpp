@@ -8,8 +8,13 @@
 #include "misd/score.hpp"
 #include "misd/xtensor/linear.hpp"
 
+#include "test_support.hpp"
+
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 using misd::host_matrix;
@@ -251,8 +256,7 @@ TEST_CASE("method registry") {
       CHECK_THROWS_AS(m.confidence(model, x, m.grid().front()), misd::invalid_argument);
       m.fit(model, x, {0, 1, 2, 1}, m.grid().front());
     }
-    const auto c = m.confidence(model, x, m.grid().back());
-    CHECK(c.size() == 4);
+    CHECK(m.confidence(model, x, m.grid().back()).size() == 4);
   }
   SUBCASE("grids: paper T x ε for odin/doctor, T for rr-*, T = 1 for baselines") {
     CHECK(sc::make_method<model_t>("odin").grid().size() == 15 * 12);
@@ -276,6 +280,193 @@ TEST_CASE("method registry") {
     CHECK_THROWS_WITH_AS(sc::make_method<model_t>("softmax"),
                          doctest::Contains("unknown method 'softmax'; known methods: msr, odin"),
                          misd::invalid_argument);
+  }
+}
+
+namespace {
+// Independent closed forms for the registry test below, on one row of logits.
+std::vector<double> softmax_row(const std::vector<double>& z, double t) {
+  double m = z[0];
+  for (double v : z)
+    m = std::max(m, v);
+  std::vector<double> p(z.size());
+  double s = 0;
+  for (std::size_t k = 0; k < z.size(); ++k)
+    s += p[k] = std::exp((z[k] - m) / t);
+  for (double& v : p)
+    v /= s;
+  return p;
+}
+std::size_t top_of(const std::vector<double>& v) {
+  return static_cast<std::size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+// Logits of W = [[1, 0], [0, 1], [-1, -1]] (zero bias) at x: (x0, x1, -x0 - x1).
+std::vector<double> lin_logits(double x0, double x1) {
+  return {x0, x1, -x0 - x1};
+}
+// sign(Wᵀ v) for that W: (v0 - v2, v1 - v2).
+std::array<double, 2> sign_wt(const std::vector<double>& v) {
+  auto sg = [](double a) { return a > 0 ? 1.0 : a < 0 ? -1.0 : 0.0; };
+  return {sg(v[0] - v[2]), sg(v[1] - v[2])};
+}
+} // namespace
+
+TEST_CASE("method registry: each name computes its method, by values on a fixed input") {
+  // A linear model whose logits, softmax, gradients and first crossings are written out
+  // here independently of misd; each registered name must give its own method's values.
+  using model_t = misd::eigen::linear<double>;
+  misd::eigen::batch<double> w(3, 2);
+  w << 1, 0, 0, 1, -1, -1;
+  model_t model(w, Eigen::VectorXd::Zero(3));
+  const double xs[4][2] = {{1, 0.2}, {0.1, 0.9}, {-0.3, -0.4}, {0.5, 0.45}};
+  misd::eigen::batch<double> x(4, 2);
+  for (int i = 0; i < 4; ++i)
+    x.row(i) << xs[i][0], xs[i][1];
+  const double t = 1.3;
+  const sc::hyper_parameters p{t, 0.0};
+  auto method_values = [&](const std::string& name, const sc::hyper_parameters& hp) {
+    return sc::make_method<model_t>(name).confidence(model, x, hp);
+  };
+  auto each_row = [&](const std::string& name, auto&& want) {
+    CAPTURE(name);
+    const auto c = method_values(name, p);
+    REQUIRE(c.size() == 4);
+    for (int i = 0; i < 4; ++i) {
+      CAPTURE(i);
+      const auto z = lin_logits(xs[i][0], xs[i][1]);
+      CHECK(c[static_cast<std::size_t>(i)] == doctest::Approx(want(z)).epsilon(1e-13));
+    }
+  };
+  each_row("msr", [&](const std::vector<double>& z) {
+    const auto q = softmax_row(z, t);
+    return std::log(q[top_of(q)]);
+  });
+  each_row("doctor", [&](const std::vector<double>& z) {
+    double s = 0;
+    for (double v : softmax_row(z, t))
+      s += v * v;
+    return std::log(s);
+  });
+  each_row("energy", [&](const std::vector<double>& z) {
+    double s = 0;
+    for (double v : z)
+      s += std::exp(v / t);
+    return t * std::log(s);
+  });
+  each_row("max-logit", [&](const std::vector<double>& z) { return z[top_of(z)]; });
+  each_row("entropy", [&](const std::vector<double>& z) {
+    double s = 0;
+    for (double v : softmax_row(z, t))
+      s += v * std::log(v);
+    return s;
+  });
+  each_row("margin", [&](const std::vector<double>& z) {
+    std::vector<double> v = z;
+    std::sort(v.begin(), v.end());
+    return v[2] - v[1];
+  });
+
+  SUBCASE("odin: log p_top at x + ε sign(∇ log p_top)") {
+    const double eps = 0.01, t2 = 2.0;
+    const auto c = method_values("odin", {t2, eps});
+    for (int i = 0; i < 4; ++i) {
+      CAPTURE(i);
+      const auto z = lin_logits(xs[i][0], xs[i][1]);
+      auto q = softmax_row(z, t2);
+      const std::size_t top = top_of(q);
+      for (auto& v : q)
+        v = -v;
+      q[top] += 1; // e_top − p: ∇_x log p_top = Wᵀ (e_top − p) / T
+      const auto d = sign_wt(q);
+      REQUIRE(d[0] != 0.0);
+      REQUIRE(d[1] != 0.0);
+      const auto qp = softmax_row(lin_logits(xs[i][0] + eps * d[0], xs[i][1] + eps * d[1]), t2);
+      CHECK(c[static_cast<std::size_t>(i)] ==
+            doctest::Approx(std::log(qp[top_of(qp)])).epsilon(1e-13));
+    }
+  }
+  SUBCASE("relu: −pᵀ W p, W fitted from the labelled set (λ = 0.5)") {
+    auto m = sc::make_method<model_t>("relu");
+    const misd::label_vector labels{0, 1, 2, 1}; // predictions 0, 1, 2, 0: the last is wrong
+    m.fit(model, x, labels, p);
+    const auto c = m.confidence(model, x, p);
+    double a[3][3] = {};
+    for (int i = 0; i < 4; ++i) {
+      const auto q = softmax_row(lin_logits(xs[i][0], xs[i][1]), t);
+      const bool right = top_of(q) == static_cast<std::size_t>(labels[static_cast<std::size_t>(i)]);
+      // λ E_wrong[p pᵀ] − (1 − λ) E_correct[p pᵀ], 1 wrong and 3 correct examples.
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 3; ++k)
+          a[r][k] += right ? -0.5 * q[r] * q[k] / 3 : 0.5 * q[r] * q[k];
+    }
+    double wm[3][3], norm = 0;
+    for (int r = 0; r < 3; ++r)
+      for (int k = 0; k < 3; ++k) {
+        wm[r][k] = r == k ? 0.0 : std::max(0.0, (a[r][k] + a[k][r]) / 2);
+        norm += wm[r][k] * wm[r][k];
+      }
+    REQUIRE(norm > 0); // else RelU falls back to ones off the diagonal
+    for (int i = 0; i < 4; ++i) {
+      CAPTURE(i);
+      const auto q = softmax_row(lin_logits(xs[i][0], xs[i][1]), t);
+      double v = 0;
+      for (int r = 0; r < 3; ++r)
+        for (int k = 0; k < 3; ++k)
+          v -= q[r] * wm[r][k] / std::sqrt(norm) * q[k];
+      CHECK(c[static_cast<std::size_t>(i)] == doctest::Approx(v).epsilon(1e-12));
+    }
+  }
+  SUBCASE("rr-*: the first crossing along the FGSM ray; each name its own estimator") {
+    // FGSM direction for ŷ: sign(∇_x CE(z/T, ŷ)) = sign(Wᵀ (p − e_ŷ)); the exact crossing
+    // along it is misd_test::linear_crossing.
+    std::vector<double> crossing(4);
+    for (int i = 0; i < 4; ++i) {
+      const auto z = lin_logits(xs[i][0], xs[i][1]);
+      auto q = softmax_row(z, t);
+      const std::size_t y = top_of(z);
+      q[y] -= 1;
+      const auto d = sign_wt(q);
+      crossing[static_cast<std::size_t>(i)] = misd_test::linear_crossing(
+          w, Eigen::Vector3d(z[0], z[1], z[2]), Eigen::Vector2d(d[0], d[1]), static_cast<int>(y));
+      REQUIRE(std::isfinite(crossing[static_cast<std::size_t>(i)]));
+    }
+    const auto run = [&](const std::string& name) {
+      return sc::make_method<model_t>(name).compute(model, x, p);
+    };
+    const auto fast = run("rr-fast"), refine = run("rr-refine"), bs = run("rr-bs"),
+               pgd = run("rr-bs-pgd");
+    for (std::size_t i = 0; i < 4; ++i) {
+      CAPTURE(i);
+      // RR-Fast's linearisation and RR-Refine's regula falsi are exact on a linear model;
+      // RR-BS's bisection (25 passes from r0 = 1e-6) ends within 1/16 of the crossing.
+      CHECK(fast.confidence[i] == doctest::Approx(crossing[i]).epsilon(1e-9));
+      CHECK(fast.status[i] == misd::radius_status::linear_estimate);
+      CHECK(refine.confidence[i] == doctest::Approx(crossing[i]).epsilon(1e-9));
+      CHECK(refine.status[i] == misd::radius_status::bracketed);
+      CHECK(bs.confidence[i] == doctest::Approx(crossing[i]).epsilon(1.0 / 16));
+      CHECK(bs.status[i] == misd::radius_status::bracketed);
+      CHECK(pgd.status[i] == misd::radius_status::bracketed);
+    }
+    // On an MLP the four estimators differ; each name gives its own one's values.
+    auto mlp = misd::eigen::mlp<double>::random({6, 8, 4}, 7);
+    using mlp_t = misd::eigen::mlp<double>;
+    const misd::eigen::batch<double> xm = misd::eigen::batch<double>::Random(5, 6);
+    misd::robust_radius_options ro;
+    ro.temperature = t;
+    const std::pair<const char*, misd::radius_result> direct[] = {
+        {"rr-fast", misd::rr_fast(mlp, xm, ro)},
+        {"rr-bs", misd::rr_bs(mlp, xm, ro)},
+        {"rr-bs-pgd", misd::rr_bs_pgd(mlp, xm, ro)},
+        {"rr-refine", misd::rr_refine(mlp, xm, ro)}};
+    for (std::size_t a = 0; a < 4; ++a) {
+      CAPTURE(direct[a].first);
+      for (std::size_t b = 0; b < a; ++b)
+        REQUIRE(direct[a].second.radius !=
+                direct[b].second.radius); // the check can tell them apart
+      const auto c = sc::make_method<mlp_t>(direct[a].first).confidence(mlp, xm, p);
+      for (Eigen::Index i = 0; i < xm.rows(); ++i)
+        CHECK(c[static_cast<std::size_t>(i)] == direct[a].second.radius[i]);
+    }
   }
 }
 
