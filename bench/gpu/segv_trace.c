@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static void say(const char* s) { (void)!write(2, s, strlen(s)); }
+static void say(const char* s) {
+  (void)!write(2, s, strlen(s));
+}
 
 static void on_fatal(int sig) {
   void* frames[64];
@@ -25,7 +27,9 @@ static void on_fatal(int sig) {
   raise(sig);
 }
 
-static void on_last_atexit(void) { say("segv_trace: static destructors done\n"); }
+static void on_last_atexit(void) {
+  say("segv_trace: static destructors done\n");
+}
 
 __attribute__((constructor)) static void install(void) {
   signal(SIGSEGV, on_fatal);
