@@ -1,4 +1,4 @@
-"""Exports the anchor's WRN (shared/anchors/ref_throughput.py) to TorchScript with the weights
+"""Exports the reference harness's WRN (ref_throughput.py, in the folder --anchors) to TorchScript with the weights
 ref_throughput.py itself draws (torch.manual_seed(0), then WRN(depth, widen)), so that misd
 and the reference run the same model.
 Usage: python3 export_models.py --anchors DIR --depth 28 --widen 10 --out wrn.pt"""

@@ -10,8 +10,9 @@
 #   bash bench/gpu/run.sh --device cpu --model small # dry run on CPU (WRN-10-1, small batches)
 #   bash bench/gpu/run.sh --sections tests,small     # some of: tests, wrn, small, quality
 #
-# Environment: MISD_ANCHORS_DIR (the folder holding ref_throughput.py; default: ../shared/anchors
-# from the repo root, then shared/anchors inside it), MISD_DEPS_DIR (eigen3/ and doctest/ header
+# Environment: MISD_ANCHORS_DIR (required for the wrn and small sections: the folder holding the
+# PyTorch reference harness ref_throughput.py, which is not part of this repository; without
+# it those sections are skipped and say so), MISD_DEPS_DIR (eigen3/ and doctest/ header
 # folders where the machine lacks them; default .deps in the repo root), MISD_FMNIST_DIR (the
 # dataset-fashion-mnist files; default .gpudata in the repo root, then
 # /usr/share/datasets/fashion-mnist; the quality step is skipped, and says so, without them),
@@ -20,8 +21,7 @@
 # Preparing a bare GPU machine from a Debian one (repo root; these folders are git-ignored):
 #   mkdir -p .deps .gpudata && cp -r /usr/include/eigen3 /usr/include/doctest .deps/ && \
 #   cp /usr/share/datasets/fashion-mnist/*.gz .gpudata/ && \
-#   printf '/.deps/\n/.gpudata/\n/shared/\n' >> .git/info/exclude
-# and the reference harness in shared/anchors (or MISD_ANCHORS_DIR).
+#   printf '/.deps/\n/.gpudata/\n' >> .git/info/exclude
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 device=cuda model=wrn batches=128,512 reps=10 ref_reps=1 epochs=15 sections=tests,wrn,small,quality
@@ -42,16 +42,16 @@ case "$model" in
   *) echo "run.sh: --model wrn|small" >&2; exit 2 ;;
 esac
 big=${batches##*,}
+on() { case ",$sections," in *",$1,"*) return 0 ;; esac; return 1; }
 
 anchors=${MISD_ANCHORS_DIR:-}
-if [ -z "$anchors" ]; then
-  for d in "$repo/../shared/anchors" "$repo/shared/anchors"; do
-    if [ -f "$d/ref_throughput.py" ]; then anchors=$d; break; fi
-  done
-fi
-if [ -z "$anchors" ] || [ ! -f "$anchors/ref_throughput.py" ]; then
-  echo "run.sh: ref_throughput.py not found (looked in ../shared/anchors and shared/anchors from $repo; set MISD_ANCHORS_DIR)" >&2
+if [ -n "$anchors" ] && [ ! -f "$anchors/ref_throughput.py" ]; then
+  echo "run.sh: MISD_ANCHORS_DIR=$anchors holds no ref_throughput.py" >&2
   exit 1
+fi
+if [ -z "$anchors" ] && { on wrn || on small; }; then
+  echo "== sections wrn and small skipped: MISD_ANCHORS_DIR (the PyTorch reference harness) is not set"
+  sections=$(echo ",$sections," | sed 's/,wrn,/,/; s/,small,/,/; s/^,//; s/,$//')
 fi
 fmnist=${MISD_FMNIST_DIR:-}
 if [ -n "$fmnist" ] && [ ! -f "$fmnist/train-images-idx3-ubyte.gz" ]; then
@@ -77,7 +77,7 @@ copy_out() {
 trap copy_out EXIT
 trap 'echo "run.sh: terminated"; exit 143' TERM INT
 prefix=$("$py" -c 'import torch;print(torch.utils.cmake_prefix_path)') || exit 1
-echo "== torch $("$py" -c 'import torch;print(torch.__version__, "cuda", torch.cuda.is_available())'), anchors $anchors"
+echo "== torch $("$py" -c 'import torch;print(torch.__version__, "cuda", torch.cuda.is_available())'), sections $sections"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 t0=$(date +%s)
 stamp() { echo "== [$(( $(date +%s) - t0 )) s] $*"; }
@@ -92,7 +92,6 @@ cc -shared -fPIC -O1 -o "$build/segv_trace.so" "$repo/bench/gpu/segv_trace.c" ||
 stamp "configured and built"
 
 status=0
-on() { case ",$sections," in *",$1,"*) return 0 ;; esac; return 1; }
 if on tests; then
   # The TorchScript files test_torch loads, exported once beforehand (MISD_TEST_TORCH_MODELS).
   rm -rf "$build/test-models" && mkdir -p "$build/test-models"
