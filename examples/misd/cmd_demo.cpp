@@ -304,6 +304,12 @@ struct regime_result {
   std::vector<std::pair<std::string, std::function<void(const fs::path&)>>> plots;
 };
 
+/// A figure to draw once the regime's tables are written: its file name, layout and data.
+void add_plot(regime_result& out, std::string name, plot_spec spec, std::vector<series> data) {
+  out.plots.emplace_back(std::move(name), [spec = std::move(spec), data = std::move(data)](
+                                              const fs::path& p) { plot_png(p, spec, data); });
+}
+
 template <class Model>
 regime_result run_regime(const std::string& regime, const std::string& arch,
                          const demo::model_kind<Model>& kind, demo::recipe base,
@@ -395,17 +401,14 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
       hist.push_back(log_histogram("correct", right, 1e-4, 1.0, 40, g));
       hist.push_back(log_histogram("wrong", wrong, 1e-4, 1.0, 40, g));
     }
-    out.plots.emplace_back(
-        "fig2_radius_histogram_" + arch + ".png", [hist, tag](const fs::path& p) {
-          plot_png(p,
-                   {"RR-BS radius of correct and wrong test examples (" + tag + ")",
-                    "RR-BS robust radius (L-inf distance in input units, [0, 1] box; log scale)",
-                    "fraction of the group's examples per bin",
-                    true,
-                    true,
-                    {"standard training:", "RAT:"}},
-                   hist);
-        });
+    add_plot(out, "fig2_radius_histogram_" + arch + ".png",
+             {"RR-BS radius of correct and wrong test examples (" + tag + ")",
+              "RR-BS robust radius (L-inf distance in input units, [0, 1] box; log scale)",
+              "fraction of the group's examples per bin",
+              true,
+              true,
+              {"standard training:", "RAT:"}},
+             std::move(hist));
   }
   // Risk-coverage curves of every method (Standard model, T = 1 / ε = 0 point), and the
   // same curves minus the oracle's risk (E-AURC is the area under those), where the methods'
@@ -431,22 +434,16 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
       excess.push_back(std::move(d));
     }
     const std::array<std::string, 2> groups{"softmax scores:", "robust radius:"};
-    out.plots.emplace_back(
-        "risk_coverage_" + arch + ".png", [curves, tag, groups](const fs::path& p) {
-          plot_png(p,
-                   {"Risk-coverage, standard training (" + tag + ")",
-                    "coverage (fraction of test inputs kept)",
-                    "selective risk (error rate among the inputs kept)", false, false, groups},
-                   curves);
-        });
-    out.plots.emplace_back(
-        "excess_risk_coverage_" + arch + ".png", [excess, tag, groups](const fs::path& p) {
-          plot_png(p,
-                   {"Excess risk over the oracle, standard training (" + tag + "); area = E-AURC",
-                    "coverage (fraction of test inputs kept)",
-                    "selective risk minus the oracle's at that coverage", false, false, groups},
-                   excess);
-        });
+    add_plot(out, "risk_coverage_" + arch + ".png",
+             {"Risk-coverage, standard training (" + tag + ")",
+              "coverage (fraction of test inputs kept)",
+              "selective risk (error rate among the inputs kept)", false, false, groups},
+             std::move(curves));
+    add_plot(out, "excess_risk_coverage_" + arch + ".png",
+             {"Excess risk over the oracle, standard training (" + tag + "); area = E-AURC",
+              "coverage (fraction of test inputs kept)",
+              "selective risk minus the oracle's at that coverage", false, false, groups},
+             std::move(excess));
   }
   // Figure 3: AURC (whole test set) against temperature; ODIN and DOCTOR at their best ε.
   {
@@ -468,17 +465,14 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
       }
       lines.push_back(sr);
     }
-    out.plots.emplace_back("fig3_aurc_vs_temperature_" + arch + ".png",
-                           [lines, tag](const fs::path& p) {
-                             plot_png(p,
-                                      {"AURC against temperature (" + tag + ", standard)",
-                                       "temperature T of the score (log scale)",
-                                       "AURC x 1000 (lower is better)",
-                                       true,
-                                       false,
-                                       {"softmax scores (best epsilon):", "robust radius:"}},
-                                      lines);
-                           });
+    add_plot(out, "fig3_aurc_vs_temperature_" + arch + ".png",
+             {"AURC against temperature (" + tag + ", standard)",
+              "temperature T of the score (log scale)",
+              "AURC x 1000 (lower is better)",
+              true,
+              false,
+              {"softmax scores (best epsilon):", "robust radius:"}},
+             std::move(lines));
   }
   return out;
 }

@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -34,6 +35,14 @@ inline std::string clock_time(double seconds) {
   return b;
 }
 
+/// "[######..................]": a 24-character bar filled to `frac` (0 to 1).
+inline std::string bar(double frac) {
+  constexpr int width = 24;
+  std::string b(static_cast<std::size_t>(width * std::clamp(frac, 0.0, 1.0)), '#');
+  b.resize(width, '.');
+  return "[" + b + "]";
+}
+
 /// One progress line for `total` units (inputs) of a phase.
 class progress_line {
 public:
@@ -57,11 +66,8 @@ public:
     const double s = seconds();
     const double rate = s > 0 ? done / s : 0;
     const double frac = total_ > 0 ? std::min(1.0, done / total_) : 1.0;
-    const int width = 24, filled = static_cast<int>(width * frac);
-    std::string bar(static_cast<std::size_t>(filled), '#');
-    bar.resize(width, '.');
-    std::fprintf(stderr, "\r%s [%s] %3.0f%%  %.0f/%.0f  %.0f inputs/s  %s left   ", label_.c_str(),
-                 bar.c_str(), 100 * frac, done, total_, rate,
+    std::fprintf(stderr, "\r%s %s %3.0f%%  %.0f/%.0f  %.0f inputs/s  %s left   ", label_.c_str(),
+                 bar(frac).c_str(), 100 * frac, done, total_, rate,
                  clock_time(rate > 0 ? (total_ - done) / rate : NAN).c_str());
     std::fflush(stderr);
   }
@@ -94,13 +100,9 @@ public:
       return;
     last_ = now;
     if (terminal_) {
-      const int width = 24;
-      const int filled = int(double(width) * double(p.batch_done) / double(p.batches));
-      std::string bar(static_cast<std::size_t>(filled), '#');
-      bar.resize(static_cast<std::size_t>(width), '.');
-      std::fprintf(stderr, "\repoch %zu/%zu [%s] loss %.4f acc %.2f%% %.0f img/s left %s   ",
-                   p.epoch, p.epochs, bar.c_str(), p.loss, 100 * p.accuracy, p.images_per_second,
-                   clock_time(p.seconds_left).c_str());
+      std::fprintf(stderr, "\repoch %zu/%zu %s loss %.4f acc %.2f%% %.0f img/s left %s   ", p.epoch,
+                   p.epochs, bar(double(p.batch_done) / double(p.batches)).c_str(), p.loss,
+                   100 * p.accuracy, p.images_per_second, clock_time(p.seconds_left).c_str());
       if (p.end_of_epoch())
         std::fputc('\n', stderr);
     } else {
