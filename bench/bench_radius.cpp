@@ -63,17 +63,19 @@ template <method M>
 void BM_estimator(benchmark::State& st) {
   const auto n = st.range(0);
   const batch& x = inputs(n);
-  misd::robust_radius_options o;
+  misd::rr_refine_options o;
   o.box = misd::input_box{0, 1};
   o.threads = static_cast<int>(st.range(1));
   o.tolerance = static_cast<double>(st.range(2)) * 1e-4; // RR-BS early stopping
+  const misd::rr_bs_options bs_o{o};
+  const misd::rr_fast_options fast_o{o};
   misd::radius_workspace<const model_type> ws;
   misd::radius_result r;
   for (auto _ : st) {
     if constexpr (M == method::rr_fast)
-      misd::rr_fast(model(), x, o, ws, r);
+      misd::rr_fast(model(), x, fast_o, ws, r);
     else if constexpr (M == method::rr_bs)
-      misd::rr_bs(model(), x, o, ws, r);
+      misd::rr_bs(model(), x, bs_o, ws, r);
     else
       misd::rr_refine(model(), x, o, ws, r);
     benchmark::DoNotOptimize(r.radius.data());

@@ -109,9 +109,10 @@ int main(int argc, char** argv) {
   const double train_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  misd::robust_radius_options o;
+  misd::rr_refine_options o;
   o.box = misd::input_box{0, 1};
   o.threads = threads;
+  const misd::rr_bs_options bs_o{o};
   const Eigen::Index n = te.images.rows(), bs = 1000;
   std::vector<double> r_bs, r_ref;
   std::vector<int> ok;
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
   for (Eigen::Index b0 = 0; b0 < n; b0 += bs) {
     const batch x = te.images.middleRows(b0, std::min(bs, n - b0));
     auto t1 = std::chrono::steady_clock::now();
-    misd::rr_bs(m, x, o, ws, a);
+    misd::rr_bs(m, x, bs_o, ws, a);
     auto t2 = std::chrono::steady_clock::now();
     misd::rr_refine(m, x, o, ws, b);
     auto t3 = std::chrono::steady_clock::now();

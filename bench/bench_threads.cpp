@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   const model_type model = anchor_mlp();
   const batch x = images(n);
   for (const std::string m : {"rr-fast", "rr-bs", "rr-refine"}) {
-    misd::robust_radius_options o[2];
+    misd::rr_refine_options o[2];
     misd::radius_workspace<const model_type> ws[2];
     misd::radius_result r[2];
     for (int k = 0; k < 2; ++k) {
@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
     auto call = [&](int k) {
       const auto t0 = std::chrono::steady_clock::now();
       if (m == "rr-fast")
-        misd::rr_fast(model, x, o[k], ws[k], r[k]);
+        misd::rr_fast(model, x, misd::rr_fast_options{o[k]}, ws[k], r[k]);
       else if (m == "rr-bs")
-        misd::rr_bs(model, x, o[k], ws[k], r[k]);
+        misd::rr_bs(model, x, misd::rr_bs_options{o[k]}, ws[k], r[k]);
       else
         misd::rr_refine(model, x, o[k], ws[k], r[k]);
       return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -133,7 +133,7 @@ int main(int argc, char** argv) try {
     }
     torch::manual_seed(0);
     const auto x = torch::rand(shape).to(dev);
-    misd::robust_radius_options ro;
+    misd::rr_bs_options ro;
     ro.budget = static_cast<int>(c.budget);
     // No box: ref_throughput.py does not clamp either (same algorithm, same radii).
     misd::score::preprocess_options po;
@@ -153,7 +153,7 @@ int main(int argc, char** argv) try {
       (void)misd::score::preprocessed_confidence(model, x, misd::score::logit_score::msr, po);
     });
     misd::radius_result fast, bs;
-    const double t_fast = time_it([&] { fast = misd::rr_fast(model, x, ro); });
+    const double t_fast = time_it([&] { fast = misd::rr_fast(model, x, misd::rr_fast_options{ro}); });
     const double t_bs = time_it([&] { bs = misd::rr_bs(model, x, ro); });
 
     std::vector<double> rb(bs.radius.data(), bs.radius.data() + bs.radius.size());

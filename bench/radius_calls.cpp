@@ -1,6 +1,6 @@
 // bench/radius_calls.cpp -- one call of a method, for instruction counts under callgrind:
 //   valgrind --tool=callgrind --instr-atstart=no ./radius_calls <method> <batch> [threads]
-// method: raw | forward | rr-fast | rr-bs | rr-refine; threads: robust_radius_options::threads
+// method: raw | forward | rr-fast | rr-bs | rr-refine; threads: radius_options::threads
 // (default 1; with --separate-threads=yes callgrind counts each thread apart). A warm-up call runs
 // first (outside the measurement) so that workspaces are sized; only the second call is counted.
 #include "bench_common.hpp"
@@ -23,9 +23,11 @@ int main(int argc, char** argv) {
   const Eigen::Index n = std::stol(argv[2]);
   const model_type model = anchor_mlp();
   const batch x = images(n);
-  misd::robust_radius_options o;
+  misd::rr_refine_options o;
   o.box = misd::input_box{0, 1};
   o.threads = argc == 4 ? std::stoi(argv[3]) : 1;
+  const misd::rr_bs_options bs_o{o};
+  const misd::rr_fast_options fast_o{o};
   misd::radius_workspace<const model_type> ws;
   misd::radius_result r;
   model_type::scratch_type s;
@@ -37,9 +39,9 @@ int main(int argc, char** argv) {
     else if (m == "forward")
       model.logits_into(x, n, z, s);
     else if (m == "rr-fast")
-      misd::rr_fast(model, x, o, ws, r);
+      misd::rr_fast(model, x, fast_o, ws, r);
     else if (m == "rr-bs")
-      misd::rr_bs(model, x, o, ws, r);
+      misd::rr_bs(model, x, bs_o, ws, r);
     else if (m == "rr-refine")
       misd::rr_refine(model, x, o, ws, r);
     else

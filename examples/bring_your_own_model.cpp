@@ -12,9 +12,9 @@ struct two_class_linear {                       // z = x W^T, W = [[1, -1], [-1,
 int main() {
   two_class_linear model;
   misd::eigen::batch<double> x{{0.6, 0.4}, {0.2, 0.9}};
-  misd::robust_radius_options opts;            // budget 25, r0 1e-6, T = 1, no box
+  misd::rr_bs_options opts;                    // budget 25, r0 1e-6, T = 1, no box
   auto bs = misd::rr_bs(model, x, opts);       // 1 backward + 25 forwards
-  auto fast = misd::rr_fast(model, x, opts);   // 1 backward + 2 forwards
+  auto fast = misd::rr_fast(model, x);         // 1 backward + 2 forwards (α = 1e-3)
   for (std::size_t i = 0; i < bs.size(); ++i)  // exact L∞ radius here: |z0 - z1| / 4
     std::cout << "example " << i << ": RR-BS " << bs.radius[i] << ", RR-Fast " << fast.radius[i]
               << '\n';

@@ -14,6 +14,7 @@
 //   * RAT's perturbed inputs are x ± ε times it.
 #pragma once
 
+#include "radius_settings.hpp"
 #include "misd/attack/fgsm.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
@@ -136,7 +137,7 @@ void check_linear_model(Model& model, const host_matrix& w, const Eigen::VectorX
     oo.kind = misd::train::objective::reverse_at;
     ops::to_host(misd::train::perturbed_inputs(model, xb, pred, oo), reverse);
 
-    misd::robust_radius_options ro;
+    misd_test::radius_settings ro;
     ro.temperature = t;
     ro.budget = 40;
     ro.fd_step = fd_step;
@@ -176,7 +177,7 @@ void check_two_class_model(Model& model, ToBatch&& to_batch, double rel) {
   for (std::size_t i = 0; i < x1.size(); ++i)
     x.row(static_cast<Eigen::Index>(i)) << x1[i], 0.5;
   const auto xb = to_batch(x);
-  misd::robust_radius_options ro;
+  misd_test::radius_settings ro;
   ro.budget = 40;
   const auto fast = misd::rr_fast(model, xb, ro);
   const auto bs = misd::rr_bs(model, xb, ro);
@@ -218,7 +219,7 @@ void check_non_finite_gradient_throws(Model& model, const Batch& x) {
     CAPTURE(what);
     CHECK_THROWS_WITH_AS(call(), doctest::Contains(needle.c_str()), misd::data_error);
   };
-  misd::robust_radius_options ro;
+  misd_test::radius_settings ro;
   ro.budget = 4;
   throws([&] { return misd::rr_fast(model, x, ro); }, "rr_fast");
   throws([&] { return misd::rr_bs(model, x, ro); }, "rr_bs");

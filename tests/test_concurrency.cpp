@@ -5,6 +5,7 @@
 // reports any data race.
 #include <doctest/doctest.h>
 
+#include "radius_settings.hpp"
 #include "misd/misd.hpp"
 
 #include <atomic>
@@ -38,7 +39,7 @@ TEST_CASE("two threads scoring one mlp<float> agree with serial scoring (rr_bs, 
   const auto model = misd::eigen::mlp<float>::random({20, 32, 16, 5}, 7);
   const fbatch xa = (fbatch::Random(24, 20).array() + 1.0f) / 2.0f;
   const fbatch xb = (fbatch::Random(17, 20).array() + 1.0f) / 2.0f;
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0, 1};
 
   const auto bs_a = misd::rr_bs(model, xa, o), bs_b = misd::rr_bs(model, xb, o);
@@ -69,7 +70,7 @@ TEST_CASE("the estimators' threads option agrees with one thread") {
   // differences by fd_step = 1e-3); predictions and flags must agree exactly.
   const auto model = misd::eigen::mlp<float>::random({12, 16, 4}, 3);
   const fbatch x = (fbatch::Random(30, 12).array() + 1.0f) / 2.0f;
-  misd::robust_radius_options one, three;
+  misd_test::radius_settings one, three;
   one.box = three.box = misd::input_box{0, 1};
   three.threads = 3;
   for (bool fast : {false, true}) {
@@ -190,7 +191,7 @@ TEST_CASE("estimators with threads = 2 called from two threads at once, and nest
   model.set_threads(2);
   const fbatch x = (fbatch::Random(16, 784).array() + 1.0f) / 2.0f; // 2 blocks of 8 rows,
   // each split again over the model's 2 threads
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0, 1};
   o.threads = 2;
   o.budget = 8;

@@ -4,6 +4,7 @@
 // tests/test_cli_policy.cpp (they need the misd tool).
 #include <doctest/doctest.h>
 
+#include "radius_settings.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/misd.hpp"
@@ -154,9 +155,9 @@ TEST_CASE("R7 input gradient of the wrong shape: invalid_argument naming both sh
 
 TEST_CASE("R8 zero attack direction (flat model): flag zero_direction, radius 0") {
   misd::eigen::linear<double> flat(batch::Zero(3, 4), Eigen::Vector3d(0.0, 1.0, 0.5));
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.budget = 4;
-  misd::robust_radius_options random_start = o;
+  misd_test::radius_settings random_start = o;
   random_start.pgd_random_start = true;
   for (const auto& r :
        {misd::rr_bs(flat, inputs()), misd::rr_fast(flat, inputs()),
@@ -173,7 +174,7 @@ TEST_CASE("R8 zero attack direction (flat model): flag zero_direction, radius 0"
 
 TEST_CASE("R9 no flip within the budget or the cap: flag not_bracketed, radius = lower bound") {
   auto m = good_model();
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.budget = 3; // probes at r0 and 2 r0: far below any crossing
   const auto r = misd::rr_bs(m, inputs(), o);
   for (std::size_t i = 0; i < r.size(); ++i) {
@@ -202,14 +203,14 @@ TEST_CASE("R10 RR-Fast with no closing margin: flag not_bracketed, radius = max_
     CHECK(r.status[i] == misd::radius_status::not_bracketed);
     CHECK(r.radius[Eigen::Index(i)] == inf);
   }
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.max_radius = 3.0;
   CHECK(misd::rr_fast(widening, inputs(), o).radius[0] == 3.0);
 }
 
 TEST_CASE("R11 options out of range: invalid_argument naming the option and value") {
   auto m = good_model();
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.budget = 0;
   CHECK_THROWS_WITH_AS(misd::rr_bs(m, inputs(), o), doctest::Contains("budget = 0 must be >= 1"),
                        misd::invalid_argument);
@@ -277,7 +278,7 @@ TEST_CASE("R16 non-finite input gradient: data_error naming example and feature,
     x(1, 1) = 0.1;
     const misd::label_vector y{0, 0, 0};
     const auto needle = doctest::Contains("input gradient of example 2 is not finite (feature 3");
-    misd::robust_radius_options o;
+    misd_test::radius_settings o;
     o.budget = 3;
     CHECK_THROWS_WITH_AS(misd::rr_bs(m, x, o), needle, misd::data_error);
     CHECK_THROWS_WITH_AS(misd::rr_fast(m, x, o), needle, misd::data_error);

@@ -1,5 +1,6 @@
 // Tests of RR-BS and RR-Fast against closed forms, typed over the Eigen and xtensor
 // backends, plus the MLP, cost and bad-input checks.
+#include "radius_settings.hpp"
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>
@@ -74,7 +75,7 @@ TEST_CASE_TEMPLATE("linear model: RR-Fast is the exact crossing, RR-BS brackets 
                    eigen_backend, xtensor_backend) {
   auto model = Backend::model();
   const auto x = Backend::batch(inputs());
-  const misd::robust_radius_options opts; // budget 25, r0 1e-6, no box
+  const misd_test::radius_settings opts; // budget 25, r0 1e-6, no box
   const auto fast = misd::rr_fast(model, x, opts);
   const auto bs = misd::rr_bs(model, x, opts);
 
@@ -123,7 +124,7 @@ TEST_CASE_TEMPLATE("two-class linear model: both estimators give |z0 - z1| / ||w
       return misd::xtensor::linear<double>(Backend::batch(w), xt::zeros<double>({2}));
   }();
   const B x = Backend::batch(xh);
-  misd::robust_radius_options opts;
+  misd_test::radius_settings opts;
   opts.budget = 60; // enough bisections to pin the radius to ~1e-12
   const auto bs = misd::rr_bs(model, x, opts);
   const auto fast = misd::rr_fast(model, x, opts);
@@ -140,7 +141,7 @@ TEST_CASE("MLP: the prediction flips at the RR-BS upper end and not at the lower
   const auto model = misd::eigen::mlp<float>::random({20, 32, 16, 5}, 7);
   const misd::eigen::batch<float> x =
       (misd::eigen::batch<float>::Random(64, 20).array() + 1.0f) / 2.0f;
-  misd::robust_radius_options opts;
+  misd_test::radius_settings opts;
   opts.box = misd::input_box{0.0, 1.0};
   const auto bs = misd::rr_bs(model, x, opts);
   misd::attack_options ao;
@@ -184,7 +185,7 @@ TEST_CASE("counting wrapper: RR-BS = 1 backward + 25 forwards, RR-Fast = 1 backw
   CHECK(model.forwards == 2);
   CHECK(model.backwards == 1);
   model.forwards = model.backwards = 0;
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.budget = 5;
   o.pgd_steps = 3;
   const auto pg = misd::rr_bs_pgd(model, x, o);
@@ -229,8 +230,8 @@ TEST_CASE("models with logits_and_input_gradient: one call instead of logits + i
   fused_model<misd::eigen::mlp<double>> fused{inner};
   misd_test::counting_model<misd::eigen::mlp<double>> plain{inner};
   const misd::eigen::batch<double> x = misd::eigen::batch<double>::Random(16, 10);
-  static_assert(misd::detail::has_logits_and_input_gradient<decltype(fused)>);
-  static_assert(!misd::detail::has_logits_and_input_gradient<decltype(plain)>);
+  static_assert(misd::FusedModel<decltype(fused)>);
+  static_assert(!misd::FusedModel<decltype(plain)>);
 
   const auto fast = misd::rr_fast(fused, x), fast_plain = misd::rr_fast(plain, x);
   CHECK(fused.fused_calls == 1);
@@ -248,7 +249,7 @@ TEST_CASE("models with logits_and_input_gradient: one call instead of logits + i
   CHECK(fused.logits_calls == 24);
   CHECK((bs.radius.array() == bs_plain.radius.array()).all());
 
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.budget = 4;
   o.pgd_steps = 2;
   fused.fused_calls = fused.logits_calls = 0;
@@ -281,7 +282,7 @@ TEST_CASE("models with logits_and_input_gradient: one call instead of logits + i
 TEST_CASE("RR-BS with PGD base: bracket ends verified against the PGD attack") {
   const auto model = misd::eigen::mlp<double>::random({6, 12, 3}, 11);
   const misd::eigen::batch<double> x = (misd::eigen::batch<double>::Random(20, 6).array() + 1) / 2;
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0, 1};
   const auto r = misd::rr_bs_pgd(model, x, o);
   const auto fgsm_r = misd::rr_bs(model, x, o);
@@ -370,7 +371,7 @@ TEST_CASE("RR-BS with PGD base flags a zero attack direction like RR-BS, at no e
       }
     }
   };
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   const auto steps = std::size_t(o.pgd_steps);
   SUBCASE("PGD from x: the direction is its first step's, no extra backward") {
     const auto r = misd::rr_bs_pgd(model, x, o);
@@ -401,7 +402,7 @@ TEST_CASE("RR-BS with PGD base flags a zero attack direction like RR-BS, at no e
 TEST_CASE("max_radius caps both estimators and RR-BS stops probing at the cap") {
   misd::eigen::linear<double> model(weights(), bias());
   const misd::eigen::batch<double> x = inputs();
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.max_radius = 1e-4; // below every crossing of this model
   const auto bs = misd::rr_bs(model, x, o);
   const auto fast = misd::rr_fast(model, x, o);
@@ -457,7 +458,7 @@ TEST_CASE("bad input: clear exceptions naming sizes and indices") {
                          misd::invalid_argument);
   }
   SUBCASE("bad options") {
-    misd::robust_radius_options o;
+    misd_test::radius_settings o;
     o.budget = 0;
     CHECK_THROWS_AS(misd::rr_bs(model, x, o), misd::invalid_argument);
     o = {};
@@ -487,7 +488,7 @@ TEST_CASE(
   const auto model = misd::eigen::mlp<float>::random({20, 32, 16, 5}, 7);
   const misd::eigen::batch<float> x =
       (misd::eigen::batch<float>::Random(64, 20).array() + 1.0f) / 2.0f;
-  std::vector<std::pair<std::string, misd::robust_radius_options>> cases(7);
+  std::vector<std::pair<std::string, misd_test::radius_settings>> cases(7);
   cases[0].first = "defaults";
   cases[1].first = "box [0, 1]";
   cases[1].second.box = misd::input_box{0.0, 1.0};
@@ -524,7 +525,7 @@ TEST_CASE(
   // counted by the model itself.
   auto inner = model;
   misd_test::counting_model<misd::eigen::mlp<float>> counting{inner};
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.steps_per_pass = 3;
   const auto counted = misd::rr_bs(counting, x, o);
   CHECK(counting.forwards == 1 + 8);
@@ -536,7 +537,7 @@ TEST_CASE_TEMPLATE("RR-BS with several steps per pass on a backend without row o
                    eigen_backend, xtensor_backend) {
   auto model = Backend::model();
   const auto x = Backend::batch(inputs());
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0.0, 1.0};
   const auto one = misd::rr_bs(model, x, o);
   o.steps_per_pass = 3;

@@ -4,6 +4,7 @@
 // regressions (tests/data/regressions/<target>/, each asserted with its expected message).
 #include <doctest/doctest.h>
 
+#include "radius_settings.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/misd.hpp"
@@ -224,7 +225,7 @@ TEST_CASE("RR-BS and RR-Fast at temperatures 0.2 and 1000: finite, verified brac
   const misd::eigen::batch<double> x = (misd::eigen::batch<double>::Random(16, 6).array() + 1) / 2;
   REQUIRE(model.logits(x).cwiseAbs().maxCoeff() > 1e3);
   for (double t : {0.2, 1000.0}) {
-    misd::robust_radius_options o;
+    misd_test::radius_settings o;
     o.temperature = t;
     o.box = misd::input_box{0, 1};
     const auto bs = misd::rr_bs(model, x, o);
@@ -260,7 +261,7 @@ TEST_CASE("RR-BS radii at the float32 limits of a [0, 1] box") {
   x.row(2) << 0, 1, 0, 1, 0, 1, 0, 1;
   x.row(3).setConstant(1.0f - eps);
   for (double r0 : {1e-9, 1e-6}) {
-    misd::robust_radius_options o;
+    misd_test::radius_settings o;
     o.box = misd::input_box{0, 1};
     o.r0 = r0;
     o.budget = 50;

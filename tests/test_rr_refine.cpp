@@ -2,6 +2,7 @@
 // ends are verified flips / non-flips, its radius lies in RR-BS's final bracket); the
 // in-place path against the value-returning one; RR-BS's early stopping against the full
 // budget; threads against one thread.
+#include "radius_settings.hpp"
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>
@@ -60,7 +61,7 @@ TEST_CASE("RR-Refine on a linear model: the exact crossing after its first step"
   Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(4, -0.1, 0.2);
   misd::eigen::linear<double> model(w, b);
   misd::eigen::batch<double> x = uniform01(50, 12, 9).cast<double>();
-  misd::robust_radius_options o; // no box: the ray is straight and the margins linear
+  misd_test::radius_settings o; // no box: the ray is straight and the margins linear
   const auto r = misd::rr_refine(model, x, o);
   const auto d = misd::attack_direction(model, x, r.prediction);
   const misd::eigen::batch<double> z = model.logits(x);
@@ -87,7 +88,7 @@ TEST_CASE("RR-Refine on an MLP: bracket ends are verified by the real model") {
   // In double, so that evaluating one example alone (below) rounds like the batch did.
   auto model = misd::eigen::mlp<double>::random({30, 40, 20, 6}, 17);
   const misd::eigen::batch<double> x = uniform01(300, 30, 21).cast<double>();
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0, 1};
   const auto r = misd::rr_refine(model, x, o);
   const auto bs = misd::rr_bs(model, x, o);
@@ -127,7 +128,7 @@ TEST_CASE("RR-Refine on an MLP: bracket ends are verified by the real model") {
 TEST_CASE("RR-Refine's forward cap is honoured") {
   auto model = small_mlp();
   const fbatch x = uniform01(100, 30, 5);
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0, 1};
   o.refine_budget = 3;
   const auto r = misd::rr_refine(model, x, o);
@@ -138,7 +139,7 @@ TEST_CASE("the in-place path gives what the value-returning path gives") {
   auto model = small_mlp();
   value_only<misd::eigen::mlp<float>> plain{model};
   const fbatch x = uniform01(120, 30, 8);
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0, 1};
   check_same(misd::rr_bs(model, x, o), misd::rr_bs(plain, x, o));
   check_same(misd::rr_fast(model, x, o), misd::rr_fast(plain, x, o));
@@ -156,7 +157,7 @@ TEST_CASE("the in-place path gives what the value-returning path gives") {
 TEST_CASE("RR-BS early stopping equals the full budget within the tolerance") {
   auto model = small_mlp();
   const fbatch x = uniform01(300, 30, 13);
-  misd::robust_radius_options full;
+  misd_test::radius_settings full;
   full.box = misd::input_box{0, 1};
   auto early = full;
   early.tolerance = 1e-3;
@@ -195,7 +196,7 @@ TEST_CASE("RR-BS early stopping at exactly the tolerance: hi - lo <= tolerance *
   misd::eigen::linear<double> model(w, Eigen::VectorXd::Zero(2));
   misd::eigen::batch<double> x(1, 1);
   x << 0.75;
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.r0 = 0.5;
   o.tolerance = 0.5;
   const auto r = misd::rr_bs(model, x, o);
@@ -214,7 +215,7 @@ TEST_CASE("threads: row blocks give the one-thread answer") {
   host_matrix w = (fops::uniform_noise(fbatch(5, 16), 3).cast<double>() * 8).array().round() / 8;
   misd::eigen::linear<double> model(w, Eigen::VectorXd::Zero(5));
   misd::eigen::batch<double> x = (uniform01(101, 16, 2).cast<double>() * 16).array().round() / 16;
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0, 1};
   auto o2 = o;
   o2.threads = 3;

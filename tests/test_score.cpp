@@ -3,6 +3,7 @@
 // the method registry.
 #include <doctest/doctest.h>
 
+#include "radius_settings.hpp"
 #include "misd/eigen/linear.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/score.hpp"
@@ -451,7 +452,7 @@ TEST_CASE("method registry: each name computes its method, by values on a fixed 
     auto mlp = misd::eigen::mlp<double>::random({6, 8, 4}, 7);
     using mlp_t = misd::eigen::mlp<double>;
     const misd::eigen::batch<double> xm = misd::eigen::batch<double>::Random(5, 6);
-    misd::robust_radius_options ro;
+    misd_test::radius_settings ro;
     ro.temperature = t;
     const std::pair<const char*, misd::radius_result> direct[] = {
         {"rr-fast", misd::rr_fast(mlp, xm, ro)},

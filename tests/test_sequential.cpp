@@ -1,6 +1,7 @@
 // Sequential models (misd/eigen/sequential.hpp, sequential_io.hpp): the roles they satisfy,
 // equivalence with misd::eigen::mlp, whole-model gradients, chunking, estimators and
 // training on them, save/load, and bad model directories.
+#include "radius_settings.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/gradient_check.hpp"
@@ -146,7 +147,7 @@ TEST_CASE("sequential: whole-model gradients, forward_backward, chunking") {
 TEST_CASE("sequential: estimators and training run unchanged") {
   auto s = small_cnn<float>(3);
   const batch<float> x = (noise<float>(8, 126, 5).array() * 0.5f + 0.5f).matrix();
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0.0, 1.0};
   const auto bs = misd::rr_bs(s, x, o);
   const auto fast = misd::rr_fast(s, x, o);

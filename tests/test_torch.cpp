@@ -5,6 +5,7 @@
 // CUDA (bench/gpu/run.sh); the default is cpu.
 // Only Eigen-backed core headers (no xtensor, JSON or zlib), so that bench/gpu/ can build this
 // test on a machine that has LibTorch and Eigen alone.
+#include "radius_settings.hpp"
 #include "misd/attack/pgd.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/radius/rr_bs.hpp"
@@ -217,7 +218,7 @@ TEST_CASE("torch linear model: RR-Fast is the exact crossing, RR-BS brackets it"
       torch_linear(weights(), (Eigen::VectorXd(4) << 0.1, -0.2, 0.05, 0.0).finished()),
       tb::options{dev});
   const auto x = tensor(inputs()).to(dev);
-  const misd::robust_radius_options opts;
+  const misd_test::radius_settings opts;
   const auto fast = misd::rr_fast(model, x, opts);
   const auto bs = misd::rr_bs(model, x, opts);
   const host_matrix z = host(model.logits(x));
@@ -285,7 +286,7 @@ TEST_CASE("two-class torch linear model: both estimators give |z0 - z1| / ||w0 -
   tb::module_model<torch::nn::Linear, double> model(torch_linear(w, Eigen::VectorXd::Zero(2)),
                                                     tb::options{test_device()});
   const auto x = tensor(xh).to(model.device());
-  misd::robust_radius_options opts;
+  misd_test::radius_settings opts;
   opts.budget = 60;
   const auto bs = misd::rr_bs(model, x, opts);
   const auto fast = misd::rr_fast(model, x, opts);
@@ -306,7 +307,7 @@ TEST_CASE("Eigen MLP and torch MLP with the same weights: same estimators and sc
   const host_matrix ze = host_matrix(emlp.logits(xe).cast<double>());
   CHECK((host(model.logits(xt)) - ze).cwiseAbs().maxCoeff() < 1e-5);
 
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{};
   auto em = emlp; // non-const copy for the estimators
   SUBCASE("rr_fast") {
@@ -405,7 +406,7 @@ TEST_CASE("torch MLP: RR-BS with several steps per pass gathers every probe into
   const auto emlp = eigen_mlp();
   tb::module_model model(torch_mlp(emlp), tb::options{test_device()});
   const auto xt = to_torch(mlp_inputs(64)).to(model.device());
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{};
   SUBCASE("defaults: every example searches to the end") {}
   SUBCASE("tolerance 1e-3: probes of a subset of the rows, gathered on the device") {
@@ -431,9 +432,9 @@ TEST_CASE("the adapter's clean logits and FGSM gradient share one forward pass")
   counting_net net(torch_mlp(emlp));
   tb::module_model model(net, tb::options{test_device()});
   without_fused_path<decltype(model)> plain{model};
-  static_assert(misd::detail::has_logits_and_input_gradient<decltype(model)>);
+  static_assert(misd::FusedModel<decltype(model)>);
   const auto x = to_torch(mlp_inputs(32)).to(model.device());
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.fd_step = 0.05;
 
   net->calls = 0;
@@ -470,7 +471,7 @@ TEST_CASE("double-precision Eigen and torch MLPs: RR-Fast at the default finite-
   tb::module_model<torch::nn::Sequential, double> model(net, tb::options{test_device()});
   const misd::eigen::batch<double> xe = mlp_inputs(64).cast<double>();
   const auto xt = tensor(host_matrix(xe)).to(model.device());
-  const misd::robust_radius_options o; // α = 1e-3, no box
+  const misd_test::radius_settings o; // α = 1e-3, no box
   check_close(misd::rr_fast(model, xt, o).radius, misd::rr_fast(em, xe, o).radius, 1e-5);
   check_close(misd::rr_bs(model, xt, o).radius, misd::rr_bs(em, xe, o).radius, 1e-5);
 }

@@ -4,6 +4,7 @@
 // - in a normal build, global operator new and (on glibc) malloc itself are replaced;
 // - under AddressSanitizer, which owns malloc and operator new (replacing them would bypass
 //   its allocator), the sanitizer's own allocation hook counts them instead.
+#include "radius_settings.hpp"
 #include "misd/misd.hpp"
 
 #include <doctest/doctest.h>
@@ -129,7 +130,7 @@ long allocations_of(F&& f) {
 }
 
 template <class M>
-void check_estimators(M& model, const misd::batch_t<M>& x, misd::robust_radius_options o) {
+void check_estimators(M& model, const misd::batch_t<M>& x, misd_test::radius_settings o) {
   misd::radius_workspace<M> ws;
   misd::radius_result res;
   SUBCASE("rr_bs") {
@@ -184,7 +185,7 @@ TEST_CASE("steady-state estimators allocate nothing: MLP with normalisation, box
   auto x = misd::batch_ops<misd::eigen::batch<float>>::uniform_noise(
       misd::eigen::batch<float>(200, 784), 3);
   x = (x.array() + 1.0f) / 2.0f;
-  misd::robust_radius_options o;
+  misd_test::radius_settings o;
   o.box = misd::input_box{0, 1};
   check_estimators(model, x, o);
 }

@@ -4,6 +4,7 @@
 #include "misd/box.hpp"
 #include "misd/concepts.hpp"
 #include "misd/detail/model_calls.hpp"
+#include "misd/model_adapter.hpp"
 
 #include <optional>
 
@@ -19,8 +20,7 @@ struct attack_options {
 
 namespace detail {
 inline void validate(const attack_options& o) {
-  if (!(o.temperature > 0) || !std::isfinite(o.temperature))
-    throw invalid_argument(message("temperature ", o.temperature, " must be finite and > 0"));
+  require_temperature(o.temperature, "attack");
   validate(o.box);
 }
 inline double ascent_sign(const attack_options& o) {
@@ -39,18 +39,20 @@ inline void validate_eps(const host_vector& eps, std::size_t n, std::string_view
 
 /// z = the logits of x (on the host) and sign(∇_x [s · CE(z/T, y)]) with y = labels_of(z)
 /// (given labels, or the predictions read off z): 1 forward + 1 backward pass, the forward
-/// shared by both where the model can (logits_and_input_gradient). The upstream gradient is
+/// shared by both where the model can (model_adapter). The upstream gradient is
 /// scaled per row (ce_direction_upstream), so the sign is exact at any logit gap; a
 /// non-finite input gradient throws data_error.
 template <class M, class Labels>
 batch_t<M> logits_and_loss_direction(M& model, const batch_t<M>& x, host_matrix& z,
                                      double temperature, double s, Labels&& labels_of) {
   host_matrix g;
-  const auto dx = logits_and_input_gradient(
-      model, x, z, "logits", [&](const host_matrix& logits) -> const host_matrix& {
-        ce_direction_upstream(logits, labels_of(logits), temperature, s, g);
-        return g;
-      });
+  model_buffers<M> buffers;
+  const auto& dx = model_adapter<M>(model, buffers)
+                       .logits_and_input_gradient(
+                           x, z, "logits", [&](const host_matrix& logits) -> const host_matrix& {
+                             ce_direction_upstream(logits, labels_of(logits), temperature, s, g);
+                             return g;
+                           });
   return batch_ops<batch_t<M>>::sign(dx);
 }
 } // namespace detail

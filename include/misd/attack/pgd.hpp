@@ -4,6 +4,7 @@
 #include "misd/attack/fgsm.hpp"
 
 #include <cstdint>
+#include <optional>
 
 namespace misd {
 
@@ -28,7 +29,7 @@ inline void validate(const pgd_options& o) {
 /// point). rr_bs_pgd reads the clean attack direction from it at no extra cost.
 template <class M>
 batch_t<M> pgd_run(M& model, const batch_t<M>& x0, const label_vector& y, const host_vector& eps,
-                   const pgd_options& opts, batch_t<M>* first_direction) {
+                   const pgd_options& opts, std::optional<batch_t<M>>* first_direction) {
   using ops = batch_ops<batch_t<M>>;
   detail::validate(opts);
   detail::require_batch(x0, "pgd");
@@ -53,7 +54,7 @@ batch_t<M> pgd_run(M& model, const batch_t<M>& x0, const label_vector& y, const 
           return y;
         });
     if (k == 0 && first_direction != nullptr)
-      *first_direction = d;
+      first_direction->emplace(d);
     x = ops::add_scaled_rows(x, step, d);
     ops::project_linf(x, x0, eps);
     if (opts.box)

@@ -23,15 +23,38 @@ void require_batch(const B& x, std::string_view what) {
         message(what, ": batch of ", batch_ops<B>::rows(x), " examples with 0 numbers each"));
 }
 
-/// Throws data_error naming the first non-finite entry of a host matrix.
-inline void require_finite(const host_matrix& z, std::string_view what) {
-  if (z.allFinite())
+/// Throws data_error naming the first non-finite entry in the first `rows` rows of a host
+/// matrix.
+inline void require_finite_rows(const host_matrix& z, std::size_t rows, std::string_view what) {
+  const auto n = static_cast<Eigen::Index>(rows);
+  if (z.topRows(n).allFinite())
     return;
-  for (Eigen::Index i = 0; i < z.rows(); ++i)
+  for (Eigen::Index i = 0; i < n; ++i)
     for (Eigen::Index k = 0; k < z.cols(); ++k)
       if (!std::isfinite(z(i, k)))
         throw data_error(
             message(what, " of example ", i, " is not finite (column ", k, " = ", z(i, k), ")"));
+}
+
+/// require_finite_rows over every row.
+inline void require_finite(const host_matrix& z, std::string_view what) {
+  require_finite_rows(z, static_cast<std::size_t>(z.rows()), what);
+}
+
+/// A temperature (of a softmax, of an attack's loss): finite and > 0.
+inline void require_temperature(double t, std::string_view what) {
+  if (!(t > 0) || !std::isfinite(t))
+    throw invalid_argument(message(what, ": temperature = ", t, " must be finite and > 0"));
+}
+
+/// Logits returned for a batch of `rows` examples: N x K with N = rows and K >= 2.
+template <class B>
+void require_logits_shape(const B& z, std::size_t rows, std::string_view what) {
+  using ops = batch_ops<B>;
+  if (ops::rows(z) != rows || ops::cols(z) < 2)
+    throw invalid_argument(message(what, ": model returned logits of ", ops::rows(z), " x ",
+                                   ops::cols(z), " for a batch of ", rows, " examples (expected ",
+                                   rows, " x K with K >= 2)"));
 }
 
 /// Throws data_error naming the first example with a non-finite entry in a batch (`noun`:
@@ -73,12 +96,8 @@ void require_finite_gradient(const B& dx, std::string_view what) {
 /// Logits of a batch of n examples to the host, checked: N x K with K >= 2, all finite.
 template <class B>
 void logits_to_host(const B& logits, std::size_t n, host_matrix& z, std::string_view what) {
-  using ops = batch_ops<B>;
-  if (ops::rows(logits) != n || ops::cols(logits) < 2)
-    throw invalid_argument(message(what, ": model returned logits of ", ops::rows(logits), " x ",
-                                   ops::cols(logits), " for a batch of ", n, " examples (expected ",
-                                   n, " x K with K >= 2)"));
-  ops::to_host(logits, z);
+  require_logits_shape(logits, n, what);
+  batch_ops<B>::to_host(logits, z);
   require_finite(z, what);
 }
 
@@ -88,9 +107,10 @@ void checked_logits(M& model, const batch_t<M>& x, host_matrix& z, std::string_v
   logits_to_host(model.logits(x), batch_ops<batch_t<M>>::rows(x), z, what);
 }
 
-template <class M>
-void require_input_shape(const batch_t<M>& dx, const batch_t<M>& x, std::string_view what) {
-  using ops = batch_ops<batch_t<M>>;
+/// What a model returned for an input batch (an input gradient) has the input's shape.
+template <class B>
+void require_input_shape(const B& dx, const B& x, std::string_view what) {
+  using ops = batch_ops<B>;
   if (ops::rows(dx) != ops::rows(x) || ops::cols(dx) != ops::cols(x))
     throw invalid_argument(message(what, " returned ", ops::rows(dx), " x ", ops::cols(dx),
                                    " for an input batch of ", ops::rows(x), " x ", ops::cols(x),
@@ -101,48 +121,9 @@ void require_input_shape(const batch_t<M>& dx, const batch_t<M>& x, std::string_
 template <class M>
 batch_t<M> checked_input_gradient(M& model, const batch_t<M>& x, const host_matrix& g) {
   auto dx = model.input_gradient(x, batch_ops<batch_t<M>>::from_host(g, x));
-  require_input_shape<M>(dx, x, "input_gradient");
+  require_input_shape(dx, x, "input_gradient");
   require_finite_gradient(dx, "input_gradient");
   return dx;
-}
-
-/// A model that computes its logits and an input gradient of them in one forward and one
-/// backward pass (optional, detected): `upstream` receives the logits and returns dL/dz.
-/// Models that cannot reuse a forward pass between logits() and input_gradient() (the
-/// LibTorch adapter) offer it; the others are called as logits, then input_gradient.
-template <class M>
-concept has_logits_and_input_gradient = has_batch_type<M> &&
-    requires(M& m, const batch_t<M>& x, const std::function<batch_t<M>(const batch_t<M>&)>& f) {
-  { m.logits_and_input_gradient(x, f) } -> std::convertible_to<batch_t<M>>;
-};
-
-/// z = the logits of x (checked, on the host) and the input gradient of the upstream
-/// gradient `upstream(z)` (a host matrix): one forward and one backward pass where the
-/// model offers logits_and_input_gradient, else checked_logits then checked_input_gradient.
-template <class M, class Upstream>
-batch_t<M> logits_and_input_gradient(M& model, const batch_t<M>& x, host_matrix& z,
-                                     std::string_view what, Upstream&& upstream) {
-  using B = batch_t<M>;
-  using ops = batch_ops<B>;
-  if constexpr (has_logits_and_input_gradient<M>) {
-    bool called = false;
-    const std::function<B(const B&)> f = [&](const B& logits) -> B {
-      logits_to_host(logits, ops::rows(x), z, what);
-      called = true;
-      return ops::from_host(upstream(static_cast<const host_matrix&>(z)), logits);
-    };
-    auto dx = model.logits_and_input_gradient(x, f);
-    if (!called)
-      throw invalid_argument(
-          message(what, ": logits_and_input_gradient returned without calling its upstream "
-                        "function (it must pass the logits to it)"));
-    require_input_shape<M>(dx, x, "logits_and_input_gradient");
-    require_finite_gradient(dx, "logits_and_input_gradient");
-    return dx;
-  } else {
-    checked_logits(model, x, z, what);
-    return checked_input_gradient(model, x, upstream(static_cast<const host_matrix&>(z)));
-  }
 }
 
 /// Index of the largest entry of row j; ties go to the lowest index.

@@ -2,7 +2,11 @@
 #pragma once
 
 #include "misd/attack/pgd.hpp"
+#include "misd/radius/bracket.hpp"
 #include "misd/radius/options.hpp"
+#include "misd/radius/ray.hpp"
+#include "misd/radius/result.hpp"
+#include "misd/radius/threads.hpp"
 #include "misd/radius/workspace.hpp"
 
 #include <algorithm>
@@ -16,48 +20,45 @@ namespace detail {
 /// not searched and end as zero_direction; `skip` is read again after every probe, so the
 /// first probe may fill it in (rr_bs_pgd does, from PGD's first step).
 template <class M, class Probe>
-void boundary_search(M& model, const robust_radius_options& o, const std::vector<bool>& skip,
+void boundary_search(M& model, const ray_search_options& o, const std::vector<unsigned char>& skip,
                      radius_result& res, Probe&& probe) {
-  const auto n = static_cast<Eigen::Index>(res.prediction.size());
-  host_vector lo = host_vector::Constant(n, o.r0);
-  host_vector hi = host_vector::Constant(n, std::numeric_limits<double>::infinity());
-  std::vector<bool> active(static_cast<std::size_t>(n));
-  for (Eigen::Index i = 0; i < n; ++i)
+  const std::size_t n = res.prediction.size();
+  std::vector<rr_bs_bracket> bracket(n, rr_bs_bracket::start(o));
+  std::vector<bool> active(n);
+  for (std::size_t i = 0; i < n; ++i)
     active[i] = !skip[i];
-  host_vector r(n);
+  host_vector r(static_cast<Eigen::Index>(n));
   host_matrix z;
   label_vector pred;
+  model_buffers<M> buffers;
+  model_adapter<M> m(model, buffers);
   for (int p = 1; p < o.budget; ++p) {
     bool any = false;
-    for (Eigen::Index i = 0; i < n; ++i) {
-      r[i] = next_probe(lo[i], hi[i], o);
+    for (std::size_t i = 0; i < n; ++i) {
+      r[static_cast<Eigen::Index>(i)] = bracket[i].next(o);
       any = any || active[i];
     }
     if (!any)
       break;
-    checked_logits(model, probe(r, p), z, "logits at an RR-BS probe");
+    const auto points = probe(r, p);
+    m.logits(points, n, z, "logits at an RR-BS probe");
     res.forwards += 1;
-    res.example_forwards += static_cast<std::size_t>(n);
+    res.example_forwards += n;
     argmax_rows(z, pred);
-    for (Eigen::Index i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < n; ++i) {
       if (skip[i])
         active[i] = false;
       if (!active[i])
         continue;
-      (pred[i] == res.prediction[i] ? lo[i] : hi[i]) = r[i];
-      active[i] = search_goes_on(lo[i], hi[i], o);
+      bracket[i].record(r[static_cast<Eigen::Index>(i)], pred[i] != res.prediction[i]);
+      active[i] = bracket[i].goes_on(o);
     }
   }
-  for (Eigen::Index i = 0; i < n; ++i) {
-    if (skip[i]) {
-      res.status[i] = radius_status::zero_direction;
-      continue; // radius 0, lower 0, upper inf
-    }
-    res.lower[i] = lo[i];
-    res.upper[i] = hi[i];
-    const bool found = std::isfinite(hi[i]);
-    res.status[i] = found ? radius_status::bracketed : radius_status::not_bracketed;
-    res.radius[i] = found ? (lo[i] + hi[i]) / 2 : lo[i];
+  for (std::size_t i = 0; i < n; ++i) {
+    if (skip[i])
+      write_zero_direction(res, i);
+    else
+      write_bracket(res, i, bracket[i]);
   }
 }
 
@@ -72,8 +73,8 @@ void boundary_search(M& model, const robust_radius_options& o, const std::vector
 /// step uses next_probe / search_goes_on as the one-step search does, so the brackets are
 /// the same bit for bit.
 template <class M>
-void rr_bs_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
-                 radius_workspace<M>& ws, radius_result& res) {
+void rr_bs_block(M& model, const batch_t<M>& x, const rr_bs_options& o, radius_workspace<M>& ws,
+                 radius_result& res) {
   constexpr std::size_t none = static_cast<std::size_t>(-1);
   const std::size_t n = batch_ops<batch_t<M>>::rows(x);
   init_result(res, n);
@@ -95,17 +96,19 @@ void rr_bs_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
   std::size_t count = 0;
   // Adds the probe the search takes next from [lo, hi] and, with more than one step left,
   // the subtrees after either outcome; returns the probe's index.
-  auto grow = [&](auto& self, std::size_t i, double lo, double hi, int left) -> std::size_t {
+  auto grow = [&](auto& self, std::size_t i, rr_bs_bracket b, int left) -> std::size_t {
     const std::size_t j = count++;
-    const double r = next_probe(lo, hi, o);
+    const double r = b.next(o);
     ws.owner[j] = i;
     ws.at[j] = r;
     ws.node_same[j] = ws.node_flip[j] = none;
     if (left > 1) {
-      if (search_goes_on(r, hi, o))
-        ws.node_same[j] = self(self, i, r, hi, left - 1);
-      if (search_goes_on(lo, r, o))
-        ws.node_flip[j] = self(self, i, lo, r, left - 1);
+      for (const bool flipped : {false, true}) {
+        rr_bs_bracket after = b;
+        after.record(r, flipped);
+        if (after.goes_on(o))
+          (flipped ? ws.node_flip[j] : ws.node_same[j]) = self(self, i, after, left - 1);
+      }
     }
     return j;
   };
@@ -114,33 +117,79 @@ void rr_bs_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
     count = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const auto e = static_cast<Eigen::Index>(i);
-      ws.first_node[i] = ws.active[i] ? grow(grow, i, ws.lo[e], ws.hi[e], left) : none;
+      ws.first_node[i] =
+          ws.active[i] ? grow(grow, i, rr_bs_bracket{ws.lo[e], ws.hi[e]}, left) : none;
     }
     if (count == 0)
       break;
     evaluate_ray_points(model, x, o.box, count, n * tree, ws, res);
     for (std::size_t i = 0; i < n; ++i) {
       const auto e = static_cast<Eigen::Index>(i);
+      rr_bs_bracket b{ws.lo[e], ws.hi[e]};
       for (std::size_t j = ws.first_node[i]; j != none;) {
-        const bool same = argmax_row(ws.z_probe, static_cast<Eigen::Index>(j)) == res.prediction[i];
-        (same ? ws.lo[e] : ws.hi[e]) = ws.at[j];
-        ws.active[i] = search_goes_on(ws.lo[e], ws.hi[e], o);
-        j = same ? ws.node_same[j] : ws.node_flip[j];
+        const bool flipped =
+            argmax_row(ws.z_probe, static_cast<Eigen::Index>(j)) != res.prediction[i];
+        b.record(ws.at[j], flipped);
+        ws.active[i] = b.goes_on(o);
+        j = flipped ? ws.node_flip[j] : ws.node_same[j];
       }
+      ws.lo[e] = b.lo;
+      ws.hi[e] = b.hi;
     }
   }
   for (std::size_t i = 0; i < n; ++i) {
     const auto e = static_cast<Eigen::Index>(i);
-    if (ws.zero[i]) {
-      res.status[i] = radius_status::zero_direction;
-      continue; // radius 0, lower 0, upper inf
-    }
-    res.lower[e] = ws.lo[e];
-    res.upper[e] = ws.hi[e];
-    const bool found = std::isfinite(ws.hi[e]);
-    res.status[i] = found ? radius_status::bracketed : radius_status::not_bracketed;
-    res.radius[e] = found ? (ws.lo[e] + ws.hi[e]) / 2 : ws.lo[e];
+    if (ws.zero[i])
+      write_zero_direction(res, i);
+    else
+      write_bracket(res, i, rr_bs_bracket{ws.lo[e], ws.hi[e]});
   }
+}
+/// RR-BS with the PGD base on one block of rows (rr_bs_pgd below).
+template <class M>
+void rr_bs_pgd_block(M& model, const batch_t<M>& x, const rr_bs_pgd_options& o,
+                     radius_result& res) {
+  using ops = batch_ops<batch_t<M>>;
+  const std::size_t n = ops::rows(x);
+  init_result(res, n);
+  host_matrix z;
+  const bool direction_from_pgd = !o.pgd_random_start && o.budget > 1;
+  std::vector<unsigned char> zero(n, 0);
+  model_buffers<M> buffers;
+  model_adapter<M> m(model, buffers);
+  if (direction_from_pgd) {
+    m.logits(x, n, z, "logits");
+    argmax_rows(z, res.prediction);
+  } else {
+    zero_rows_of(logits_and_loss_direction(model, x, z, o.temperature, 1.0,
+                                           [&](const host_matrix& logits) -> const label_vector& {
+                                             argmax_rows(logits, res.prediction);
+                                             return res.prediction;
+                                           }),
+                 zero);
+    res.backwards += 1;
+  }
+  res.forwards += 1;
+  res.example_forwards += n;
+  pgd_options po;
+  po.temperature = o.temperature;
+  po.box = o.box;
+  po.steps = o.pgd_steps;
+  po.step_fraction = o.pgd_step_fraction;
+  po.random_start = o.pgd_random_start;
+  std::optional<batch_t<M>> first_direction;
+  boundary_search(model, o, zero, res, [&](const host_vector& r, int p) {
+    po.seed = o.seed + static_cast<std::uint64_t>(p);
+    res.forwards += static_cast<std::size_t>(o.pgd_steps);
+    res.example_forwards += static_cast<std::size_t>(o.pgd_steps) * n;
+    res.backwards += static_cast<std::size_t>(o.pgd_steps);
+    if (p > 1 || !direction_from_pgd)
+      return pgd(model, x, res.prediction, r, po);
+    // PGD from x (no random start): its first step's direction is the one at x.
+    auto out = pgd_run(model, x, res.prediction, r, po, &first_direction);
+    zero_rows_of(*first_direction, zero);
+    return out;
+  });
 }
 } // namespace detail
 
@@ -149,7 +198,7 @@ void rr_bs_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
 /// direction does not depend on the radius, so it is computed once: cost 1 backward +
 /// `budget` forwards, and fewer example-forwards (res.example_forwards) with a tolerance.
 template <class M>
-void rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o, radius_workspace<M>& ws,
+void rr_bs(M& model, const batch_t<M>& x, const rr_bs_options& o, radius_workspace<M>& ws,
            radius_result& res) {
   static_assert(detail::check_differentiable<M>());
   detail::validate(o);
@@ -163,7 +212,7 @@ void rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o, radius
 /// RR-BS with the FGSM base: cost 1 backward + `budget` forwards (fewer with a tolerance;
 /// 1 + ⌈(budget − 1)/steps_per_pass⌉ passes over more rows with steps_per_pass > 1).
 template <class M>
-radius_result rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& o = {}) {
+radius_result rr_bs(M& model, const batch_t<M>& x, const rr_bs_options& o = {}) {
   radius_workspace<M> ws;
   radius_result res;
   rr_bs(model, x, o, ws, res);
@@ -179,49 +228,16 @@ radius_result rr_bs(M& model, const batch_t<M>& x, const robust_radius_options& 
 /// no extra cost; with pgd_random_start (PGD then never evaluates the gradient at x itself)
 /// or a budget of 1 (no probe), one backward pass at x is spent on it instead.
 template <class M>
-radius_result rr_bs_pgd(M& model, const batch_t<M>& x, const robust_radius_options& o = {}) {
+radius_result rr_bs_pgd(M& model, const batch_t<M>& x, const rr_bs_pgd_options& o = {}) {
   static_assert(detail::check_differentiable<M>());
-  using ops = batch_ops<batch_t<M>>;
   detail::validate(o);
+  detail::require_input(x, "rr_bs_pgd");
+  radius_workspace<M> ws;
   radius_result res;
-  detail::init_result(res, ops::rows(x));
-  detail::require_batch(x, "rr_bs_pgd");
-  detail::require_finite_input(x, "rr_bs_pgd");
-  host_matrix z;
-  const bool direction_from_pgd = !o.pgd_random_start && o.budget > 1;
-  std::vector<bool> zero(ops::rows(x), false);
-  if (direction_from_pgd) {
-    detail::checked_logits(model, x, z, "logits");
-    detail::argmax_rows(z, res.prediction);
-  } else {
-    zero = detail::zero_rows(detail::logits_and_loss_direction(
-        model, x, z, o.temperature, 1.0, [&](const host_matrix& logits) -> const label_vector& {
-          detail::argmax_rows(logits, res.prediction);
-          return res.prediction;
-        }));
-    res.backwards += 1;
-  }
-  res.forwards += 1;
-  res.example_forwards += ops::rows(x);
-  pgd_options po;
-  po.temperature = o.temperature;
-  po.box = o.box;
-  po.steps = o.pgd_steps;
-  po.step_fraction = o.pgd_step_fraction;
-  po.random_start = o.pgd_random_start;
-  batch_t<M> first_direction;
-  detail::boundary_search(model, o, zero, res, [&](const host_vector& r, int p) {
-    po.seed = o.seed + static_cast<std::uint64_t>(p);
-    res.forwards += static_cast<std::size_t>(o.pgd_steps);
-    res.example_forwards += static_cast<std::size_t>(o.pgd_steps) * res.prediction.size();
-    res.backwards += static_cast<std::size_t>(o.pgd_steps);
-    if (p > 1 || !direction_from_pgd)
-      return pgd(model, x, res.prediction, r, po);
-    // PGD from x (no random start): its first step's direction is the one at x.
-    auto out = detail::pgd_run(model, x, res.prediction, r, po, &first_direction);
-    zero = detail::zero_rows(first_direction);
-    return out;
-  });
+  detail::over_row_blocks(x, o, ws, res,
+                          [&](const batch_t<M>& xb, radius_workspace<M>&, radius_result& r) {
+                            detail::rr_bs_pgd_block(model, xb, o, r);
+                          });
   return res;
 }
 

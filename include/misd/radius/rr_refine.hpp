@@ -20,8 +20,11 @@
 // the verified ends. Not bracketed: radius = the largest RR-BS probe verified not to flip.
 #pragma once
 
+#include "misd/radius/bracket.hpp"
 #include "misd/radius/options.hpp"
-#include "misd/radius/rr_fast.hpp"
+#include "misd/radius/ray.hpp"
+#include "misd/radius/result.hpp"
+#include "misd/radius/threads.hpp"
 #include "misd/radius/workspace.hpp"
 
 #include <algorithm>
@@ -39,15 +42,14 @@ struct rr_bs_cell {
   bool determined; ///< no probe needed the estimate
 };
 
-inline rr_bs_cell replay_rr_bs(const robust_radius_options& o, double lo, double hi, double est) {
-  const double inf = std::numeric_limits<double>::infinity();
-  double a = o.r0, b = inf;
+inline rr_bs_cell replay_rr_bs(const ray_search_options& o, double lo, double hi, double est) {
+  auto b = rr_bs_bracket::start(o);
   bool determined = true;
   for (int p = 1; p < o.budget; ++p) {
-    if (!search_goes_on(a, b, o))
+    if (!b.goes_on(o))
       break; // RR-BS stops a capped example, and one whose bracket is narrow enough
-    // The same arithmetic as RR-BS, so that the ends are bit for bit its probes.
-    const double r = next_probe(a, b, o);
+    // RR-BS's own bracket arithmetic, so that the ends are bit for bit its probes.
+    const double r = b.next(o);
     bool flip;
     if (r <= lo)
       flip = false;
@@ -57,13 +59,13 @@ inline rr_bs_cell replay_rr_bs(const robust_radius_options& o, double lo, double
       determined = false;
       flip = r >= est;
     }
-    (flip ? b : a) = r;
+    b.record(r, flip);
   }
-  return {a, b, determined};
+  return {b.lo, b.hi, determined};
 }
 
 template <class M>
-void rr_refine_block(M& model, const batch_t<M>& x, const robust_radius_options& o,
+void rr_refine_block(M& model, const batch_t<M>& x, const rr_refine_options& o,
                      radius_workspace<M>& ws, radius_result& res) {
   const double inf = std::numeric_limits<double>::infinity();
   const std::size_t n = batch_ops<batch_t<M>>::rows(x);
@@ -110,7 +112,7 @@ void rr_refine_block(M& model, const batch_t<M>& x, const robust_radius_options&
     ws.m_a[e] = m0;
     ws.t_b[e] = o.fd_step;
     ws.m_b[e] = m1;
-    ws.estimate[e] = linear_crossing_rows(ws.z0, e, ws.z_probe, r, y, o.fd_step);
+    ws.estimate[e] = linear_crossing(ws.z0, e, ws.z_probe, r, y, o.fd_step);
   }
 
   // The next estimate: secant through the newest two points, kept inside (lo, hi).
@@ -207,7 +209,7 @@ void rr_refine_block(M& model, const batch_t<M>& x, const robust_radius_options&
   for (std::size_t i = 0; i < n; ++i) {
     const auto e = static_cast<Eigen::Index>(i);
     if (ws.zero[i]) {
-      res.status[i] = radius_status::zero_direction;
+      write_zero_direction(res, i);
       continue;
     }
     const double lo = ws.lo[e], hi = ws.hi[e];
@@ -234,8 +236,8 @@ void rr_refine_block(M& model, const batch_t<M>& x, const robust_radius_options&
 /// been seen, for models with the in-place path and threads = 1). Same options, flags and
 /// result as RR-BS; options.refine_budget caps the forwards per example.
 template <class M>
-void rr_refine(M& model, const batch_t<M>& x, const robust_radius_options& o,
-               radius_workspace<M>& ws, radius_result& res) {
+void rr_refine(M& model, const batch_t<M>& x, const rr_refine_options& o, radius_workspace<M>& ws,
+               radius_result& res) {
   static_assert(detail::check_differentiable<M>());
   detail::validate(o);
   detail::require_input(x, "rr_refine");
@@ -247,7 +249,7 @@ void rr_refine(M& model, const batch_t<M>& x, const robust_radius_options& o,
 
 /// RR-Refine: RR-BS's answer from a few forwards per example (see the top of this file).
 template <class M>
-radius_result rr_refine(M& model, const batch_t<M>& x, const robust_radius_options& o = {}) {
+radius_result rr_refine(M& model, const batch_t<M>& x, const rr_refine_options& o = {}) {
   radius_workspace<M> ws;
   radius_result res;
   rr_refine(model, x, o, ws, res);

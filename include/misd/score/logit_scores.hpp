@@ -48,19 +48,12 @@ inline std::string_view name(logit_score s) {
 }
 
 namespace detail {
-inline void check_temperature(double t, std::string_view what) {
-  if (!(t > 0) || !std::isfinite(t))
-    throw invalid_argument(
-        misd::detail::message(what, ": temperature ", t, " must be finite and > 0"));
-}
-
-inline Eigen::Index top_index(const host_matrix& z, Eigen::Index i) {
-  return misd::detail::argmax_row(z, i); // ties to the lowest index
-}
+using misd::detail::argmax_row;
+using misd::detail::require_temperature;
 
 /// log softmax(z_i / T) of one row, accurate near p_top = 1 (see the header comment).
 inline void log_softmax_row(const host_matrix& z, Eigen::Index i, double t, Eigen::VectorXd& lp) {
-  const Eigen::Index top = top_index(z, i);
+  const Eigen::Index top = argmax_row(z, i);
   double s = 0.0;
   for (Eigen::Index k = 0; k < z.cols(); ++k)
     if (k != top)
@@ -83,7 +76,7 @@ inline void check_logits(const host_matrix& z, std::string_view what) {
 
 /// softmax(z/T) row by row, computed through the log-probabilities.
 inline host_matrix softmax(const host_matrix& z, double temperature = 1.0) {
-  detail::check_temperature(temperature, "softmax");
+  misd::detail::require_temperature(temperature, "softmax");
   host_matrix p(z.rows(), z.cols());
   Eigen::VectorXd lp;
   for (Eigen::Index i = 0; i < z.rows(); ++i) {
@@ -95,13 +88,13 @@ inline host_matrix softmax(const host_matrix& z, double temperature = 1.0) {
 
 /// The confidence of every row of the N x K logits `z`.
 inline host_vector confidence(logit_score s, const host_matrix& z, double temperature = 1.0) {
-  detail::check_temperature(temperature, name(s));
+  misd::detail::require_temperature(temperature, name(s));
   detail::check_logits(z, name(s));
   const double t = temperature;
   host_vector c(z.rows());
   Eigen::VectorXd lp;
   for (Eigen::Index i = 0; i < z.rows(); ++i) {
-    const Eigen::Index top = detail::top_index(z, i);
+    const Eigen::Index top = misd::detail::argmax_row(z, i);
     switch (s) {
     case logit_score::msr:
       detail::log_softmax_row(z, i, t, lp);
@@ -157,7 +150,7 @@ namespace detail {
 /// (1 − p_top = Σ_{k≠top} p_k), never as a difference that cancels once p_top rounds to 1.
 inline double confidence_upstream_row(logit_score s, const host_matrix& z, Eigen::Index i, double t,
                                       Eigen::VectorXd& lp, host_matrix& g) {
-  const Eigen::Index kk = z.cols(), top = top_index(z, i);
+  const Eigen::Index kk = z.cols(), top = argmax_row(z, i);
   g.row(i).setZero();
   if (s == logit_score::max_logit) {
     g(i, top) = 1.0;
@@ -232,7 +225,7 @@ namespace detail {
 /// Rows of confidence_upstream_row; `unscaled` multiplies each back by its factor.
 inline host_matrix confidence_rows(logit_score s, const host_matrix& z, double temperature,
                                    bool unscaled) {
-  check_temperature(temperature, name(s));
+  require_temperature(temperature, name(s));
   check_logits(z, name(s));
   host_matrix g(z.rows(), z.cols());
   Eigen::VectorXd lp;

@@ -28,6 +28,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -76,12 +77,22 @@ using fit_function = std::function<std::vector<double>(const method_output& fit,
                                                        std::span<const std::uint8_t> fit_correct,
                                                        const method_output& target)>;
 
+/// The options of each radius estimator the registry makes (rr-bs, rr-bs-pgd, rr-fast,
+/// rr-refine); the temperature comes from the grid.
+struct radius_method_options {
+  rr_bs_options rr_bs;
+  rr_bs_pgd_options rr_bs_pgd;
+  rr_fast_options rr_fast;
+  rr_refine_options rr_refine;
+};
+
 /// Options shared by the methods the registry makes.
 struct method_options {
-  /// Preprocessed inputs and RR-BS probes are clamped into it (overrides radius.box when set).
+  /// Preprocessed inputs and RR-BS's probes (rr-bs, rr-bs-pgd, rr-refine) are clamped into
+  /// it (overrides the estimators' own box when set).
   std::optional<input_box> box;
   preprocess_direction direction = preprocess_direction::raise_confidence;
-  robust_radius_options radius; ///< rr-*: base options; the temperature comes from the grid
+  radius_method_options radius;
   double relu_lambda = 0.5;
 };
 
@@ -202,24 +213,41 @@ method<M> logit_method(std::string method_name, logit_score s, std::vector<hyper
   return method<M>(std::move(method_name), std::move(grid), compute);
 }
 
-template <class M>
-method<M> radius_method(std::string name, const method_options& o) {
-  robust_radius_options base = o.radius;
-  if (o.box)
-    base.box = o.box;
-  auto compute = [name, base](M& model, const batch_t<M>& x, const hyper_parameters& p) {
+/// A radius estimator `run(model, x, options)` with options `base` and the grid's temperature.
+template <class M, class Options, class Run>
+method<M> radius_method(std::string name, Options base, const method_options& o, Run run) {
+  if constexpr (std::is_base_of_v<ray_search_options, Options>)
+    if (o.box)
+      base.box = o.box;
+  auto compute = [name, base, run](M& model, const batch_t<M>& x, const hyper_parameters& p) {
     if (p.epsilon != 0.0)
       throw invalid_argument(
           misd::detail::message(name, ": epsilon is not a hyper-parameter of this method"));
     auto ro = base;
     ro.temperature = p.temperature;
-    radius_result r = name == "rr-fast"     ? rr_fast(model, x, ro)
-                      : name == "rr-bs"     ? rr_bs(model, x, ro)
-                      : name == "rr-refine" ? rr_refine(model, x, ro)
-                                            : rr_bs_pgd(model, x, ro);
+    radius_result r = run(model, x, ro);
     return method_output{to_std(r.radius), {}, std::move(r.status)};
   };
   return method<M>(name, make_grid(paper_temperature_grid()), compute);
+}
+
+template <class M>
+method<M> radius_method(const std::string& name, const method_options& o) {
+  if (name == "rr-fast")
+    return radius_method<M>(
+        name, o.radius.rr_fast, o,
+        [](M& m, const batch_t<M>& x, const rr_fast_options& ro) { return rr_fast(m, x, ro); });
+  if (name == "rr-bs")
+    return radius_method<M>(
+        name, o.radius.rr_bs, o,
+        [](M& m, const batch_t<M>& x, const rr_bs_options& ro) { return rr_bs(m, x, ro); });
+  if (name == "rr-refine")
+    return radius_method<M>(
+        name, o.radius.rr_refine, o,
+        [](M& m, const batch_t<M>& x, const rr_refine_options& ro) { return rr_refine(m, x, ro); });
+  return radius_method<M>(
+      name, o.radius.rr_bs_pgd, o,
+      [](M& m, const batch_t<M>& x, const rr_bs_pgd_options& ro) { return rr_bs_pgd(m, x, ro); });
 }
 } // namespace detail
 

@@ -8,6 +8,7 @@
 
 #include "misd/box.hpp"
 #include "misd/detail/model_calls.hpp"
+#include "misd/model_adapter.hpp"
 #include "misd/score/logit_scores.hpp"
 
 #include <optional>
@@ -29,7 +30,7 @@ struct preprocess_options {
 
 namespace detail {
 inline void validate(const preprocess_options& o) {
-  check_temperature(o.temperature, "preprocess");
+  misd::detail::require_temperature(o.temperature, "preprocess");
   if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
     throw invalid_argument(
         misd::detail::message("preprocess: epsilon ", o.epsilon, " must be finite and >= 0"));
@@ -57,10 +58,12 @@ batch_t<M> preprocess_input(M& model, const batch_t<M>& x, logit_score s,
   detail::validate(o);
   misd::detail::require_batch(x, "preprocess");
   host_matrix z;
-  const auto d = ops::sign(misd::detail::logits_and_input_gradient(
-      model, x, z, "logits", [&](const host_matrix& logits) {
-        return confidence_direction_upstream(s, logits, o.temperature);
-      }));
+  model_buffers<M> buffers;
+  const auto d =
+      ops::sign(model_adapter<M>(model, buffers)
+                    .logits_and_input_gradient(x, z, "logits", [&](const host_matrix& logits) {
+                      return confidence_direction_upstream(s, logits, o.temperature);
+                    }));
   const double step =
       o.direction == preprocess_direction::raise_confidence ? o.epsilon : -o.epsilon;
   auto out = ops::add_scaled_rows(x, host_vector::Constant(z.rows(), step), d);
