@@ -18,8 +18,8 @@
 
 namespace misd {
 
-/// Options of RR-BS, RR-Fast and the further estimators. Defaults follow the spec
-/// (the paper's settings, and its authors' code where the paper is silent).
+/// Options of RR-BS, RR-Fast and the further estimators. Defaults: the paper's settings, and
+/// its authors' code where the paper is silent (docs/algorithms.md).
 struct robust_radius_options {
   int budget = 25;              ///< RR-BS: forward passes, including the first one
   double r0 = 1e-6;             ///< RR-BS: initial lower end of every bracket

@@ -1,5 +1,5 @@
 // misd/radius/rr_fast.hpp -- RR-Fast: the crossing of the linearised margins along the
-// FGSM ray (paper §3.2, Algorithm 2, with the denominator's sign as in ALGORITHMS.md).
+// FGSM ray (paper §3.2, Algorithm 2, with the denominator's sign of docs/algorithms.md, "RR-Fast").
 #pragma once
 
 #include "misd/radius/options.hpp"
