@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The README's first command: installs what is missing (Debian packages), builds the misd
+# The README's demo command: installs what is missing (Debian packages), builds the misd
 # tool and runs 'misd demo'. Arguments go to the demo, e.g. --quick or --out-dir DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,4 @@
-// 'misd metrics' run as a child process (CLI.md): its JSON equals the library's numbers,
+// 'misd metrics' run as a child process (docs/cli.md): its JSON equals the library's numbers,
 // bad data exits 1 naming the file and index, bad usage exits 2.
 #include <doctest/doctest.h>
 

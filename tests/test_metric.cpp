@@ -287,7 +287,7 @@ TEST_CASE("properties: a perfect separator") {
   CHECK(*m::auroc(c4, y4) == 1.0);
   CHECK(*m::fpr_at_tpr(c4, y4) == 0.0);
   CHECK(m::aurc(c4, y4) == 1.0 / 32);
-  // The spec's optimum err + (1-err) ln(1-err) = 0.25 + 0.75 ln 0.75 = 0.03424 is the
+  // The continuous optimum err + (1-err) ln(1-err) = 0.25 + 0.75 ln 0.75 = 0.03424 is the
   // continuous (n -> infinity) limit; the discrete curve of a perfect ranking lies below
   // it, so E-AURC of a perfect separator is slightly negative, here 1/32 - 0.03424.
   const double cont = 0.25 + 0.75 * std::log(0.75);

@@ -45,7 +45,8 @@ constexpr const char* demo_usage =
     "Trains (or reuses from the cache) Fashion-MNIST models in two regimes and writes the\n"
     "paper's tables (Markdown, CSV, JSON) and plots (PNG, each with the gnuplot script that\n"
     "draws it) into DIR (default misd-demo).\n"
-    "  --quick       subset of the data and few epochs (about 2 minutes)\n"
+    "  --quick       subset of the data and few epochs (measured: 79 s of CPU time with an\n"
+    "                empty model cache; 4 min 11 s wall on a busy 2-core machine)\n"
     "  --cache-dir   trained models (default $XDG_CACHE_HOME/misd-demo or ~/.cache/misd-demo)\n"
     "  --data-dir    Fashion-MNIST IDX files (default $MISD_FASHION_MNIST_DIR or\n"
     "                /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist)\n"
@@ -62,18 +63,17 @@ struct settings {
   bool quiet = false; ///< --quiet: nothing on stderr but errors
   std::size_t train_images = 60000, test_images = 10000;
   std::size_t mlp_epochs = 10;
-  /// The over-confident regime trains without weight decay to zero training error.
-  /// EVIDENCE.md needed 50 epochs on all 60,000 images; 50 epochs on 3,000 get there (100%
-  /// from epoch ~35, measured) at a twentieth of the cost, as four CNNs must train within
-  /// the 30-minute budget; the price is test accuracy. (25 epochs on 6,000 at batch 64
-  /// stopped at 97.6%.)
+  /// The over-confident regime trains without weight decay to zero training error: 50
+  /// epochs on 3,000 images get there (100% from epoch ~35, measured) at a twentieth of the
+  /// cost of 50 epochs on all 60,000, so that four CNNs train within the 30-minute budget;
+  /// the price is test accuracy.
   std::size_t cnn_train_images = 3000, cnn_epochs = 50, cnn_test_images = 2000;
   // The CNN's RAT/AT objectives double the loss at the start (CE(x) + CE(x')): at lr 0.05
   // with few steps they diverged to a constant predictor; lr 0.02 with small batches
   // trains all four objectives.
   std::size_t cnn_batch = 32;
   double cnn_learning_rate = 0.02;
-  // A part of the paper's grids (ALGORITHMS.md), so that the full run fits in 30 minutes
+  // A part of the paper's grids (docs/algorithms.md), so that the full run fits in 30 minutes
   // on two cores: ODIN/DOCTOR cost 3 passes per grid point, RR-BS 26.
   std::vector<double> temperatures{0.5, 1.0, 2.0, 1000.0};
   std::vector<double> epsilons{0.0, 2.5e-4, 1e-3};

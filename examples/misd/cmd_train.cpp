@@ -1,5 +1,6 @@
-// examples/misd/cmd_train.cpp -- 'misd train': trains an MLP on
-// Fashion-MNIST with Standard, AT, ReverseAT or RAT and writes it as an MLP directory.
+// examples/misd/cmd_train.cpp -- 'misd train': trains an MLP (--arch mlp, the default) or
+// misd's default CNN (--arch cnn) on Fashion-MNIST with Standard, AT, ReverseAT or RAT, and
+// writes it as an MLP directory or a sequential model directory (docs/cli.md, "Files").
 #include "cli.hpp"
 #include "progress.hpp"
 
@@ -27,6 +28,10 @@ constexpr const char* train_usage =
     "                  [--pgd-steps K] [--lambda-ori W] [--lambda W] [--mixup ALPHA]\n"
     "                  [--mixup-off-last EPOCHS] [--train-subset N] [--seed S]\n"
     "                  [--threads T (cnn: rows split over T threads; default 1)] --out M\n"
+    "Trains on Fashion-MNIST and writes the model to directory M: --arch mlp (default), an\n"
+    "MLP 784-H...-10 with ReLU, written as an MLP directory; --arch cnn, the CNN\n"
+    "conv16-conv32-pool-conv64-pool-fc128-fc10 (3x3 convolutions, ReLU), written as a\n"
+    "sequential model directory (model.json).\n"
     "Defaults: 10 epochs, hidden 512,256, batch 128, lr 0.05 (cosine, 1 warm-up epoch),\n"
     "momentum 0.9, weight decay 5e-4, epsilon 1e-3 (FGSM), no Mixup, seed 0. The data\n"
     "directory defaults to $MISD_FASHION_MNIST_DIR or /usr/share/datasets/fashion-mnist.\n";

@@ -55,7 +55,7 @@ def close_arrays(name, got, want):
 
 
 def spec_risk_coverage(c, y):
-    """The spec's curve: tie groups by descending confidence, coverage 1 -> 0."""
+    """The curve of docs/algorithms.md, "Metrics": tie groups by descending confidence, coverage 1 -> 0."""
     n = len(c)
     order = np.argsort(-c, kind="mergesort")
     cs, wrong = c[order], (y[order] == 0).astype(np.int64)

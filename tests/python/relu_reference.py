@@ -1,4 +1,4 @@
-"""Reference numbers for tests/test_score.cpp ("RelU fit"): the spec formula in NumPy.
+"""Reference numbers for tests/test_score.cpp ("RelU fit"): the formula of docs/algorithms.md in NumPy.
 
 W = relu(sym(lam * E_wrong[p p^T] - (1 - lam) * E_correct[p p^T])), zero diagonal,
 unit Frobenius norm; confidence -p^T W p. Run: /usr/bin/python3 tests/python/relu_reference.py

@@ -1,7 +1,7 @@
-// misd/eval/protocol.hpp -- the paper's evaluation protocol (§5.1–5.2, ALGORITHMS.md):
-// split the set at random into 20% validation and 80% test, choose each method's
-// hyper-parameters on the validation part by lowest AURC, measure on the test part,
-// repeat over seeds, and summarise each metric as mean ± std.
+// misd/eval/protocol.hpp -- the paper's evaluation protocol (§5.1–5.2; docs/algorithms.md,
+// "Evaluation protocol"): split the set at random into 20% validation and 80% test, choose each
+// method's hyper-parameters on the validation part by lowest AURC, measure on the test part, repeat
+// over seeds, and summarise each metric as mean ± std.
 //
 // Cost: each method is computed once per grid point over the whole set; the splits only
 // select rows of those results (fitted methods such as RelU refit on each validation part,

@@ -1,19 +1,19 @@
 // misd/metric/aurc.hpp -- area under the risk-coverage curve, and its excess (E-AURC).
 //
-// Spec: sort by confidence descending; risk-coverage points exist only between tie
-// groups. At coverage m/n (the m most confident kept, no tie group split) the
-// selective risk is (wrong among kept) / m. The curve runs from coverage 1 to 0 with
-// the last risk repeated at coverage 0, and AURC is its trapezoidal area. The value is
-// a plain fraction; tables multiply by 1000 as the paper does.
+// docs/algorithms.md, "Metrics": sort by confidence descending; risk-coverage points exist only
+// between tie groups. At coverage m/n (the m most confident kept, no tie group split) the selective
+// risk is (wrong among kept) / m. The curve runs from coverage 1 to 0 with the last risk repeated
+// at coverage 0, and AURC is its trapezoidal area. The value is a plain fraction; tables multiply
+// by 1000 as the paper does.
 //
-// E-AURC = AURC - AURC_optimal with the spec's continuous optimum
+// E-AURC = AURC - AURC_optimal with the continuous optimum
 // AURC_optimal = err + (1 - err) ln(1 - err), err the error rate.
 //
 // Both are always defined (n >= 1):
 // - no errors: every selective risk is 0, AURC = 0, err = 0, optimum 0, E-AURC = 0;
 // - no correct: every risk is 1, AURC = 1; the optimum is taken at its limit
 //   err -> 1, i.e. 1 (0 ln 0 = 0), so E-AURC = 0.
-// Because the spec's curve is discrete, AURC of a perfect separator (all confidences
+// Because the curve is discrete, AURC of a perfect separator (all confidences
 // distinct, every correct above every wrong) is the discrete optimum
 //   (1/n) [W - P (H_n - H_P) - W / (2n)],  W wrong, P correct, H_k harmonic numbers,
 // which lies slightly below the continuous formula (by about P/(12n) (1/P^2 - 1/n^2)),
@@ -60,13 +60,13 @@ inline double aurc_optimal_from(const metric_groups& g) {
 
 namespace misd::metric {
 
-/// Trapezoidal area under the spec's risk-coverage curve (a fraction, not x1000).
+/// Trapezoidal area under the risk-coverage curve (a fraction, not x1000).
 /// Always defined; 0 with no errors, 1 with no correct examples.
 inline double aurc(std::span<const double> confidence, std::span<const std::uint8_t> correct) {
   return misd::detail::aurc_from(misd::detail::make_metric_groups(confidence, correct));
 }
 
-/// The spec's AURC optimum err + (1 - err) ln(1 - err) for the error rate of `correct`
+/// The continuous AURC optimum err + (1 - err) ln(1 - err) for the error rate of `correct`
 /// (1 when every example is wrong, the formula's limit).
 inline double aurc_optimal(std::span<const double> confidence,
                            std::span<const std::uint8_t> correct) {

@@ -1,12 +1,11 @@
 // misd/metric/fpr_at_tpr.hpp -- FPR at a fixed TPR (FPR95 for tpr = 0.95).
 //
-// Spec convention: positive = misclassified, an example is rejected when its
-// confidence is at or below a threshold. Over every distinct confidence (ties grouped,
-// no interpolation, no ROC point dropped), the result is the smallest fraction of
-// correct examples rejected among thresholds that reject at least `tpr` of the wrong
-// ones. Both fractions grow with the threshold, so that is the lowest such threshold.
-// The comparison is rejected_wrong / wrong >= tpr in doubles, as
-// min(fpr[tpr >= 0.95]) over sklearn's ROC arrays computes it.
+// Convention (docs/algorithms.md, "Metrics"): positive = misclassified, an example is rejected when
+// its confidence is at or below a threshold. Over every distinct confidence (ties grouped, no
+// interpolation, no ROC point dropped), the result is the smallest fraction of correct examples
+// rejected among thresholds that reject at least `tpr` of the wrong ones. Both fractions grow with
+// the threshold, so that is the lowest such threshold. The comparison is rejected_wrong / wrong >=
+// tpr in doubles, as min(fpr[tpr >= 0.95]) over sklearn's ROC arrays computes it.
 //
 // Undefined when there are no misclassified examples (TPR is 0/0) or no correct ones
 // (FPR is 0/0).

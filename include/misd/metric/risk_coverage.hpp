@@ -1,10 +1,9 @@
 // misd/metric/risk_coverage.hpp -- the risk-coverage curve and its operating points.
 //
-// Spec curve: examples sorted by confidence descending, one point per tie group
-// boundary (a tie group is never split): coverage m/n with selective risk
-// (wrong among the m kept) / m. Points run from coverage 1 down to the smallest group
-// boundary, then the last risk is repeated at coverage 0. AURC (aurc.hpp) is its
-// trapezoidal area.
+// The curve (docs/algorithms.md, "Metrics"): examples sorted by confidence descending, one point
+// per tie group boundary (a tie group is never split): coverage m/n with selective risk (wrong
+// among the m kept) / m. Points run from coverage 1 down to the smallest group boundary, then the
+// last risk is repeated at coverage 0. AURC (aurc.hpp) is its trapezoidal area.
 //
 // Operating points use the curve's points only, no interpolation:
 // - risk_at_coverage(c): the risk at the smallest point whose coverage is >= c (keep at
@@ -102,7 +101,7 @@ inline metric::metric_value coverage_at_risk_from(const metric_groups& g, double
 
 namespace misd::metric {
 
-/// Every point of the spec's risk-coverage curve, from coverage 1 to coverage 0.
+/// Every point of the risk-coverage curve, from coverage 1 to coverage 0.
 inline risk_coverage risk_coverage_curve(std::span<const double> confidence,
                                          std::span<const std::uint8_t> correct) {
   return misd::detail::risk_coverage_from(misd::detail::make_metric_groups(confidence, correct));

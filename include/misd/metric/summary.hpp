@@ -1,6 +1,6 @@
 // misd/metric/summary.hpp -- every headline metric from one sort.
 //
-// The fields are those `misd metrics --format json` prints (CLI.md): n, errors,
+// The fields are those `misd metrics --format json` prints (docs/cli.md): n, errors,
 // accuracy, auroc, fpr95, aurc (a fraction, not x1000), eaurc, aupr_error,
 // aupr_success. Undefined metrics stay metric_value without a value and with the
 // reason; see each metric's header for when that happens.

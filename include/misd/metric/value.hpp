@@ -1,7 +1,7 @@
 // misd/metric/value.hpp -- the result of a scalar metric that may be undefined.
 //
 // Degenerate inputs (no errors, or no correct predictions) leave some metrics without
-// a value. The spec forbids reporting a silent number in that case, so such metrics
+// a value. misd never reports a silent number in that case, so such metrics
 // return a metric_value: either a value, or no value and the reason why.
 #pragma once
 
@@ -35,7 +35,7 @@ struct metric_value {
 };
 
 /// Which class a curve treats as positive.
-/// - error:   misclassified examples are positive, scored by -confidence (the spec's
+/// - error:   misclassified examples are positive, scored by -confidence (misd's
 ///            convention: detect errors by rejecting low confidence);
 /// - success: correct examples are positive, scored by confidence.
 enum class positive { error, success };

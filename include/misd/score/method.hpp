@@ -10,7 +10,7 @@
 //   compute(model, x, p)            the model-dependent part (forward/backward passes);
 //   confidence(output, fit, fit_correct)  the confidences; only methods learned from a
 //                                    labelled set (RelU) use the fit output and correctness.
-// Registry names (CLI.md): msr, odin, doctor, energy, max-logit, entropy, margin, relu,
+// Registry names (docs/cli.md): msr, odin, doctor, energy, max-logit, entropy, margin, relu,
 // rr-bs, rr-bs-pgd, rr-fast, rr-refine. Default grids: the paper's T x ε grid for odin and doctor,
 // the T grid for the rr-* estimators, T = 1 (ε = 0) for the plain baselines.
 #pragma once
@@ -41,11 +41,11 @@ struct hyper_parameters {
   friend bool operator==(const hyper_parameters&, const hyper_parameters&) = default;
 };
 
-/// The paper's temperature grid (ALGORITHMS.md).
+/// The paper's temperature grid (docs/algorithms.md, "Confidence scores").
 inline std::vector<double> paper_temperature_grid() {
   return {0.2, 0.4, 0.6, 0.8, 1, 1.1, 1.2, 1.3, 1.4, 1.5, 2, 2.5, 3, 100, 1000};
 }
-/// The paper's preprocessing-magnitude grid (ALGORITHMS.md).
+/// The paper's preprocessing-magnitude grid (docs/algorithms.md, "Confidence scores").
 inline std::vector<double> paper_epsilon_grid() {
   return {0, 5e-5, 1e-4, 1.5e-4, 2e-4, 2.5e-4, 3e-4, 3.5e-4, 4e-4, 6e-4, 8e-4, 1e-3};
 }
@@ -174,7 +174,7 @@ private:
   std::vector<std::uint8_t> fitted_correct_;
 };
 
-/// The names make_method knows, in the order of CLI.md.
+/// The names make_method knows, in the order of docs/cli.md.
 inline const std::vector<std::string>& method_names() {
   static const std::vector<std::string> names{"msr",       "odin",      "doctor",  "energy",
                                               "max-logit", "entropy",   "margin",  "relu",

@@ -1,7 +1,7 @@
 // misd/score/preprocess.hpp -- scores of a model's inputs, and ODIN-style input
 // preprocessing (paper B.3): x' = clamp(x + s · ε · sign(∇_x log C(x))), then the score at x'.
 //
-// s = +1 (the default, the spec's choice) takes the step that raises the confidence C;
+// s = +1 (the default, the paper's choice) takes the step that raises the confidence C;
 // s = −1 is the step the authors' evaluation code takes. Preprocessing needs the
 // model's input gradient (Differentiable); scoring without it needs only logits (Classifier).
 #pragma once
@@ -17,7 +17,7 @@ namespace misd::score {
 
 /// Which way the preprocessing step goes.
 enum class preprocess_direction {
-  raise_confidence, ///< x + ε sign(∇ log C)  (ALGORITHMS.md)
+  raise_confidence, ///< x + ε sign(∇ log C)  (the paper's, the default)
   lower_confidence, ///< x − ε sign(∇ log C)  (the authors' code)
 };
 

@@ -1,5 +1,5 @@
 // misd/score/relu.hpp -- RelU (Gomes et al. 2023): a K x K matrix learned from a labelled
-// split, confidence −pᵀ W p (ALGORITHMS.md):
+// split, confidence −pᵀ W p (docs/algorithms.md, "Confidence scores"):
 //   W = relu(sym(λ · E_wrong[p pᵀ] − (1 − λ) · E_correct[p pᵀ])), zero diagonal,
 //   normalised to unit Frobenius norm; all-ones off the diagonal (then normalised) when
 //   that matrix is all zero. An empty group (no wrong or no correct example) contributes
