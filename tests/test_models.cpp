@@ -41,8 +41,8 @@ TEST_CASE("MLP input gradient matches central differences, with and without norm
   rep = misd::check_input_gradient(normed, x, o);
   CHECK_MESSAGE(rep.passed, rep.message());
   // Normalising inside the model equals normalising outside it.
-  const batch<double> xn =
-      ((x.rowwise() - n.mean.transpose()).array().rowwise() / n.std.transpose().array()).matrix();
+  const batch<double> xn = ((x.rowwise() - n.mean.transpose()).array().rowwise() /
+                            n.std.transpose().array()).matrix();
   CHECK((normed.logits(x) - plain.logits(xn)).cwiseAbs().maxCoeff() < 1e-12);
 }
 
