@@ -7,6 +7,7 @@
 #include "radius_settings.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
+#include "misd/io.hpp"
 #include "misd/misd.hpp"
 #include "temp_dir.hpp"
 

@@ -1,4 +1,5 @@
 // Eigen models: exact input gradients (finite differences), concepts, normalisation.
+#include "misd/xtensor.hpp"
 #include "test_support.hpp"
 
 #include <doctest/doctest.h>

@@ -4,6 +4,7 @@
 
 #include "misd/eigen/linear.hpp"
 #include "misd/eval.hpp"
+#include "misd/eval/report_io.hpp"
 #include "misd/metric/aurc.hpp"
 #include "temp_dir.hpp"
 

@@ -1,5 +1,6 @@
 // Tests of RR-BS and RR-Fast against closed forms, typed over the Eigen and xtensor
 // backends, plus the MLP, cost and bad-input checks.
+#include "misd/xtensor.hpp"
 #include "radius_settings.hpp"
 #include "test_support.hpp"
 

@@ -1,4 +1,5 @@
-// misd/data.hpp -- data I/O: NPY arrays (xtensor) and MNIST-family IDX files (Eigen).
+// misd/data.hpp -- data I/O (component misd::io): NPY arrays (xtensor) and MNIST-family IDX
+// files (Eigen; gzip through zlib).
 #pragma once
 
 #include "misd/data/idx.hpp"

@@ -1,16 +1,62 @@
-# Configures, builds and runs the consumer project against an installed misd.
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE} -B ${BINARY} -G ${GENERATOR}
-                        -DCMAKE_PREFIX_PATH=${PREFIX} -DCMAKE_BUILD_TYPE=Release
-                RESULT_VARIABLE rc)
-if(rc)
-  message(FATAL_ERROR "consumer: configure failed")
+# Configures, builds and runs one consumer project against an installed misd, from scratch;
+# the last line, "consumer <CONSUMER>: passed", only when every step did.
+#   PREFIX, SOURCE, BINARY, GENERATOR  the installed tree, tests/consumer, a scratch folder
+#   CONSUMER   core, io, xtensor, torch or missing (tests/consumer/CMakeLists.txt)
+#   DISABLE    packages (comma-separated) that find_package must not find
+#   TORCH_DIR  where LibTorch's package is (torch only)
+#   EXPECT_CONFIGURE_FAILURE  a regex: configuring must fail with an output matching it
+# For core, the compiler's -H listing must name Eigen and nothing of xtensor, nlohmann_json
+# or zlib: the core compiles with Eigen alone.
+file(REMOVE_RECURSE ${BINARY}) # a fresh build, so the compiler runs and -H lists the headers
+set(args -S ${SOURCE} -B ${BINARY} -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${PREFIX}
+         -DCMAKE_BUILD_TYPE=Release -DMISD_CONSUMER=${CONSUMER})
+string(REPLACE "," ";" DISABLE "${DISABLE}")
+foreach(p IN LISTS DISABLE)
+  list(APPEND args -DCMAKE_DISABLE_FIND_PACKAGE_${p}=ON)
+endforeach()
+if(TORCH_DIR)
+  list(APPEND args -DTorch_DIR=${TORCH_DIR})
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${BINARY} RESULT_VARIABLE rc)
+execute_process(COMMAND ${CMAKE_COMMAND} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE out)
+if(DEFINED EXPECT_CONFIGURE_FAILURE)
+  if(NOT rc)
+    message("${out}")
+    message(FATAL_ERROR "consumer ${CONSUMER}: configure succeeded, but it must fail")
+  endif()
+  if(NOT out MATCHES "${EXPECT_CONFIGURE_FAILURE}")
+    message("${out}")
+    message(FATAL_ERROR "consumer ${CONSUMER}: configure failed without '${EXPECT_CONFIGURE_FAILURE}'")
+  endif()
+  message("consumer ${CONSUMER}: configure failed as expected")
+  message("consumer ${CONSUMER}: passed")
+  return()
+endif()
 if(rc)
-  message(FATAL_ERROR "consumer: build failed")
+  message("${out}")
+  message(FATAL_ERROR "consumer ${CONSUMER}: configure failed")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BINARY} RESULT_VARIABLE rc OUTPUT_VARIABLE out
+                ERROR_VARIABLE out)
+if(rc)
+  message("${out}")
+  message(FATAL_ERROR "consumer ${CONSUMER}: build failed")
+endif()
+if(CONSUMER STREQUAL "core")
+  if(NOT out MATCHES "Eigen/Core")
+    message("${out}")
+    message(FATAL_ERROR "consumer core: the compiler's -H listing is missing (no Eigen/Core)")
+  endif()
+  string(REGEX MATCHALL "[^\n]*([/\\](xtensor|xtl|nlohmann)[/\\]|zlib\\.h)[^\n]*" bad "${out}")
+  if(bad)
+    string(REPLACE ";" "\n" bad "${bad}")
+    message(FATAL_ERROR "consumer core: headers outside the core's dependencies:\n${bad}")
+  endif()
+  message("consumer core: no xtensor, nlohmann_json or zlib header compiled")
 endif()
 execute_process(COMMAND ${BINARY}/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out)
 message("${out}")
 if(rc)
-  message(FATAL_ERROR "consumer: program failed")
+  message(FATAL_ERROR "consumer ${CONSUMER}: program failed")
 endif()
+message("consumer ${CONSUMER}: passed")

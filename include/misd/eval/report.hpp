@@ -1,21 +1,18 @@
 // misd/eval/report.hpp -- mean ± std of a protocol's metrics per method, printed as the
-// paper's Table 2 (AUROC, FPR95 %, AURC×1000, accuracy %) and written as CSV and JSON
-// (atomically: a reader sees the old file or the complete new one).
+// paper's Table 2 (AUROC, FPR95 %, AURC×1000, accuracy %) and written as CSV to a stream.
+// JSON and the atomic writes to files are in misd/eval/report_io.hpp (component misd::io:
+// nlohmann_json); this header needs only Eigen.
 //
 // std is the sample standard deviation (n − 1 in the denominator; 0 for a single run).
 // A metric undefined on any run (e.g. AUROC on a test part without errors) is undefined
 // in the summary, with that run's reason.
 #pragma once
 
-#include "misd/detail/atomic_write.hpp"
 #include "misd/eval/protocol.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <array>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <optional>
 #include <ostream>
 #include <sstream>
@@ -89,13 +86,6 @@ inline std::optional<radius_status_counts> status_totals(const method_report& m)
 }
 
 namespace detail {
-inline nlohmann::json status_json(const radius_status_counts& c) {
-  nlohmann::json j;
-  for (std::size_t k = 0; k < radius_status_count; ++k)
-    j[std::string(name(static_cast<radius_status>(k)))] = c[k];
-  return j;
-}
-
 inline std::string format_pm(const mean_std& a, double scale, int digits) {
   if (!a.mean.defined())
     return "undefined";
@@ -167,69 +157,6 @@ inline void write_csv(std::ostream& os, const protocol_report& r) {
     }
     os << '\n';
   }
-}
-
-namespace detail {
-inline nlohmann::json to_json(const metric::metric_value& v) {
-  return v.defined() ? nlohmann::json(*v.value) : nlohmann::json(nullptr);
-}
-inline nlohmann::json to_json(const metric::summary& s) {
-  nlohmann::json j;
-  j["n"] = s.n;
-  j["errors"] = s.errors;
-  for (auto k : report_metrics)
-    j[std::string(k)] = to_json(metric_of(s, k));
-  return j;
-}
-} // namespace detail
-
-/// JSON: the protocol, and per method its runs (chosen hyper-parameters, validation AURC,
-/// test metrics) and the mean and std of every metric (null when undefined, with the reason).
-inline nlohmann::json to_json(const protocol_report& r) {
-  nlohmann::json j;
-  j["n"] = r.n;
-  j["errors"] = r.errors;
-  j["seeds"] = r.options.seeds;
-  j["validation_fraction"] = r.options.validation_fraction;
-  j["selection"] = "lowest validation AURC";
-  j["methods"] = nlohmann::json::array();
-  for (const auto& m : r.methods) {
-    nlohmann::json jm;
-    jm["name"] = m.name;
-    jm["runs"] = nlohmann::json::array();
-    for (const auto& run : m.runs) {
-      nlohmann::json jr{{"seed", run.seed},
-                        {"temperature", run.chosen.temperature},
-                        {"epsilon", run.chosen.epsilon},
-                        {"validation_aurc", run.validation_aurc},
-                        {"test", detail::to_json(run.test)}};
-      if (run.test_status)
-        jr["test_status"] = detail::status_json(*run.test_status);
-      jm["runs"].push_back(std::move(jr));
-    }
-    if (const auto t = status_totals(m))
-      jm["test_status"] = detail::status_json(*t);
-    for (auto k : report_metrics) {
-      const auto a = aggregate(m, k);
-      jm["mean"][std::string(k)] = detail::to_json(a.mean);
-      jm["std"][std::string(k)] = detail::to_json(a.std);
-      if (!a.mean.defined())
-        jm["undefined"][std::string(k)] = a.mean.reason;
-    }
-    j["methods"].push_back(std::move(jm));
-  }
-  return j;
-}
-
-/// Writes the CSV atomically.
-inline void write_csv(const std::filesystem::path& path, const protocol_report& r) {
-  misd::detail::write_file_atomically(path, [&](std::ostream& os) { write_csv(os, r); });
-}
-
-/// Writes the JSON atomically.
-inline void write_json(const std::filesystem::path& path, const protocol_report& r) {
-  misd::detail::write_file_atomically(path,
-                                      [&](std::ostream& os) { os << to_json(r).dump(2) << '\n'; });
 }
 
 } // namespace misd::eval
