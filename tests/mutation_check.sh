@@ -57,6 +57,9 @@ mutation bs-bracket include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "
   "RR-BS: a flip raises lo and a non-flip lowers hi (bracket update swapped)" \
   '(same ? ws.lo[e] : ws.hi[e]) = ws.at[j];' \
   '(same ? ws.hi[e] : ws.lo[e]) = ws.at[j];'
+also include/misd/radius/bracket.hpp \
+  'void record(double r, bool flipped) { (flipped ? hi : lo) = r; }' \
+  'void record(double r, bool flipped) { (flipped ? lo : hi) = r; }'
 mutation bs-box include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS: probes not clamped into the box (box clamp dropped)" \
   'evaluate_ray_points(model, x, o.box, count, n, ws, res);' \
@@ -71,6 +74,9 @@ mutation bs-tolerance include/misd/radius/rr_bs.hpp "test_radius test_rr_refine"
 also include/misd/radius/options.hpp \
   'std::isfinite(hi) && hi - lo <= o.tolerance * hi;' \
   'std::isfinite(hi) && hi - lo < o.tolerance * hi;'
+also include/misd/radius/bracket.hpp \
+  'std::isfinite(hi) && hi - lo <= o.tolerance * hi;' \
+  'std::isfinite(hi) && hi - lo < o.tolerance * hi;'
 mutation bs-doubling include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS: the search grows by 4x instead of doubling" \
   'ws.at[count++] = std::min({(ws.lo[e] + ws.hi[e]) / 2, 2 * ws.lo[e], o.max_radius});' \
@@ -78,18 +84,30 @@ mutation bs-doubling include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" 
 also include/misd/radius/options.hpp \
   'return std::min({(lo + hi) / 2, 2 * lo, o.max_radius});' \
   'return std::min({(lo + hi) / 2, 4 * lo, o.max_radius});'
+also include/misd/radius/bracket.hpp \
+  'return std::min({(lo + hi) / 2, 2 * lo, o.max_radius});' \
+  'return std::min({(lo + hi) / 2, 4 * lo, o.max_radius});'
 mutation pgd-bracket include/misd/radius/rr_bs.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-BS (PGD): bracket update swapped in the shared boundary search" \
   '(pred[i] == res.prediction[i] ? lo[i] : hi[i]) = r[i];' \
   '(pred[i] == res.prediction[i] ? hi[i] : lo[i]) = r[i];'
+also include/misd/radius/rr_bs.hpp \
+  'bracket[i].record(r[static_cast<Eigen::Index>(i)], pred[i] != res.prediction[i]);' \
+  'bracket[i].record(r[static_cast<Eigen::Index>(i)], pred[i] == res.prediction[i]);'
 mutation fast-sign include/misd/radius/rr_fast.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-Fast: the slope of the linearised gap with its sign flipped" \
+  'const double slope = ((z1(j1, k) - z0(j0, k)) - dy) / alpha;' \
+  'const double slope = (dy - (z1(j1, k) - z0(j0, k))) / alpha;'
+also include/misd/radius/ray.hpp \
   'const double slope = ((z1(j1, k) - z0(j0, k)) - dy) / alpha;' \
   'const double slope = (dy - (z1(j1, k) - z0(j0, k))) / alpha;'
 mutation fast-step include/misd/radius/rr_fast.hpp "test_radius test_rr_refine" "^(test_radius|test_rr_refine)$" \
   "RR-Fast: finite difference divided by the wrong step (alpha / 2)" \
   'const double q = linear_crossing_rows(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step);' \
   'const double q = linear_crossing_rows(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step / 2);'
+also include/misd/radius/rr_fast.hpp \
+  'const double q = linear_crossing(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step);' \
+  'const double q = linear_crossing(ws.z0, e, ws.z_probe, e, res.prediction[i], o.fd_step / 2);'
 # (r <= lo -> r < lo in replay_rr_bs is an equivalent mutant: a probe at exactly the verified
 # lo is then decided by the estimate, which lies above lo, so the same way; the `determined`
 # flag it clears changes no probe and no radius. Not listed.)
@@ -156,6 +174,9 @@ mutation registry-radius include/misd/score/method.hpp "test_score" "^test_score
   "registry: 'rr-fast' runs RR-BS and 'rr-bs' RR-Fast (names swapped)" \
   $'radius_result r = name == "rr-fast"     ? rr_fast(model, x, ro)\n                      : name == "rr-bs"     ? rr_bs(model, x, ro)' \
   $'radius_result r = name == "rr-fast"     ? rr_bs(model, x, ro)\n                      : name == "rr-bs"     ? rr_fast(model, x, ro)'
+also include/misd/score/method.hpp \
+  'if (name == "rr-fast")' \
+  'if (name == "rr-bs")'
 mutation registry-entropy include/misd/score/method.hpp "test_score" "^test_score$" \
   "registry: 'entropy' computes the margin" \
   'return detail::logit_method<M>(n, logit_score::negative_entropy, t1, o);' \
