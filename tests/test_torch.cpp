@@ -14,6 +14,7 @@
 #include "misd/torch.hpp"
 #include "misd/train/rat.hpp"
 #include "misd/train/sgd.hpp"
+#include "misd/train/trainer.hpp"
 #include "saturation_cases.hpp"
 
 #include <doctest/doctest.h>
@@ -518,6 +519,165 @@ TEST_CASE("torch MLP is Trainable: RAT gradients and an SGD step match the Eigen
   opt.step(model.parameters(), model.gradients(), 0.1);
   opt_e.step(em.parameters(), em.gradients(), 0.1);
   CHECK((host(model.logits(xt)) - em.logits(xe).cast<double>()).cwiseAbs().maxCoeff() < 1e-5);
+}
+
+namespace {
+/// A torch batch whose batch_ops count the trainer's row gathers and host conversions
+/// (the only way images reach a model's device in misd::train::fit).
+struct counted_batch {
+  torch::Tensor t;
+};
+std::size_t host_conversions = 0, row_gathers = 0;
+} // namespace
+
+template <>
+struct misd::batch_ops<counted_batch> {
+  using B = counted_batch;
+  using T = misd::batch_ops<torch::Tensor>;
+  static std::size_t rows(const B& x) { return T::rows(x.t); }
+  static std::size_t cols(const B& x) { return T::cols(x.t); }
+  static B sign(const B& g) { return {T::sign(g.t)}; }
+  static B add_scaled_rows(const B& x, const host_vector& t, const B& d) {
+    return {T::add_scaled_rows(x.t, t, d.t)};
+  }
+  static void clamp(B& x, double lo, double hi) { T::clamp(x.t, lo, hi); }
+  static void project_linf(B& x, const B& x0, const host_vector& e) {
+    T::project_linf(x.t, x0.t, e);
+  }
+  static B uniform_noise(const B& like, std::uint64_t s) { return {T::uniform_noise(like.t, s)}; }
+  static void to_host(const B& z, host_matrix& out) { T::to_host(z.t, out); }
+  static B from_host(const host_matrix& g, const B& like) { return {T::from_host(g, like.t)}; }
+  static B gather_rows(const B& x, const std::size_t* idx, std::size_t n) {
+    ++row_gathers;
+    return {T::gather_rows(x.t, idx, n)};
+  }
+  static B mix_rows(const B& x, const std::size_t* perm, double lambda) {
+    return {T::mix_rows(x.t, perm, lambda)};
+  }
+  static B from_host_batch(const misd::eigen::batch<float>& h) {
+    ++host_conversions;
+    return {T::from_host_batch(h)};
+  }
+};
+
+namespace {
+/// The torch MLP adapter seen through counted batches.
+struct counted_model {
+  using batch_type = counted_batch;
+  tb::module_model<torch::nn::Sequential>& m;
+  batch_type logits(const batch_type& x) { return {m.logits(x.t)}; }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) {
+    return {m.input_gradient(x.t, g.t)};
+  }
+  batch_type accumulate_gradients(const batch_type& x, const batch_type& g) {
+    return {m.accumulate_gradients(x.t, g.t)};
+  }
+  void zero_gradients() { m.zero_gradients(); }
+  auto parameters() { return m.parameters(); }
+  auto gradients() { return m.gradients(); }
+};
+static_assert(misd::Trainable<counted_model>);
+
+std::vector<float> flat(const std::vector<std::span<float>>& spans) {
+  std::vector<float> all;
+  for (auto s : spans)
+    all.insert(all.end(), s.begin(), s.end());
+  return all;
+}
+
+misd::train::train_options rat_mixup_options() {
+  misd::train::train_options o;
+  o.epochs = 2;
+  o.batch_size = 32;
+  o.mixup_alpha = 1.0;
+  o.mixup_off_last_epochs = 1;
+  o.objective.kind = misd::train::objective::rat;
+  o.objective.epsilon = 0.01;
+  o.seed = 3;
+  return o;
+}
+} // namespace
+
+TEST_CASE("torch batches: gather_rows equals the Eigen backend's; Mixup's mix_rows to a rounding") {
+  const auto xe = mlp_inputs(40);
+  const auto xt = to_torch(xe).to(test_device());
+  const std::vector<std::size_t> idx{3, 39, 0, 3, 7}, run{4, 5, 6};
+  CHECK((host(ops::gather_rows(xt, idx.data(), idx.size())) -
+         misd::batch_ops<misd::eigen::batch<float>>::gather_rows(xe, idx.data(), idx.size())
+             .cast<double>())
+            .cwiseAbs()
+            .maxCoeff() == 0.0);
+  CHECK(ops::gather_rows(xt, run.data(), run.size()).size(0) == 3);
+  misd::train::random_source re(4), rt(4);
+  misd::label_vector y(40);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = int(i % 5);
+  auto me = xe;
+  auto mt = xt;
+  const auto te = misd::train::mixup(me, y, 0.7, re);
+  const auto tt = misd::train::mixup(mt, y, 0.7, rt);
+  CHECK(tt.weight == te.weight);
+  CHECK(tt.b == te.b);
+  CHECK(mt.device() == xt.device());
+  // l·x_i + m·x_j in float: LibTorch's kernels round the two products, the Eigen backend's
+  // expression may be contracted into a fused multiply-add (-march=native); the values lie
+  // in [0, 1], so they differ by at most a rounding of about 6e-8.
+  CHECK((host(mt) - me.cast<double>()).cwiseAbs().maxCoeff() <= 1.2e-7);
+  CHECK((host(xt) - xe.cast<double>()).cwiseAbs().maxCoeff() == 0.0); // xt not written into
+}
+
+TEST_CASE(
+    "torch MLP trained by fit: the Eigen MLP's weights; one host copy per minibatch or none") {
+  // RAT (FGSM) with Mixup, 100 images in batches of 32 (an uneven last batch), 2 epochs.
+  const auto xe = mlp_inputs(100);
+  misd::label_vector y(100);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = int((i * 7) % 5);
+  const auto o = rat_mixup_options();
+  const std::size_t minibatches = 2 * 4;
+
+  auto em = eigen_mlp();
+  const auto he = misd::train::fit(em, {xe, y}, o);
+  const auto we = flat(em.parameters());
+
+  // The training set as a tensor (the model's batch type): gathered where it lies.
+  tb::module_model direct(torch_mlp(eigen_mlp()));
+  const auto xt = to_torch(xe);
+  const auto ht = misd::train::fit(direct, {xt, y}, o);
+  const auto wt = flat(direct.parameters());
+  REQUIRE(wt.size() == we.size());
+  double worst = 0, scale = 0;
+  for (std::size_t j = 0; j < we.size(); ++j) {
+    worst = std::max(worst, std::abs(double(wt[j]) - double(we[j])));
+    scale = std::max(scale, std::abs(double(we[j])));
+  }
+  MESSAGE("torch vs Eigen MLP after fit: largest weight difference ", worst, " (largest weight ",
+          scale, ")");
+  CHECK(worst <= 1e-5 * scale);
+  REQUIRE(ht.size() == he.size());
+  for (std::size_t e = 0; e < he.size(); ++e)
+    CHECK(ht[e].loss == doctest::Approx(he[e].loss).epsilon(1e-5));
+  CHECK(misd::train::accuracy(direct, {xt, y}) == misd::train::accuracy(em, {xe, y}));
+
+  // Counted: host float images are converted once per minibatch; a tensor training set never.
+  tb::module_model on_host_net(torch_mlp(eigen_mlp())), on_device_net(torch_mlp(eigen_mlp()));
+  counted_model on_host{on_host_net}, on_device{on_device_net};
+  host_conversions = row_gathers = 0;
+  misd::train::fit(on_host, misd::train::labelled_data{xe, y}, o);
+  CHECK(host_conversions == minibatches);
+  CHECK(row_gathers == 0); // gathered on the host, in the Eigen batch
+  host_conversions = row_gathers = 0;
+  const counted_batch xc{xt};
+  misd::train::fit(on_device, {xc, y}, o);
+  CHECK(host_conversions == 0);
+  CHECK(row_gathers == minibatches);
+  // The same weights either way, to Mixup's rounding (mixed by Eigen or by LibTorch).
+  const auto wh = flat(on_host_net.parameters()), wd = flat(on_device_net.parameters());
+  REQUIRE(wh.size() == wd.size());
+  double apart = 0;
+  for (std::size_t j = 0; j < wh.size(); ++j)
+    apart = std::max(apart, std::abs(double(wh[j]) - double(wd[j])));
+  CHECK(apart <= 1e-5 * scale);
 }
 
 TEST_CASE("callers in no-grad or inference mode get the same results") {

@@ -4,6 +4,7 @@
 #include "misd/eigen/linear.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/train.hpp"
+#include "misd/xtensor/ops.hpp"
 
 #include "skip.hpp"
 
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -414,6 +416,154 @@ TEST_CASE("Mixup mixes rows with a Beta(α, α) weight and a permutation") {
   std::vector<int> seen(t.b.begin(), t.b.end());
   std::sort(seen.begin(), seen.end());
   CHECK(seen == label_vector{0, 1, 2, 3});
+}
+
+namespace {
+/// Mixup as a direct loop over Eigen rows: the reference that misd::train::mixup, which goes
+/// through batch_ops<B>::mix_rows, must reproduce bit for bit.
+template <class Scalar>
+tr::soft_targets reference_mixup(batch<Scalar>& x, const label_vector& y, double alpha,
+                                 tr::random_source& rng) {
+  const double lam = rng.beta(alpha, alpha);
+  const auto perm = rng.permutation(y.size());
+  batch<Scalar> mixed(x.rows(), x.cols());
+  tr::soft_targets t;
+  t.weight = lam;
+  t.a = y;
+  t.b.resize(y.size());
+  const auto l = static_cast<Scalar>(lam), m = static_cast<Scalar>(1.0 - lam);
+  for (std::size_t i = 0; i < y.size(); ++i) {
+    const auto j = static_cast<Eigen::Index>(perm[i]);
+    mixed.row(static_cast<Eigen::Index>(i)) =
+        l * x.row(static_cast<Eigen::Index>(i)) + m * x.row(j);
+    t.b[i] = y[perm[i]];
+  }
+  x = std::move(mixed);
+  return t;
+}
+
+using xbatch = misd::xtensor::batch<float>;
+xbatch to_xtensor(const batch<float>& e) {
+  xbatch x({static_cast<std::size_t>(e.rows()), static_cast<std::size_t>(e.cols())});
+  std::copy(e.data(), e.data() + e.size(), x.begin());
+  return x;
+}
+batch<float> to_eigen(const xbatch& x) {
+  batch<float> e(static_cast<Eigen::Index>(x.shape()[0]), static_cast<Eigen::Index>(x.shape()[1]));
+  std::copy(x.begin(), x.end(), e.data());
+  return e;
+}
+
+/// An Eigen MLP whose batches are xtensor batches: a model of another backend for the trainer.
+struct xtensor_mlp {
+  using batch_type = xbatch;
+  mlp<float>& m;
+  batch_type logits(const batch_type& x) { return to_xtensor(m.logits(to_eigen(x))); }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) {
+    return to_xtensor(m.input_gradient(to_eigen(x), to_eigen(g)));
+  }
+  batch_type accumulate_gradients(const batch_type& x, const batch_type& g) {
+    return to_xtensor(m.accumulate_gradients(to_eigen(x), to_eigen(g)));
+  }
+  batch_type forward_backward(const batch_type& x,
+                              const std::function<batch_type(const batch_type&)>& upstream,
+                              bool input_gradient) {
+    return to_xtensor(m.forward_backward(
+        to_eigen(x), [&](const batch<float>& z) { return to_eigen(upstream(to_xtensor(z))); },
+        input_gradient));
+  }
+  void zero_gradients() { m.zero_gradients(); }
+  auto parameters() { return m.parameters(); }
+  auto gradients() { return m.gradients(); }
+};
+static_assert(misd::Trainable<xtensor_mlp>);
+static_assert(misd::detail::has_forward_backward<xtensor_mlp>);
+
+std::vector<float> flat_parameters(mlp<float>& m) {
+  std::vector<float> all;
+  for (auto s : m.parameters())
+    all.insert(all.end(), s.begin(), s.end());
+  return all;
+}
+} // namespace
+
+TEST_CASE("Mixup through batch_ops equals the direct Eigen loop bit for bit, on every backend") {
+  const batch<float> x0 = random_batch(37, 11, 21).cast<float>();
+  label_vector y(37);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = int(i % 4);
+  for (double alpha : {0.2, 1.0}) {
+    CAPTURE(alpha);
+    tr::random_source r1(8), r2(8), r3(8), r4(8), r5(8);
+    batch<float> a = x0, b = x0;
+    batch<double> ad = x0.cast<double>(), bd = ad;
+    xbatch c = to_xtensor(x0);
+    const auto ta = reference_mixup(a, y, alpha, r1);
+    const auto tb = tr::mixup(b, y, alpha, r2);
+    const auto tad = reference_mixup(ad, y, alpha, r3);
+    const auto tbd = tr::mixup(bd, y, alpha, r4);
+    const auto tc = tr::mixup(c, y, alpha, r5);
+    CHECK(std::memcmp(a.data(), b.data(), std::size_t(a.size()) * sizeof(float)) == 0);
+    CHECK(std::memcmp(ad.data(), bd.data(), std::size_t(ad.size()) * sizeof(double)) == 0);
+    CHECK(std::memcmp(a.data(), c.data(), std::size_t(a.size()) * sizeof(float)) == 0);
+    for (const auto* t : {&tb, &tc}) {
+      CHECK(t->weight == ta.weight);
+      CHECK(t->a == ta.a);
+      CHECK(t->b == ta.b);
+    }
+    CHECK(tbd.weight == tad.weight);
+    CHECK(tbd.b == tad.b);
+    CHECK(r2.next() == r1.next()); // as many draws
+  }
+  // gather_rows: the rows asked for, in that order, on both backends.
+  const std::vector<std::size_t> idx{5, 0, 36, 5};
+  const auto ge = misd::batch_ops<batch<float>>::gather_rows(x0, idx.data(), idx.size());
+  const auto gx = misd::batch_ops<xbatch>::gather_rows(to_xtensor(x0), idx.data(), idx.size());
+  for (std::size_t i = 0; i < idx.size(); ++i)
+    CHECK(ge.row(Eigen::Index(i)) == x0.row(Eigen::Index(idx[i])));
+  CHECK(to_eigen(gx) == ge);
+}
+
+TEST_CASE("Training an xtensor model through the generic path gives the Eigen path's weights") {
+  // RAT (FGSM), Mixup and an uneven last batch: every batch operation of the trainer runs.
+  const batch<float> x = random_batch(150, 20, 19).cast<float>();
+  label_vector y(150);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = x(static_cast<Eigen::Index>(i), 0) > x(static_cast<Eigen::Index>(i), 1) ? 1 : 0;
+  tr::train_options o;
+  o.epochs = 3;
+  o.batch_size = 32;
+  o.mixup_alpha = 1.0;
+  o.mixup_off_last_epochs = 1;
+  o.objective.kind = tr::objective::rat;
+  o.objective.epsilon = 0.01;
+  o.seed = 5;
+
+  auto reference = mlp<float>::random({20, 16, 2}, 4);
+  const auto h_ref = tr::fit(reference, {x, y}, o);
+  const double acc_ref = tr::accuracy(reference, {x, y}, 64);
+
+  // xtensor data gathered and mixed in xtensor, and Eigen host data converted per minibatch.
+  auto on_xtensor = mlp<float>::random({20, 16, 2}, 4);
+  auto from_host = mlp<float>::random({20, 16, 2}, 4);
+  xtensor_mlp mx{on_xtensor}, mh{from_host};
+  const xbatch xx = to_xtensor(x);
+  const auto h_x = tr::fit(mx, {xx, y}, o);
+  const auto h_h = tr::fit(mh, tr::labelled_data{x, y}, o);
+  const auto a = flat_parameters(reference), b = flat_parameters(on_xtensor),
+             c = flat_parameters(from_host);
+  REQUIRE(a.size() == b.size());
+  REQUIRE(a.size() == c.size());
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
+  REQUIRE(h_x.size() == h_ref.size());
+  for (std::size_t e = 0; e < h_ref.size(); ++e) {
+    CHECK(h_x[e].loss == h_ref[e].loss);
+    CHECK(h_h[e].loss == h_ref[e].loss);
+    CHECK(h_x[e].accuracy == h_ref[e].accuracy);
+  }
+  CHECK(tr::accuracy(mx, {xx, y}, 64) == acc_ref);
+  CHECK(tr::accuracy(mh, tr::labelled_data{x, y}, 64) == acc_ref);
 }
 
 namespace {

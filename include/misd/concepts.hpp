@@ -41,8 +41,9 @@ using label_vector = std::vector<int>;
 /// Customisation point: specialise for a batch type B with these static members
 ///   std::size_t  rows(const B&)                     examples in the batch (N)
 ///   std::size_t  cols(const B&)                     numbers per example (D or K)
-///   B            sign(const B& g)                   element-wise sign, sign(0) = 0, sign(NaN) =
-///   NaN B            add_scaled_rows(const B& x, const host_vector& t, const B& d)
+///   B            sign(const B& g)                   element-wise sign, sign(0) = 0,
+///                                                   sign(NaN) = NaN
+///   B            add_scaled_rows(const B& x, const host_vector& t, const B& d)
 ///                                                   x_i + t_i d_i for every example i
 ///   void         clamp(B& x, double lo, double hi)  element-wise clamp into a box
 ///   void         project_linf(B& x, const B& x0, const host_vector& eps)
@@ -52,6 +53,19 @@ using label_vector = std::vector<int>;
 ///   void         to_host(const B& z, host_matrix& out)  N x cols copy to the host
 ///   B            from_host(const host_matrix& g, const B& like)
 ///                                                   host N x K matrix as a batch like `like`
+///
+/// Training members, required by misd::train::fit and misd::train::mixup only (checked
+/// there, not by the Batch concept):
+///   B            gather_rows(const B& x, const std::size_t* idx, std::size_t n)
+///                                                   rows idx[0..n) of x, in that order
+///   B            mix_rows(const B& x, const std::size_t* perm, double lambda)
+///                                                   row i: l·x_i + m·x_perm[i], with l = λ and
+///                                                   m = 1 − λ rounded to the batch's scalar
+/// and, for a model trained on host data of another type, optionally
+///   B            from_host_batch(const H& h)        a row-major host Eigen batch H of float or
+///                                                   double as a B, without a detour through
+///                                                   double (the trainer converts each minibatch
+///                                                   once)
 template <class B>
 struct batch_ops;
 

@@ -53,6 +53,29 @@ struct batch_ops<eigen::batch<Scalar>> {
   static void to_host(const B& z, host_matrix& out) { out = z.template cast<double>(); }
   static B from_host(const host_matrix& g, const B&) { return g.cast<Scalar>(); }
 
+  // Training operations (misd::train::fit and misd::train::mixup).
+
+  /// Rows idx[0], ..., idx[n - 1] of x, in that order.
+  static B gather_rows(const B& x, const std::size_t* idx, std::size_t n) {
+    B out(static_cast<Eigen::Index>(n), x.cols());
+    for (std::size_t i = 0; i < n; ++i)
+      out.row(static_cast<Eigen::Index>(i)) = x.row(static_cast<Eigen::Index>(idx[i]));
+    return out;
+  }
+  /// Row i is l·x_i + m·x_perm[i] with l = λ and m = 1 − λ rounded to Scalar (Mixup).
+  static B mix_rows(const B& x, const std::size_t* perm, double lambda) {
+    B mixed(x.rows(), x.cols());
+    const auto l = static_cast<Scalar>(lambda), m = static_cast<Scalar>(1.0 - lambda);
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      mixed.row(i) = l * x.row(i) + m * x.row(static_cast<Eigen::Index>(perm[i]));
+    return mixed;
+  }
+  /// A host batch of another scalar type as this one (each number rounded once).
+  template <class S>
+  static B from_host_batch(const eigen::batch<S>& h) {
+    return h.template cast<Scalar>();
+  }
+
   // Optional in-place operations (misd/radius/workspace.hpp detects them): with these the
   // estimators reuse buffers across calls and evaluate only the examples still searching.
   // A buffer keeps its shape once set, so steady-state calls allocate nothing.

@@ -33,6 +33,12 @@ inline torch::Tensor per_row(const host_vector& t, const torch::Tensor& like) {
   // Round to the batch's dtype on the host first (as the Eigen backend does: t.cast<S>()).
   return host.to(like.scalar_type()).to(like.device()).view(shape);
 }
+/// n row indices as an int64 tensor on `device`.
+inline torch::Tensor row_index(const std::size_t* idx, std::size_t n, const torch::Device& device) {
+  std::vector<std::int64_t> host(idx, idx + n);
+  return torch::from_blob(host.data(), {static_cast<std::int64_t>(n)}, torch::kLong)
+      .to(device, /*non_blocking=*/false, /*copy=*/true);
+}
 } // namespace torch_backend::detail
 
 template <>
@@ -94,6 +100,39 @@ struct batch_ops<torch::Tensor> {
       out = out.view(like.sizes());
     return out;
   }
+
+  // Training operations (misd::train::fit and misd::train::mixup): they run on x's device;
+  // only the row indices (n integers) travel there.
+
+  /// Rows idx[0], ..., idx[n - 1] of x, in that order (a view when they are consecutive).
+  static B gather_rows(const B& x, const std::size_t* idx, std::size_t n) {
+    bool consecutive = true;
+    for (std::size_t i = 1; consecutive && i < n; ++i)
+      consecutive = idx[i] == idx[0] + i;
+    if (consecutive && n > 0)
+      return x.narrow(0, static_cast<std::int64_t>(idx[0]), static_cast<std::int64_t>(n));
+    return x.index_select(0, torch_backend::detail::row_index(idx, n, x.device()));
+  }
+  /// Row i is l·x_i + m·x_perm[i] with l = λ and m = 1 − λ rounded to x's dtype (Mixup; the
+  /// Eigen backend's arithmetic).
+  static B mix_rows(const B& x, const std::size_t* perm, double lambda) {
+    const auto partner =
+        x.index_select(0, torch_backend::detail::row_index(perm, rows(x), x.device()));
+    const auto l = torch::scalar_tensor(lambda, torch::kDouble).to(x.scalar_type());
+    const auto m = torch::scalar_tensor(1.0 - lambda, torch::kDouble).to(x.scalar_type());
+    return l.to(x.device()) * x + m.to(x.device()) * partner;
+  }
+  /// A row-major host Eigen batch (float or double) as an N x D CPU tensor of its scalar
+  /// type: one copy, each number kept as it is. To train on another device, give the
+  /// trainer the data as a tensor there instead.
+  template <class S>
+  static B
+  from_host_batch(const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>& h) {
+    return torch::from_blob(const_cast<S*>(h.data()), {h.rows(), h.cols()},
+                            torch::CppTypeToScalarType<S>::value)
+        .clone();
+  }
+
   /// out = clamp(x_i + t_j d_i) for i = rows[j], j < count: every probe point of a pass in
   /// one batch, in add_scaled_rows + clamp's arithmetic (so the points agree bit for bit).
   /// out has exactly `count` rows (`capacity` matters to in-place backends only).

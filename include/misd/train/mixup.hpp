@@ -6,11 +6,11 @@
 #pragma once
 
 #include "misd/concepts.hpp"
-#include "misd/eigen/ops.hpp"
 #include "misd/error.hpp"
 #include "misd/train/random.hpp"
 
 #include <cmath>
+#include <concepts>
 #include <cstddef>
 
 namespace misd::train {
@@ -32,30 +32,34 @@ struct soft_targets {
   std::size_t size() const { return a.size(); }
 };
 
-/// Mixes a host batch in place and returns its targets. α <= 0 turns Mixup off.
-template <class Scalar>
-soft_targets mixup(eigen::batch<Scalar>& x, const label_vector& y, double alpha,
-                   random_source& rng) {
-  if (static_cast<std::size_t>(x.rows()) != y.size())
+namespace impl {
+template <class B>
+concept has_mix_rows = requires(const B& x, const std::size_t* perm) {
+  { batch_ops<B>::mix_rows(x, perm, 0.5) } -> std::convertible_to<B>;
+};
+} // namespace impl
+
+/// Mixes a batch in place (through batch_ops<B>::mix_rows, on the batch's device) and
+/// returns its targets. α <= 0 turns Mixup off.
+template <class B>
+soft_targets mixup(B& x, const label_vector& y, double alpha, random_source& rng) {
+  static_assert(impl::has_mix_rows<B>,
+                "misd: Mixup needs batch_ops<B>::mix_rows (see misd/concepts.hpp)");
+  const auto n = batch_ops<B>::rows(x);
+  if (n != y.size())
     throw invalid_argument(
-        detail::message("mixup: ", y.size(), " labels for a batch of ", x.rows(), " examples"));
+        misd::detail::message("mixup: ", y.size(), " labels for a batch of ", n, " examples"));
   if (!(alpha > 0) || !std::isfinite(alpha))
     return soft_targets::hard(y);
   const double lam = rng.beta(alpha, alpha);
   const auto perm = rng.permutation(y.size());
-  eigen::batch<Scalar> mixed(x.rows(), x.cols());
   soft_targets t;
   t.weight = lam;
   t.a = y;
   t.b.resize(y.size());
-  const auto l = static_cast<Scalar>(lam), m = static_cast<Scalar>(1.0 - lam);
-  for (std::size_t i = 0; i < y.size(); ++i) {
-    const auto j = static_cast<Eigen::Index>(perm[i]);
-    mixed.row(static_cast<Eigen::Index>(i)) =
-        l * x.row(static_cast<Eigen::Index>(i)) + m * x.row(j);
+  for (std::size_t i = 0; i < y.size(); ++i)
     t.b[i] = y[perm[i]];
-  }
-  x = std::move(mixed);
+  x = batch_ops<B>::mix_rows(x, perm.data(), lam);
   return t;
 }
 

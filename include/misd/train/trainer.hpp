@@ -11,12 +11,19 @@
 // The callback receives a report per batch and one per epoch; how to show them is the
 // caller's (the misd tool draws a bar on a terminal: examples/misd/progress.hpp).
 //
+// The images are any batch type D whose batch_ops have the training members (gather_rows,
+// mix_rows; misd/concepts.hpp): the model's batch type, or a host Eigen batch that
+// batch_ops<batch_type>::from_host_batch takes. Minibatches are gathered and mixed in D;
+// a D other than the model's batch type is converted once per minibatch. So a LibTorch
+// model given its training set as a tensor on its device trains without any copy of images
+// between host and device (only the minibatch's row indices travel), and given a host
+// float batch it gets one float copy per minibatch.
+//
 // Same seed, same machine, same build: the same weights bit for bit (every random number
 // comes from misd::train::random_source; the model's arithmetic must be deterministic).
 #pragma once
 
 #include "misd/detail/model_calls.hpp"
-#include "misd/eigen/ops.hpp"
 #include "misd/train/mixup.hpp"
 #include "misd/train/random.hpp"
 #include "misd/train/rat.hpp"
@@ -28,17 +35,22 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <numeric>
 #include <optional>
 #include <type_traits>
 #include <vector>
 
 namespace misd::train {
 
-/// Images (one per row, on the host) and their labels.
+/// Images (one per row; a batch of type D) and their labels. `{images, labels}` in a call
+/// of fit or accuracy means the model's batch type; `labelled_data{images, labels}` deduces D.
+template <class D>
 struct labelled_data {
-  const eigen::batch<float>& images;
+  const D& images;
   const label_vector& labels;
 };
+template <class D>
+labelled_data(const D&, const label_vector&) -> labelled_data<D>;
 
 struct train_options {
   std::size_t epochs = 10;
@@ -83,15 +95,35 @@ inline void validate(const train_options& o, std::size_t n) {
         misd::detail::message("train: mixup alpha ", o.mixup_alpha, " must be finite and >= 0"));
 }
 
-/// A host float batch as the model's batch type.
-template <class B>
-B to_model_batch(eigen::batch<float>&& h) {
-  if constexpr (std::is_same_v<B, eigen::batch<float>>)
-    return std::move(h);
-  else if constexpr (std::is_same_v<B, eigen::batch<double>>)
-    return h.cast<double>();
+template <class D>
+concept has_gather_rows = requires(const D& x, const std::size_t* idx) {
+  { batch_ops<D>::gather_rows(x, idx, std::size_t{}) } -> std::convertible_to<D>;
+};
+/// The model's batch type B can take a batch of type D: D is B, or B's batch_ops convert it.
+template <class B, class D>
+concept takes_batch = std::same_as<B, D> || requires(const D& h) {
+  { batch_ops<B>::from_host_batch(h) } -> std::convertible_to<B>;
+};
+
+template <class B, class D>
+constexpr bool check_data() {
+  static_assert(misd::detail::has_batch_ops<D>,
+                "misd: no misd::batch_ops specialisation for the training data's batch type");
+  static_assert(has_gather_rows<D>, "misd: training needs batch_ops<D>::gather_rows for the "
+                                    "training data's batch type D (see misd/concepts.hpp)");
+  static_assert(takes_batch<B, D>,
+                "misd: the training data is neither the model's batch_type nor a batch that "
+                "batch_ops<batch_type>::from_host_batch takes");
+  return true;
+}
+
+/// A minibatch of type D as the model's batch type B (one conversion when they differ).
+template <class B, class D>
+B to_model_batch(D&& h) {
+  if constexpr (std::is_same_v<B, std::remove_cvref_t<D>>)
+    return std::forward<D>(h);
   else
-    return batch_ops<B>::from_host(h.cast<double>(), B{});
+    return batch_ops<B>::from_host_batch(h);
 }
 
 template <class S>
@@ -100,10 +132,11 @@ using mutable_span_scalar = std::remove_cvref_t<
 } // namespace impl
 
 /// Fraction of examples whose prediction is their label, in batches of `batch_size`.
-template <class M>
-double accuracy(M& model, labelled_data data, std::size_t batch_size = 1000) {
+template <class M, class D = batch_t<M>>
+double accuracy(M& model, labelled_data<D> data, std::size_t batch_size = 1000) {
   static_assert(misd::detail::check_classifier<M>());
-  const auto n = static_cast<std::size_t>(data.images.rows());
+  static_assert(impl::check_data<batch_t<M>, D>());
+  const auto n = batch_ops<D>::rows(data.images);
   if (n != data.labels.size())
     throw invalid_argument(
         misd::detail::message("accuracy: ", data.labels.size(), " labels for ", n, " images"));
@@ -112,12 +145,15 @@ double accuracy(M& model, labelled_data data, std::size_t batch_size = 1000) {
   std::size_t right = 0;
   host_matrix z;
   label_vector pred;
+  std::vector<std::size_t> idx;
   for (std::size_t b = 0; b < n; b += batch_size) {
     const auto m = std::min(batch_size, n - b);
-    eigen::batch<float> h =
-        data.images.middleRows(static_cast<Eigen::Index>(b), static_cast<Eigen::Index>(m));
-    misd::detail::checked_logits(model, impl::to_model_batch<batch_t<M>>(std::move(h)), z,
-                                 "logits");
+    idx.resize(m);
+    std::iota(idx.begin(), idx.end(), b);
+    misd::detail::checked_logits(
+        model,
+        impl::to_model_batch<batch_t<M>>(batch_ops<D>::gather_rows(data.images, idx.data(), m)), z,
+        "logits");
     misd::detail::argmax_rows(z, pred);
     for (std::size_t i = 0; i < m; ++i)
       right += pred[i] == data.labels[b + i];
@@ -127,12 +163,13 @@ double accuracy(M& model, labelled_data data, std::size_t batch_size = 1000) {
 
 /// Trains `model` in place; returns the end-of-epoch reports. The last batch of an epoch may
 /// be smaller than batch_size.
-template <class M>
-std::vector<progress> fit(M& model, labelled_data data, const train_options& o,
+template <class M, class D = batch_t<M>>
+std::vector<progress> fit(M& model, labelled_data<D> data, const train_options& o,
                           const progress_callback& report = {}) {
   static_assert(misd::detail::check_trainable<M>());
+  static_assert(impl::check_data<batch_t<M>, D>());
   using clock = std::chrono::steady_clock;
-  const auto n = static_cast<std::size_t>(data.images.rows());
+  const auto n = batch_ops<D>::rows(data.images);
   if (n != data.labels.size())
     throw invalid_argument(
         misd::detail::message("train: ", data.labels.size(), " labels for ", n, " images"));
@@ -157,13 +194,10 @@ std::vector<progress> fit(M& model, labelled_data data, const train_options& o,
     std::size_t seen = 0, right = 0;
     for (std::size_t b = 0; b < batches; ++b, ++step) {
       const std::size_t first = b * o.batch_size, m = std::min(o.batch_size, n - first);
-      eigen::batch<float> h(static_cast<Eigen::Index>(m), data.images.cols());
+      D h = batch_ops<D>::gather_rows(data.images, order.data() + first, m);
       label_vector y(m);
-      for (std::size_t i = 0; i < m; ++i) {
-        h.row(static_cast<Eigen::Index>(i)) =
-            data.images.row(static_cast<Eigen::Index>(order[first + i]));
+      for (std::size_t i = 0; i < m; ++i)
         y[i] = data.labels[order[first + i]];
-      }
       const soft_targets t =
           use_mixup ? mixup(h, y, o.mixup_alpha, rng) : soft_targets::hard(std::move(y));
       const auto x = impl::to_model_batch<batch_t<M>>(std::move(h));

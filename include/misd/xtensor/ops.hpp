@@ -65,6 +65,42 @@ struct batch_ops<xt::xtensor<Scalar, 2>> {
     std::copy(g.data(), g.data() + g.size(), out.begin());
     return out;
   }
+
+  // Training operations (misd::train::fit and misd::train::mixup), in the Eigen backend's
+  // arithmetic so that both give the same numbers.
+
+  /// Rows idx[0], ..., idx[n - 1] of x, in that order.
+  static B gather_rows(const B& x, const std::size_t* idx, std::size_t n) {
+    const auto d = cols(x);
+    B out({n, d});
+    for (std::size_t i = 0; i < n; ++i)
+      std::copy_n(x.data() + idx[i] * d, d, out.data() + i * d);
+    return out;
+  }
+  /// Row i is l·x_i + m·x_perm[i] with l = λ and m = 1 − λ rounded to Scalar (Mixup). The
+  /// rows are combined by the Eigen backend's expression over the same memory, so that the
+  /// compiler rounds (and contracts into fused multiply-adds) exactly as it does there.
+  static B mix_rows(const B& x, const std::size_t* perm, double lambda) {
+    using matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+    const auto n = static_cast<Eigen::Index>(rows(x)), d = static_cast<Eigen::Index>(cols(x));
+    B out(x.shape());
+    const Eigen::Map<const matrix> in(x.data(), n, d);
+    Eigen::Map<matrix> mixed(out.data(), n, d);
+    const auto l = static_cast<Scalar>(lambda), m = static_cast<Scalar>(1.0 - lambda);
+    for (Eigen::Index i = 0; i < n; ++i)
+      mixed.row(i) = l * in.row(i) + m * in.row(static_cast<Eigen::Index>(perm[i]));
+    return out;
+  }
+  /// A row-major host Eigen batch (float or double) as an xtensor batch, each number
+  /// rounded once.
+  template <class S>
+  static B
+  from_host_batch(const Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>& h) {
+    B out({static_cast<std::size_t>(h.rows()), static_cast<std::size_t>(h.cols())});
+    std::transform(h.data(), h.data() + h.size(), out.begin(),
+                   [](S v) { return static_cast<Scalar>(v); });
+    return out;
+  }
 };
 
 } // namespace misd
