@@ -183,18 +183,6 @@ batch_t<M> inner_step(M& model, const batch_t<M>& x, const soft_targets& y, cons
   return cur;
 }
 
-/// Logits of a batch of n on the host, checked as misd::detail::checked_logits does.
-template <class B>
-void host_logits(const B& logits, std::size_t n, host_matrix& z, std::string_view what) {
-  using ops = batch_ops<B>;
-  if (ops::rows(logits) != n || ops::cols(logits) < 2)
-    throw invalid_argument(misd::detail::message(
-        what, ": model returned logits of ", ops::rows(logits), " x ", ops::cols(logits),
-        " for a batch of ", n, " examples (expected ", n, " x K with K >= 2)"));
-  ops::to_host(logits, z);
-  misd::detail::require_finite(z, what);
-}
-
 /// One training pass: z = f(x) into `z`, adds ∇_θ [scale · Σ_i CE_i] to the model's
 /// gradients, returns Σ_i CE_i and (when `input_gradient`) ∇_x [scale · Σ_i CE_i] in `dx`.
 /// Uses the model's fused forward_backward when it has one (one forward pass less).
@@ -207,7 +195,7 @@ double training_pass(M& model, const batch_t<M>& x, const soft_targets& y, doubl
   host_matrix g;
   double ce_sum = 0;
   auto upstream = [&](const batch_t<M>& logits) -> batch_t<M> {
-    host_logits(logits, n, z, what);
+    misd::detail::logits_to_host(logits, n, z, what);
     require_targets(y, n, static_cast<std::size_t>(z.cols()));
     ce_sum = soft_ce(z, y, scale, g, min_log_row);
     return ops::from_host(g, logits);
