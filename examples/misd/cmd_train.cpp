@@ -21,13 +21,15 @@ namespace misd_cli {
 namespace {
 misd::train::objective parse_objective(const std::string& s) {
   using misd::train::objective;
+  if (s == "standard")
+    return objective::standard;
   if (s == "rat")
     return objective::rat;
   if (s == "at")
     return objective::at;
   if (s == "reverse-at")
     return objective::reverse_at;
-  return objective::standard; // the command line admits only these four
+  throw usage_error("--objective must be standard, rat, at or reverse-at, got '" + s + "'");
 }
 } // namespace
 
