@@ -402,7 +402,6 @@ private:
          "--tf32", [&o](const std::string& v) { o.tf32 = v == "on"; },
          "TF32 convolutions and matrix products on CUDA (default: LibTorch's, convolutions "
          "only; TorchScript)")
-        ->type_name("on|off")
         ->check(one_of({"on", "off"}, "expects on or off"));
     s->add_flag("--bf16", o.bf16,
                 "forward passes under bfloat16 autocast (TorchScript; rr-fast then needs a "
