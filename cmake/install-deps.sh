@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libeigen3-dev xtensor-dev xtl-dev nlohmann-json3-dev
-  doctest-dev libbenchmark-dev zlib1g-dev
+  doctest-dev libbenchmark-dev zlib1g-dev libcli11-dev
   dataset-fashion-mnist gnuplot-nox
   python3 python3-numpy python3-sklearn
   clang libclang-rt-14-dev valgrind

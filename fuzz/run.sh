@@ -26,8 +26,8 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer
 
 build_one() {
   local t=$1 bin="$build/$1" start
-  # Rebuild when the target, the library headers or the CLI parser changed.
-  if [ ! -x "$bin" ] || [ -n "$(find include fuzz examples/misd/cli.hpp -newer "$bin" \
+  # Rebuild when the target, the library headers or the command line changed.
+  if [ ! -x "$bin" ] || [ -n "$(find include fuzz examples/misd/command_line.hpp examples/misd/options.hpp -newer "$bin" \
                                   \( -name '*.hpp' -o -name '*.cpp' \) -print -quit)" ]; then
     echo "fuzz: building $t"
     start=$(date +%s)

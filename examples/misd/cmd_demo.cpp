@@ -4,9 +4,9 @@
 // Figures 2 and 3, plus risk-coverage curves. Everything is computed first and then
 // written into the output directory in one atomic replacement: a failed run leaves no
 // partial outputs.
-#include "cli.hpp"
 #include "demo_models.hpp"
 #include "gnuplot.hpp"
+#include "options.hpp"
 #include "progress.hpp"
 
 #include "misd/eigen/mlp.hpp"
@@ -38,24 +38,6 @@ namespace fs = std::filesystem;
 using misd::eigen::batch;
 using misd::score::hyper_parameters;
 using misd::score::method_output;
-
-constexpr const char* demo_usage =
-    "usage: misd demo [--quick] [--out-dir DIR] [--cache-dir DIR] [--data-dir DIR]\n"
-    "                 [--seeds N] [--threads T] [--quiet]\n"
-    "Trains (or reuses from the cache) Fashion-MNIST models in two regimes and writes the\n"
-    "paper's tables (Markdown, CSV, JSON) and plots (PNG, each with the gnuplot script that\n"
-    "draws it) into DIR (default misd-demo).\n"
-    "  --quick       subset of the data and few epochs (measured: 79 s of CPU time with an\n"
-    "                empty model cache; 4 min 11 s wall on a busy 2-core machine)\n"
-    "  --cache-dir   trained models (default $XDG_CACHE_HOME/misd-demo or ~/.cache/misd-demo)\n"
-    "  --data-dir    Fashion-MNIST IDX files (default $MISD_FASHION_MNIST_DIR or\n"
-    "                /usr/share/datasets/fashion-mnist, Debian package dataset-fashion-mnist)\n"
-    "  --seeds N     random 20/80 validation/test splits per evaluation (default 3)\n"
-    "  --threads T   threads for the CNN and the radius estimators (default 2; results\n"
-    "                depend on T in the last bits, so the model cache is keyed by it)\n"
-    "  --quiet       no progress and no per-step lines on stderr (errors still show)\n"
-    "Progress (inputs scored, inputs/s, time left) is redrawn in place when stderr is a\n"
-    "terminal; otherwise one line per trained epoch and per scored method.\n";
 
 /// What the demo's settings are, for --quick and for the full run.
 struct settings {
@@ -507,25 +489,14 @@ void check_writable(const fs::path& dir) {
 }
 } // namespace
 
-int cmd_demo(int argc, char** argv) {
-  const args a(argc, argv, 2, {"out-dir", "cache-dir", "data-dir", "seeds", "threads"},
-               {"quick", "quiet", "help"});
-  if (a.has("help")) {
-    std::cout << demo_usage;
-    return 0;
-  }
+int cmd_demo(const demo_options& a) {
   settings s;
-  s.quick = a.has("quick");
-  s.quiet = a.has("quiet");
-  const long long nseeds = a.integer("seeds", 3);
-  if (nseeds < 1 || nseeds > 100)
-    throw usage_error("--seeds must be in [1, 100]");
-  const long long threads = a.integer("threads", 2);
-  if (threads < 1 || threads > 256)
-    throw usage_error("--threads must be in [1, 256]");
-  s.threads = static_cast<int>(threads);
+  s.quick = a.quick;
+  s.quiet = a.quiet;
+  const int nseeds = a.seeds;
+  s.threads = a.threads;
   s.seeds.clear();
-  for (long long i = 0; i < nseeds; ++i)
+  for (int i = 0; i < nseeds; ++i)
     s.seeds.push_back(static_cast<std::uint64_t>(i));
   if (s.quick) {
     s.train_images = 4000;
@@ -540,13 +511,13 @@ int cmd_demo(int argc, char** argv) {
     s.radius_temperatures = {0.5, 1.0};
     s.pgd_steps = 2;
   }
-  const fs::path out_dir = a.get("out-dir").value_or("misd-demo");
-  const fs::path cache = a.has("cache-dir") ? fs::path(*a.get("cache-dir")) : default_cache_dir();
+  const fs::path out_dir = a.out_dir;
+  const fs::path cache = a.cache_dir ? fs::path(*a.cache_dir) : default_cache_dir();
   check_writable(out_dir);
   const auto t_start = std::chrono::steady_clock::now();
 
   const fs::path data_dir =
-      a.has("data-dir") ? fs::path(*a.get("data-dir")) : misd::data::default_fashion_mnist_dir();
+      a.data_dir ? fs::path(*a.data_dir) : misd::data::default_fashion_mnist_dir();
   auto train = misd::data::load_fashion_mnist(data_dir, misd::data::split::train);
   auto test = misd::data::load_fashion_mnist(data_dir, misd::data::split::test);
   auto shrink = [](misd::data::dataset& d, std::size_t n) {

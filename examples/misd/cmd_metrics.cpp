@@ -1,6 +1,6 @@
 // examples/misd/cmd_metrics.cpp -- 'misd metrics': the metrics of a
 // confidence vector against 0/1 correctness, as a table or one JSON object.
-#include "cli.hpp"
+#include "options.hpp"
 
 #include "misd/data/npy.hpp"
 #include "misd/error.hpp"
@@ -18,11 +18,6 @@
 namespace misd_cli {
 namespace {
 
-constexpr const char* metrics_usage =
-    "usage: misd metrics --confidence C.npy --correct Y.npy [--format table|json]\n"
-    "  C.npy: 1-D float32/float64 confidences (higher = more likely correct)\n"
-    "  Y.npy: 1-D bool/uint8/integer, 1 = the prediction was correct\n";
-
 struct metric_row {
   const char* name;
   misd::metric::metric_value value;
@@ -38,17 +33,10 @@ std::vector<metric_row> rows_of(const misd::metric::summary& s) {
 
 } // namespace
 
-int cmd_metrics(int argc, char** argv) {
-  const args a(argc, argv, 2, {"confidence", "correct", "format"}, {"help"});
-  if (a.has("help")) {
-    std::cout << metrics_usage;
-    return 0;
-  }
-  const std::string conf_path = a.required("confidence");
-  const std::string correct_path = a.required("correct");
-  const std::string format = a.get("format").value_or("table");
-  if (format != "table" && format != "json")
-    throw usage_error("--format must be 'table' or 'json', got '" + format + "'");
+int cmd_metrics(const metrics_options& o) {
+  const std::string& conf_path = o.confidence;
+  const std::string& correct_path = o.correct;
+  const std::string& format = o.format;
 
   // Bad data is exit status 1 with the file and index named (misd::data_error).
   const auto conf_raw = misd::data::read_npy_vector<double>(conf_path);

@@ -1,43 +1,49 @@
 // examples/misd/main.cpp -- the misd command-line tool.
 // Exit status: 0 success; 1 bad data or I/O failure; 2 bad usage.
-#include "cli.hpp"
+#include "command_line.hpp"
+#ifdef MISD_WITH_TORCH
+#include "score_torch.hpp"
+#endif
 
 #include "misd/error.hpp"
 
-#include <cstring>
 #include <iostream>
 #include <string>
 
 namespace {
-constexpr const char* usage_text =
-    "usage: misd <command> [options]\n"
-    "commands:\n"
-    "  metrics  --confidence C.npy --correct Y.npy [--format table|json]\n"
-    "  score    --model M --inputs X.npy --method METHOD [--labels Y.npy] [--out S.npy] ...\n"
-    "  train    --dataset fashion-mnist --objective standard|rat|at|reverse-at --out M ...\n"
-    "  demo     [--quick] [--out-dir DIR]\n"
-    "Run 'misd <command> --help' for a command's options.\n";
+int run(const misd_cli::command_line& c) {
+  const std::string cmd = c.command();
+  if (cmd == "metrics")
+    return misd_cli::cmd_metrics(c.metrics);
+  if (cmd == "score") {
+#ifdef MISD_WITH_TORCH
+    if (misd_cli::is_torchscript(c.score.model)) // the LibTorch adapter (score_torch.cpp)
+      return misd_cli::cmd_score_torch(c.score);
+#endif
+    return misd_cli::cmd_score(c.score);
+  }
+  if (cmd == "train")
+    return misd_cli::cmd_train(c.train);
+  return misd_cli::cmd_demo(c.demo);
 }
+} // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
-    std::cout << usage_text;
-    return argc < 2 ? 2 : 0;
-  }
-  const std::string cmd = argv[1];
+  misd_cli::command_line c;
   try {
-    if (cmd == "metrics")
-      return misd_cli::cmd_metrics(argc, argv);
-    if (cmd == "score")
-      return misd_cli::cmd_score(argc, argv);
-    if (cmd == "train")
-      return misd_cli::cmd_train(argc, argv);
-    if (cmd == "demo")
-      return misd_cli::cmd_demo(argc, argv);
-    std::cerr << "misd: unknown command '" << cmd << "'\n" << usage_text;
-    return 2;
+    if (const auto status = c.parse(argc, argv, std::cout))
+      return *status;
   } catch (const misd_cli::usage_error& e) {
-    std::cerr << "misd " << cmd << ": " << e.what() << "\n";
+    const std::string cmd = c.command();
+    std::cerr << "misd" << (cmd.empty() ? "" : " " + cmd) << ": " << e.what() << "\n";
+    if (cmd.empty())
+      std::cerr << c.help();
+    return 2;
+  }
+  try {
+    return run(c);
+  } catch (const misd_cli::usage_error& e) {
+    std::cerr << "misd " << c.command() << ": " << e.what() << "\n";
     return 2;
   } catch (const misd::invalid_argument& e) {
     std::cerr << e.what() << "\n";

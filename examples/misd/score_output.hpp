@@ -4,7 +4,7 @@
 // measurements.
 #pragma once
 
-#include "cli.hpp"
+#include "options.hpp"
 
 #include "misd/data/npy.hpp"
 #include "misd/radius/options.hpp"
@@ -20,8 +20,8 @@
 namespace misd_cli {
 
 /// --out-status is only meaningful for the radius estimators.
-inline void check_out_status_usage(const args& a, const std::string& method) {
-  if (a.has("out-status") && method.rfind("rr-", 0) != 0)
+inline void check_out_status_usage(const score_options& o, const std::string& method) {
+  if (o.out_status && method.rfind("rr-", 0) != 0)
     throw usage_error("--out-status is only for the radius estimators (rr-*), not '" + method +
                       "'");
 }
@@ -92,20 +92,20 @@ inline void print_summary(const std::string& method, std::size_t n, double secon
 /// After scoring: the summary line and, for a radius estimator, the warnings about its
 /// statuses (all on stderr, none with --quiet), then the --out / --out-status files.
 inline std::optional<misd::radius_status_counts>
-finish_scores(const args& a, const std::string& method, const std::vector<double>& scores,
+finish_scores(const score_options& o, const std::string& method, const std::vector<double>& scores,
               const std::vector<misd::radius_status>& status, double seconds) {
   std::optional<misd::radius_status_counts> counts;
   if (!status.empty())
     counts = misd::count_statuses(status);
-  if (!a.has("quiet")) {
+  if (!o.quiet) {
     print_summary(method, scores.size(), seconds, counts);
     if (counts)
       warn_statuses(method, *counts);
   }
-  if (auto out = a.get("out"))
-    write_scores(*out, scores);
-  if (auto out = a.get("out-status"))
-    write_statuses(*out, status);
+  if (o.out)
+    write_scores(*o.out, scores);
+  if (o.out_status)
+    write_statuses(*o.out_status, status);
   return counts;
 }
 

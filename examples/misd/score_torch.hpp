@@ -3,9 +3,13 @@
 // other subcommands' sources never include LibTorch.
 #pragma once
 
+#include "options.hpp"
+
+#include <string>
+
 namespace misd_cli {
-/// Whether `misd score` was given a TorchScript model (--model ending in .pt, .pth or .ts).
-bool wants_torchscript(int argc, char** argv);
+/// Whether --model names a TorchScript model (a path ending in .pt, .pth or .ts).
+bool is_torchscript(const std::string& model_path);
 /// 'misd score --model M.pt ...' through the LibTorch adapter; returns the exit code.
-int cmd_score_torch(int argc, char** argv);
+int cmd_score_torch(const score_options& o);
 } // namespace misd_cli
