@@ -19,8 +19,9 @@ struct minimal_linear {
 
 // Fused: the logits and their input gradient from one forward pass (misd::FusedModel).
 struct fused_linear : minimal_linear {
-  batch_type logits_and_input_gradient(
-      const batch_type& x, const std::function<batch_type(const batch_type&)>& upstream) const {
+  batch_type
+  logits_and_input_gradient(const batch_type& x,
+                            const std::function<batch_type(const batch_type&)>& upstream) const {
     return upstream(logits(x)) * w;
   }
 };

@@ -117,10 +117,12 @@ evaluation evaluate(M& model, const misd::data::dataset& test, const settings& s
 
   misd::score::method_options mo;
   mo.box = misd::input_box{0.0, 1.0};
-  mo.radius.pgd_steps = s.pgd_steps;
+  mo.radius.rr_bs_pgd.pgd_steps = s.pgd_steps;
   // A model that splits rows over threads itself (the sequential CNN) gets one caller.
   if constexpr (!requires(M & m) { m.set_threads(2); })
-    mo.radius.threads = s.threads;
+    for (int* t : {&mo.radius.rr_bs.threads, &mo.radius.rr_bs_pgd.threads,
+                   &mo.radius.rr_fast.threads, &mo.radius.rr_refine.threads})
+      *t = s.threads;
   for (const auto& name : names) {
     auto m = name == "msr-float32" ? msr_float32<C>() : misd::score::make_method<C>(name, mo);
     if (name == "odin" || name == "doctor")

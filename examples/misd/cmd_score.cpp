@@ -55,15 +55,12 @@ int cmd_score(const score_options& opt) {
   p.epsilon = opt.epsilon;
   misd::score::method_options o;
   o.box = opt.box;
-  o.radius.budget = opt.budget;
-  o.radius.steps_per_pass = opt.steps_per_pass;
-  o.radius.fd_step = opt.fd_step;
-  o.radius.pgd_steps = opt.pgd_steps;
+  set_radius_options(opt, o.radius);
   if (opt.seed) { // rr-bs-pgd: a random start drawn from this seed
-    o.radius.seed = *opt.seed;
-    o.radius.pgd_random_start = true;
+    o.radius.rr_bs_pgd.seed = *opt.seed;
+    o.radius.rr_bs_pgd.pgd_random_start = true;
   }
-  o.radius.threads = opt.threads.value_or(1); // sequential models are safe to share
+  set_radius_threads(opt.threads.value_or(1), o.radius); // sequential models are safe to share
   auto method = misd::score::make_method<model_type>(method_name, o);
 
   // Data: every problem is exit status 1 with the file named.

@@ -8,6 +8,7 @@
 
 #include "misd/data/npy.hpp"
 #include "misd/radius/options.hpp"
+#include "misd/score/method.hpp"
 
 #include <cstdint>
 #include <iostream>
@@ -20,6 +21,20 @@
 namespace misd_cli {
 
 /// --out-status is only meaningful for the radius estimators.
+/// The estimators' options from the flags: --budget (rr-bs, rr-bs-pgd, rr-refine),
+/// --steps-per-pass (rr-bs), --fd-step (rr-fast, rr-refine), --pgd-steps (rr-bs-pgd).
+inline void set_radius_options(const score_options& opt, misd::score::radius_method_options& r) {
+  r.rr_bs.budget = r.rr_bs_pgd.budget = r.rr_refine.budget = opt.budget;
+  r.rr_bs.steps_per_pass = opt.steps_per_pass;
+  r.rr_fast.fd_step = r.rr_refine.fd_step = opt.fd_step;
+  r.rr_bs_pgd.pgd_steps = opt.pgd_steps;
+}
+
+/// Every estimator's threads.
+inline void set_radius_threads(int threads, misd::score::radius_method_options& r) {
+  r.rr_bs.threads = r.rr_bs_pgd.threads = r.rr_fast.threads = r.rr_refine.threads = threads;
+}
+
 inline void check_out_status_usage(const score_options& o, const std::string& method) {
   if (o.out_status && method.rfind("rr-", 0) != 0)
     throw usage_error("--out-status is only for the radius estimators (rr-*), not '" + method +

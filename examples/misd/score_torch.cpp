@@ -59,11 +59,8 @@ int cmd_score_torch(const score_options& opt) {
 
   misd::score::method_options mo;
   mo.box = opt.box;
-  mo.radius.budget = opt.budget;
-  mo.radius.steps_per_pass = opt.steps_per_pass;
-  mo.radius.fd_step = opt.fd_step;
-  mo.radius.pgd_steps = opt.pgd_steps;
-  mo.radius.seed = opt.seed.value_or(0);
+  set_radius_options(opt, mo.radius);
+  mo.radius.rr_bs_pgd.seed = opt.seed.value_or(0);
   auto method = misd::score::make_method<model_type>(method_name, mo);
   if (method.needs_fit())
     throw usage_error("method '" + method_name +
