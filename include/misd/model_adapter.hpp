@@ -96,7 +96,8 @@ constexpr bool check_model_form() {
                 "form: void logits_into(const batch_type&, Eigen::Index, batch_type&, "
                 "scratch_type&) and void input_gradient_into(const batch_type&, const "
                 "batch_type&, batch_type&, scratch_type&), with a default-constructible "
-                "scratch_type (see misd/model_adapter.hpp)");
+                "scratch_type, and const member functions where the model is const (see "
+                "misd/model_adapter.hpp)");
   static_assert(!declares_fused<M> || FusedModel<M>,
                 "misd: the model's logits_and_input_gradient does not have the signature "
                 "batch_type logits_and_input_gradient(const batch_type&, const "
