@@ -10,12 +10,11 @@
 //                               const batch_type& g);
 //   };
 //
-// Optional, detected where used: `batch_type logits_and_input_gradient(const batch_type& x,
-// const std::function<batch_type(const batch_type&)>& upstream)` passes the logits of x to
-// `upstream` and returns the input gradient of what it returns, from one forward pass
-// (detail/model_calls.hpp; the LibTorch adapter has it), and the in-place path of
-// radius/workspace.hpp. Optional batch_ops members (all_finite, zero_rows, the row
-// operations) let a backend answer on its own device instead of copying to the host.
+// A model may offer more (one forward pass for logits and gradient; calls that write into
+// buffers it keeps): every algorithm calls it through misd::model_adapter, which takes the
+// richest form the model has (misd/model_adapter.hpp, docs/model_types.md). Optional
+// batch_ops members (all_finite, zero_rows, the row operations of detail/batch_rows.hpp)
+// let a backend answer on its own device instead of copying to the host.
 //
 // The element-wise batch arithmetic the algorithms need is reached through one
 // customisation point, misd::batch_ops<B>, which each backend specialises (see

@@ -76,7 +76,7 @@ struct batch_ops<eigen::batch<Scalar>> {
     return h.template cast<Scalar>();
   }
 
-  // Optional in-place operations (misd/radius/workspace.hpp detects them): with these the
+  // Optional in-place operations (misd/detail/batch_rows.hpp detects them): with these the
   // estimators reuse buffers across calls and evaluate only the examples still searching.
   // A buffer keeps its shape once set, so steady-state calls allocate nothing.
 
