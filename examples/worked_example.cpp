@@ -2,6 +2,7 @@
 #include "misd/data/npy.hpp"
 #include "misd/eigen/linear.hpp"
 #include "misd/eval.hpp"
+#include "misd/eval/report_io.hpp"
 #include "misd/metric/summary.hpp"
 #include "misd/score.hpp"
 
