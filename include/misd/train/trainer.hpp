@@ -68,8 +68,10 @@ struct progress {
 
 using progress_callback = std::function<void(const progress&)>;
 
-namespace impl {
-inline void validate(const train_options& o, std::size_t n) {
+} // namespace misd::train
+
+namespace misd::detail {
+inline void validate(const train::train_options& o, std::size_t n) {
   if (o.epochs < 1 || o.batch_size < 1)
     throw invalid_argument(misd::detail::message("train: epochs (", o.epochs, ") and batch size (",
                                                  o.batch_size, ") must be >= 1"));
@@ -97,7 +99,9 @@ B to_model_batch(eigen::batch<float>&& h) {
 template <class S>
 using mutable_span_scalar = std::remove_cvref_t<
     typename std::ranges::range_value_t<decltype(std::declval<S&>().parameters())>::element_type>;
-} // namespace impl
+} // namespace misd::detail
+
+namespace misd::train {
 
 /// Fraction of examples whose prediction is their label, in batches of `batch_size`.
 template <class M>
@@ -116,7 +120,7 @@ double accuracy(M& model, labelled_data data, std::size_t batch_size = 1000) {
     const auto m = std::min(batch_size, n - b);
     eigen::batch<float> h =
         data.images.middleRows(static_cast<Eigen::Index>(b), static_cast<Eigen::Index>(m));
-    misd::detail::checked_logits(model, impl::to_model_batch<batch_t<M>>(std::move(h)), z,
+    misd::detail::checked_logits(model, detail::to_model_batch<batch_t<M>>(std::move(h)), z,
                                  "logits");
     misd::detail::argmax_rows(z, pred);
     for (std::size_t i = 0; i < m; ++i)
@@ -136,14 +140,14 @@ std::vector<progress> fit(M& model, labelled_data data, const train_options& o,
   if (n != data.labels.size())
     throw invalid_argument(
         misd::detail::message("train: ", data.labels.size(), " labels for ", n, " images"));
-  impl::validate(o, n);
-  impl::validate(o.objective);
+  detail::validate(o, n);
+  detail::validate_objective(o.objective);
 
   const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
   const cosine_schedule lr{o.learning_rate, o.warmup_epochs * batches, o.epochs * batches,
                            o.min_learning_rate};
   lr.validate();
-  sgd<impl::mutable_span_scalar<M>> opt(o.sgd);
+  sgd<detail::mutable_span_scalar<M>> opt(o.sgd);
   random_source rng(o.seed);
   std::vector<progress> history;
   const auto run_start = clock::now();
@@ -166,7 +170,7 @@ std::vector<progress> fit(M& model, labelled_data data, const train_options& o,
       }
       const soft_targets t =
           use_mixup ? mixup(h, y, o.mixup_alpha, rng) : soft_targets::hard(std::move(y));
-      const auto x = impl::to_model_batch<batch_t<M>>(std::move(h));
+      const auto x = detail::to_model_batch<batch_t<M>>(std::move(h));
 
       model.zero_gradients();
       const step_result r = accumulate_objective(model, x, t, o.objective);
