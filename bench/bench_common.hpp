@@ -37,7 +37,7 @@ struct raw_chain {
   std::vector<Eigen::RowVectorXf> b;
   batch a1, a2, z;
   explicit raw_chain(const model_type& m, Eigen::Index n) {
-    for (const auto& L : m.layers()) {
+    for (const auto& L : m.dense_layers()) {
       w.push_back(L.weight);
       b.push_back(L.bias.transpose());
     }

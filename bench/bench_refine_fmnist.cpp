@@ -66,18 +66,13 @@ void train(model_type& m, const misd::data::dataset& d, int epochs) {
   const Eigen::Index n = d.images.rows(), bs = 128;
   std::vector<Eigen::Index> order(static_cast<std::size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  std::uint64_t s = 12345;
+  misd::detail::splitmix64 rng{12345};
   batch x(bs, 784);
   misd::host_matrix z, g;
   misd::label_vector y(bs);
   for (int e = 0; e < epochs; ++e) {
-    for (std::size_t i = order.size() - 1; i > 0; --i) { // Fisher-Yates, splitmix64
-      std::uint64_t r = (s += 0x9E3779B97F4A7C15ull);
-      r = (r ^ (r >> 30)) * 0xBF58476D1CE4E5B9ull;
-      r = (r ^ (r >> 27)) * 0x94D049BB133111EBull;
-      r ^= r >> 31;
-      std::swap(order[i], order[r % (i + 1)]);
-    }
+    for (std::size_t i = order.size() - 1; i > 0; --i) // Fisher-Yates
+      std::swap(order[i], order[rng.next() % (i + 1)]);
     for (Eigen::Index b0 = 0; b0 + bs <= n; b0 += bs) {
       for (Eigen::Index k = 0; k < bs; ++k) {
         x.row(k) = d.images.row(order[std::size_t(b0 + k)]);

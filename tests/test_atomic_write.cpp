@@ -160,9 +160,9 @@ TEST_CASE("replace_directory_atomically without RENAME_EXCHANGE (rename-aside fa
   const fs::path d = tmp.path() / "model";
   fs::create_directory(d);
   put(d / "old.txt", "old");
-  misd::detail::atomic_write_impl::force_rename_fallback() = true;
+  misd::detail::force_rename_fallback() = true;
   struct reset {
-    ~reset() { misd::detail::atomic_write_impl::force_rename_fallback() = false; }
+    ~reset() { misd::detail::force_rename_fallback() = false; }
   } reset_flag;
   replace_directory_atomically(d, [](const fs::path& t) { put(t / "new.txt", "new"); });
   CHECK(names_in(d) == std::set<std::string>{"new.txt"});

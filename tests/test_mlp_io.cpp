@@ -1,6 +1,7 @@
 // tests/test_mlp_io.cpp -- MLP model directories: round trip, bad directories, PyTorch export.
 #include "misd/data/npy.hpp"
 #include "misd/eigen/mlp_io.hpp"
+#include "misd/eigen/sequential_io.hpp"
 
 #include "skip.hpp"
 #include "temp_dir.hpp"
@@ -23,7 +24,7 @@ mlp<float> model_with_norm() {
   auto base = mlp<float>::random({12, 8, 5, 3}, 2);
   misd::eigen::normalization<float> nz{Eigen::VectorXf::LinSpaced(12, 0.1f, 0.4f),
                                        Eigen::VectorXf::LinSpaced(12, 0.5f, 1.5f)};
-  return mlp<float>(base.layers(), nz);
+  return mlp<float>(base.dense_layers(), nz);
 }
 
 batch<float> inputs() {
@@ -125,6 +126,35 @@ TEST_CASE("Bad model directories: the file and what was expected") {
     fs::create_directories(t.path() / "empty");
     CHECK(load_error(t.path() / "empty").find("weights_0.npy") != std::string::npos);
   }
+}
+
+TEST_CASE("An MLP directory loads as a sequential model with the dedicated MLP's results") {
+  // tests/data/mlp_format: the logits and input gradients that the MLP class computed before
+  // MLPs became sequential models, with exact float arithmetic (see its README.md).
+  const char* env = std::getenv("MISD_TEST_DATA");
+  REQUIRE(env != nullptr);
+  const fs::path data = fs::path(env) / "mlp_format";
+  auto read = [&](const char* file) {
+    const auto a = misd::data::read_npy_matrix<float>(data / file);
+    batch<float> b(a.values.shape(0), a.values.shape(1));
+    std::copy(a.values.begin(), a.values.end(), b.data());
+    return b;
+  };
+  const auto x = read("inputs.npy"), g = read("upstream.npy");
+  const auto want_z = read("logits.npy"), want_dx = read("input_gradient.npy");
+  const auto m = misd::eigen::load_mlp<float>(data / "model");
+  const misd::eigen::sequential<float> s = misd::eigen::load_model_directory<float>(data / "model");
+  CHECK(s.layers().size() == 6); // normalize, linear, relu, linear, relu, linear
+  CHECK((m.logits(x).array() == want_z.array()).all());
+  CHECK((s.logits(x).array() == want_z.array()).all());
+  CHECK((m.input_gradient(x, g).array() == want_dx.array()).all());
+  CHECK((s.input_gradient(x, g).array() == want_dx.array()).all());
+  mlp<float>::scratch_type scratch;
+  batch<float> z, dx;
+  m.logits_into(x, x.rows(), z, scratch);
+  m.input_gradient_into(x, g, dx, scratch);
+  CHECK((z.array() == want_z.array()).all());
+  CHECK((dx.array() == want_dx.array()).all());
 }
 
 // CTest test test_mlp_io_torch: skipped (exit 77), never passed, without python3-torch.

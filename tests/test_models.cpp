@@ -37,12 +37,12 @@ TEST_CASE("MLP input gradient matches central differences, with and without norm
 
   misd::eigen::normalization<double> n{Eigen::VectorXd::Constant(12, 0.3),
                                        Eigen::VectorXd::LinSpaced(12, 0.2, 2.0)};
-  misd::eigen::mlp<double> normed(plain.layers(), n);
+  misd::eigen::mlp<double> normed(plain.dense_layers(), n);
   rep = misd::check_input_gradient(normed, x, o);
   CHECK_MESSAGE(rep.passed, rep.message());
   // Normalising inside the model equals normalising outside it.
-  const batch<double> xn = ((x.rowwise() - n.mean.transpose()).array().rowwise() /
-                            n.std.transpose().array()).matrix();
+  const batch<double> xn =
+      ((x.rowwise() - n.mean.transpose()).array().rowwise() / n.std.transpose().array()).matrix();
   CHECK((normed.logits(x) - plain.logits(xn)).cwiseAbs().maxCoeff() < 1e-12);
 }
 

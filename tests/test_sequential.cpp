@@ -70,7 +70,7 @@ TEST_CASE("sequential: an mlp's equivalent gives the mlp's logits and gradients"
   auto m = mlp<double>::random({12, 9, 7, 4}, 3);
   normalization<double> nz{noise<double>(12, 1, 8).col(0),
                            (noise<double>(12, 1, 9).array().abs() + 0.5).matrix().col(0)};
-  mlp<double> mn(m.layers(), nz);
+  mlp<double> mn(m.dense_layers(), nz);
   for (mlp<double>* ref : {&m, &mn}) {
     sequential<double> s = to_sequential(*ref);
     CHECK(s.layers().size() == (ref->input_normalization() ? 6u : 5u));

@@ -98,7 +98,7 @@ misd::eigen::mlp<float> eigen_mlp() {
 }
 torch::nn::Sequential torch_mlp(const misd::eigen::mlp<float>& m) {
   torch::nn::Sequential seq;
-  const auto& layers = m.layers();
+  const auto layers = m.dense_layers();
   for (std::size_t l = 0; l < layers.size(); ++l) {
     const auto& w = layers[l].weight;
     torch::nn::Linear lin(w.cols(), w.rows());
@@ -464,7 +464,7 @@ TEST_CASE("the adapter's clean logits and FGSM gradient share one forward pass")
 TEST_CASE("double-precision Eigen and torch MLPs: RR-Fast at the default finite-difference step") {
   const auto ef = eigen_mlp();
   std::vector<misd::eigen::dense_layer<double>> layers;
-  for (const auto& l : ef.layers())
+  for (const auto& l : ef.dense_layers())
     layers.push_back({l.weight.cast<double>(), l.bias.cast<double>()});
   misd::eigen::mlp<double> em(std::move(layers));
   auto net = torch_mlp(ef);

@@ -129,7 +129,7 @@ TEST_CASE("MLP parameter gradients agree with central differences in every layer
   auto norm = misd::eigen::normalization<double>{Eigen::VectorXd::Constant(5, 0.3),
                                                  Eigen::VectorXd::LinSpaced(5, 0.5, 2.0)};
   auto base = mlp<double>::random({5, 6, 4, 3}, 7);
-  mlp<double> model(base.layers(), norm);
+  mlp<double> model(base.dense_layers(), norm);
   const batch<double> x = random_batch(4, 5, 21);
   const batch<double> g = misd::batch_ops<batch<double>>::uniform_noise(batch<double>(4, 3), 5);
   model.zero_gradients();

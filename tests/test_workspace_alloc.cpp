@@ -181,7 +181,7 @@ TEST_CASE("steady-state estimators allocate nothing: MLP with normalisation, box
   auto base = misd::eigen::mlp<float>::random({784, 256, 128, 10}, 7);
   misd::eigen::normalization<float> norm{misd::eigen::vector<float>::Constant(784, 0.3f),
                                          misd::eigen::vector<float>::Constant(784, 0.4f)};
-  misd::eigen::mlp<float> model(base.layers(), norm);
+  misd::eigen::mlp<float> model(base.dense_layers(), norm);
   auto x = misd::batch_ops<misd::eigen::batch<float>>::uniform_noise(
       misd::eigen::batch<float>(200, 784), 3);
   x = (x.array() + 1.0f) / 2.0f;

@@ -77,8 +77,8 @@ int cmd_score(const score_options& opt) {
         Eigen::Index(m.shape[3]) != shape.w)))
     throw misd::data_error(
         misd::detail::message("input file '", inputs, "': examples of ", d, " numbers (file shape ",
-                              misd::eigen::mlp_io_detail::shape_text(m.shape), "), the model in '",
-                              model_dir, "' takes ", shape.text()));
+                              misd::detail::npy_shape_text(m.shape), "), the model in '", model_dir,
+                              "' takes ", shape.text()));
   batch x(n, d);
   std::copy(m.values.begin(), m.values.end(), x.data());
   if (!x.allFinite())

@@ -56,28 +56,30 @@ struct dataset {
 /// Which half of a dataset.
 enum class split { train, test };
 
-namespace idx_impl {
+} // namespace misd::data
+
+namespace misd::detail {
 
 template <class... Args>
-[[noreturn]] void fail(const std::filesystem::path& path, Args&&... args) {
+[[noreturn]] void idx_fail(const std::filesystem::path& path, Args&&... args) {
   throw data_error(
       detail::message("IDX file '", path.string(), "': ", std::forward<Args>(args)...));
 }
 
-inline std::string hex32(std::uint32_t v) {
+inline std::string idx_hex32(std::uint32_t v) {
   char buf[11];
   std::snprintf(buf, sizeof buf, "0x%08x", static_cast<unsigned>(v));
   return buf;
 }
 
 /// Sequential reader over a raw or gzip-compressed file.
-class byte_source {
+class idx_byte_source {
 public:
-  explicit byte_source(const std::filesystem::path& path) : path_(path) {
+  explicit idx_byte_source(const std::filesystem::path& path) : path_(path) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (f == nullptr) {
       const int err = errno;
-      fail(path, "cannot open: ", std::error_code(err, std::generic_category()).message());
+      idx_fail(path, "cannot open: ", std::error_code(err, std::generic_category()).message());
     }
     unsigned char m[2] = {0, 0};
     const std::size_t got = std::fread(m, 1, 2, f);
@@ -86,16 +88,16 @@ public:
       std::fclose(f);
       gz_ = ::gzopen(path.c_str(), "rb");
       if (gz_ == nullptr)
-        fail(path, "cannot open as gzip");
+        idx_fail(path, "cannot open as gzip");
       ::gzbuffer(gz_, 1u << 18);
     } else {
       std::rewind(f);
       file_ = f;
     }
   }
-  byte_source(const byte_source&) = delete;
-  byte_source& operator=(const byte_source&) = delete;
-  ~byte_source() {
+  idx_byte_source(const idx_byte_source&) = delete;
+  idx_byte_source& operator=(const idx_byte_source&) = delete;
+  ~idx_byte_source() {
     if (gz_ != nullptr)
       ::gzclose(gz_);
     if (file_ != nullptr)
@@ -119,20 +121,21 @@ public:
         if (r < 0) {
           int errnum = 0;
           const char* msg = ::gzerror(gz_, &errnum);
-          fail(path_, "gzip error after ", pos_ + total, " decompressed bytes: ", msg ? msg : "?");
+          idx_fail(path_, "gzip error after ", pos_ + total,
+                   " decompressed bytes: ", msg ? msg : "?");
         }
         got = static_cast<std::size_t>(r);
         if (got == 0) {
           int errnum = 0;
           const char* msg = ::gzerror(gz_, &errnum);
           if (errnum != Z_OK)
-            fail(path_, "gzip error after ", pos_ + total,
-                 " decompressed bytes: ", msg ? msg : "?");
+            idx_fail(path_, "gzip error after ", pos_ + total,
+                     " decompressed bytes: ", msg ? msg : "?");
         }
       } else {
         got = std::fread(out + total, 1, n - total, file_);
         if (got == 0 && std::ferror(file_))
-          fail(path_, "read error at byte offset ", pos_ + total);
+          idx_fail(path_, "read error at byte offset ", pos_ + total);
       }
       if (got == 0)
         break;
@@ -161,50 +164,52 @@ private:
   std::uint64_t pos_ = 0;
 };
 
-inline std::uint32_t be32(const unsigned char* p) {
+inline std::uint32_t idx_be32(const unsigned char* p) {
   return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) |
          std::uint32_t{p[3]};
 }
 
 /// Reads and checks the header; returns the dimensions.
-inline std::vector<std::uint32_t> read_header(const std::filesystem::path& path, byte_source& src,
-                                              unsigned expected_dims, const char* what) {
+inline std::vector<std::uint32_t> read_idx_header(const std::filesystem::path& path,
+                                                  idx_byte_source& src, unsigned expected_dims,
+                                                  const char* what) {
   unsigned char head[4];
   const std::size_t got = src.read(head, 4);
   const std::uint32_t expected_magic = 0x00000800u | expected_dims;
   if (got < 4)
-    fail(path, "truncated header: expected the 4-byte magic ", hex32(expected_magic), " (", what,
-         "), found only ", got, " bytes");
-  const std::uint32_t magic = be32(head);
+    idx_fail(path, "truncated header: expected the 4-byte magic ", idx_hex32(expected_magic), " (",
+             what, "), found only ", got, " bytes");
+  const std::uint32_t magic = idx_be32(head);
   if (head[0] != 0 || head[1] != 0)
-    fail(path, "bad magic at byte offset 0: expected ", hex32(expected_magic), " (", what,
-         "), found ", hex32(magic), src.gzip() ? " (after gzip decompression)" : "");
+    idx_fail(path, "bad magic at byte offset 0: expected ", idx_hex32(expected_magic), " (", what,
+             "), found ", idx_hex32(magic), src.gzip() ? " (after gzip decompression)" : "");
   if (head[2] != 0x08)
-    fail(path, "unsupported element type 0x", hex32(head[2]).substr(8),
-         " at byte offset 2 (expected 0x08, unsigned byte)");
+    idx_fail(path, "unsupported element type 0x", idx_hex32(head[2]).substr(8),
+             " at byte offset 2 (expected 0x08, unsigned byte)");
   if (head[3] != expected_dims)
-    fail(path, "bad magic at byte offset 0: expected ", hex32(expected_magic), " (", what,
-         "), found ", hex32(magic), " (", unsigned{head[3]}, " dimensions)");
+    idx_fail(path, "bad magic at byte offset 0: expected ", idx_hex32(expected_magic), " (", what,
+             "), found ", idx_hex32(magic), " (", unsigned{head[3]}, " dimensions)");
   std::vector<std::uint32_t> dims(expected_dims);
   unsigned char buf[12];
   const std::size_t need = 4 * std::size_t{expected_dims};
   const std::size_t got_dims = src.read(buf, need);
   if (got_dims < need)
-    fail(path, "truncated header: expected ", need, " bytes of dimensions at byte offset 4, found ",
-         got_dims);
+    idx_fail(path, "truncated header: expected ", need,
+             " bytes of dimensions at byte offset 4, found ", got_dims);
   for (unsigned k = 0; k < expected_dims; ++k)
-    dims[k] = be32(buf + 4 * k);
+    dims[k] = idx_be32(buf + 4 * k);
   return dims;
 }
 
 /// Reads exactly n payload bytes after the header, then checks that nothing follows.
-inline std::vector<unsigned char> read_payload(const std::filesystem::path& path, byte_source& src,
-                                               std::uint64_t n, const std::string& shape_text) {
+inline std::vector<unsigned char> read_idx_payload(const std::filesystem::path& path,
+                                                   idx_byte_source& src, std::uint64_t n,
+                                                   const std::string& shape_text) {
   const std::uint64_t offset = src.position();
   const long long left = src.remaining_raw();
   if (left >= 0 && static_cast<std::uint64_t>(left) < n)
-    fail(path, "truncated payload: expected ", n, " bytes (", shape_text, ") from byte offset ",
-         offset, ", found ", left);
+    idx_fail(path, "truncated payload: expected ", n, " bytes (", shape_text, ") from byte offset ",
+             offset, ", found ", left);
   std::vector<unsigned char> data;
   // Grow in chunks so that a corrupt gzip header cannot make us allocate a huge buffer up front.
   constexpr std::uint64_t chunk = std::uint64_t{1} << 24;
@@ -214,20 +219,21 @@ inline std::vector<unsigned char> read_payload(const std::filesystem::path& path
     data.resize(before + want);
     const std::size_t got = src.read(data.data() + before, want);
     if (got < want)
-      fail(path, "truncated payload: expected ", n, " bytes (", shape_text, ") from byte offset ",
-           offset, src.gzip() ? " of the decompressed content" : "", ", found ", before + got);
+      idx_fail(path, "truncated payload: expected ", n, " bytes (", shape_text,
+               ") from byte offset ", offset, src.gzip() ? " of the decompressed content" : "",
+               ", found ", before + got);
   }
   unsigned char extra[4096];
   std::uint64_t trailing = 0;
   for (std::size_t got; (got = src.read(extra, sizeof extra)) > 0;)
     trailing += got;
   if (trailing > 0)
-    fail(path, "trailing bytes: expected ", n, " bytes (", shape_text, ") from byte offset ",
-         offset, ", found ", n + trailing, " (", trailing, " extra)");
+    idx_fail(path, "trailing bytes: expected ", n, " bytes (", shape_text, ") from byte offset ",
+             offset, ", found ", n + trailing, " (", trailing, " extra)");
   return data;
 }
 
-[[noreturn]] inline void missing(const std::filesystem::path& what, bool directory) {
+[[noreturn]] inline void idx_missing(const std::filesystem::path& what, bool directory) {
   throw data_error(detail::message(
       "Fashion-MNIST ", directory ? "directory '" : "file '", what.string(),
       "' does not exist; Debian's package dataset-fashion-mnist provides it "
@@ -235,12 +241,14 @@ inline std::vector<unsigned char> read_payload(const std::filesystem::path& path
       "MISD_FASHION_MNIST_DIR)"));
 }
 
-} // namespace idx_impl
+} // namespace misd::detail
+
+namespace misd::data {
 
 /// Reads an IDX image file (magic 0x00000803): N x (rows*cols) pixels in [0, 1].
 inline idx_images read_idx_images(const std::filesystem::path& path) {
-  idx_impl::byte_source src(path);
-  const auto dims = idx_impl::read_header(path, src, 3, "images");
+  misd::detail::idx_byte_source src(path);
+  const auto dims = misd::detail::read_idx_header(path, src, 3, "images");
   const std::uint64_t n = dims[0], rows = dims[1], cols = dims[2];
   const std::uint64_t per = rows * cols; // < 2^64: both < 2^32
   std::uint64_t total = 0;
@@ -248,10 +256,10 @@ inline idx_images read_idx_images(const std::filesystem::path& path) {
   if (__builtin_mul_overflow(n, per, &total) ||
       total > static_cast<std::uint64_t>(std::numeric_limits<Eigen::Index>::max()) ||
       per > static_cast<std::uint64_t>(std::numeric_limits<Eigen::Index>::max()))
-    idx_impl::fail(path, "dimensions ", n, " x ", rows, " x ", cols, " overflow");
-  const auto bytes = idx_impl::read_payload(path, src, total,
-                                            std::to_string(n) + " x " + std::to_string(rows) +
-                                                " x " + std::to_string(cols));
+    misd::detail::idx_fail(path, "dimensions ", n, " x ", rows, " x ", cols, " overflow");
+  const auto bytes = misd::detail::read_idx_payload(
+      path, src, total,
+      std::to_string(n) + " x " + std::to_string(rows) + " x " + std::to_string(cols));
   idx_images out;
   out.rows = static_cast<std::size_t>(rows);
   out.cols = static_cast<std::size_t>(cols);
@@ -267,10 +275,10 @@ inline idx_images read_idx_images(const std::filesystem::path& path) {
 
 /// Reads an IDX label file (magic 0x00000801): N labels 0..255.
 inline std::vector<int> read_idx_labels(const std::filesystem::path& path) {
-  idx_impl::byte_source src(path);
-  const auto dims = idx_impl::read_header(path, src, 1, "labels");
+  misd::detail::idx_byte_source src(path);
+  const auto dims = misd::detail::read_idx_header(path, src, 1, "labels");
   const auto bytes =
-      idx_impl::read_payload(path, src, dims[0], std::to_string(dims[0]) + " labels");
+      misd::detail::read_idx_payload(path, src, dims[0], std::to_string(dims[0]) + " labels");
   return std::vector<int>(bytes.begin(), bytes.end());
 }
 
@@ -316,7 +324,7 @@ inline dataset load_fashion_mnist(const std::filesystem::path& dir, split which)
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::is_directory(dir, ec))
-    idx_impl::missing(dir, true);
+    misd::detail::idx_missing(dir, true);
   const std::string prefix = which == split::train ? "train" : "t10k";
   auto find = [&](const std::string& stem) {
     const fs::path gz = dir / (stem + ".gz");
@@ -325,7 +333,7 @@ inline dataset load_fashion_mnist(const std::filesystem::path& dir, split which)
     const fs::path raw = dir / stem;
     if (fs::exists(raw, ec))
       return raw;
-    idx_impl::missing(gz, false);
+    misd::detail::idx_missing(gz, false);
   };
   const fs::path images = find(prefix + "-images-idx3-ubyte");
   const fs::path labels = find(prefix + "-labels-idx1-ubyte");

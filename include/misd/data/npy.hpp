@@ -113,16 +113,18 @@ struct npy_matrix {
   std::vector<std::size_t> shape; ///< the shape in the file: {N, D} or {N, C, H, W}
 };
 
-namespace npy_impl {
+} // namespace misd::data
+
+namespace misd::detail {
 
 template <class... Args>
-[[noreturn]] void fail(const std::filesystem::path& path, Args&&... args) {
+[[noreturn]] void npy_fail(const std::filesystem::path& path, Args&&... args) {
   throw data_error(
       detail::message("NPY file '", path.string(), "': ", std::forward<Args>(args)...));
 }
 
 /// Printable form of raw bytes for messages: "\x93NUMPY" style.
-inline std::string printable(std::string_view bytes) {
+inline std::string npy_printable(std::string_view bytes) {
   std::string out;
   static const char* hex = "0123456789abcdef";
   for (unsigned char c : bytes) {
@@ -141,8 +143,8 @@ inline bool checked_mul(std::size_t a, std::size_t b, std::size_t& out) {
   return !__builtin_mul_overflow(a, b, &out);
 }
 
-/// A Python-literal value as NumPy writes it in a header: string, bool, or tuple of ints.
-struct value {
+/// A Python-literal npy_value as NumPy writes it in a header: string, bool, or tuple of ints.
+struct npy_value {
   enum kind_t { string, boolean, tuple, other } kind = other;
   std::string text;
   bool flag = false;
@@ -150,13 +152,13 @@ struct value {
 };
 
 /// Parser of the header dictionary; `base` is the file offset of the header's first byte.
-class header_parser {
+class npy_header_parser {
 public:
-  header_parser(const std::filesystem::path& path, std::string_view text, std::size_t base)
+  npy_header_parser(const std::filesystem::path& path, std::string_view text, std::size_t base)
       : path_(path), s_(text), base_(base) {}
 
-  npy_header parse() {
-    npy_header h{};
+  data::npy_header parse() {
+    data::npy_header h{};
     bool have_descr = false, have_fortran = false, have_shape = false;
     skip_ws();
     expect('{', "'{' opening the header dictionary");
@@ -167,8 +169,8 @@ public:
         break;
       }
       const std::size_t key_at = i_;
-      value key = parse_value();
-      if (key.kind != value::string)
+      npy_value key = parse_value();
+      if (key.kind != npy_value::string)
         error_at(key_at, "expected a quoted key in the header dictionary");
       skip_ws();
       expect(':', "':' after key '" + key.text + "'");
@@ -180,12 +182,12 @@ public:
       if (key.text == "descr" && peek() != '\'' && peek() != '"')
         error_at(val_at, "unsupported dtype: 'descr' is not a simple type string (structured "
                          "and sub-array dtypes are not supported)");
-      value v = parse_value();
+      npy_value v = parse_value();
       if (key.text == "descr") {
         if (have_descr)
           error_at(key_at, "duplicate key 'descr'");
         have_descr = true;
-        if (v.kind != value::string)
+        if (v.kind != npy_value::string)
           error_at(val_at, "unsupported dtype: 'descr' is not a simple type string (structured "
                            "and sub-array dtypes are not supported)");
         h.descr = v.text;
@@ -193,14 +195,14 @@ public:
         if (have_fortran)
           error_at(key_at, "duplicate key 'fortran_order'");
         have_fortran = true;
-        if (v.kind != value::boolean)
+        if (v.kind != npy_value::boolean)
           error_at(val_at, "expected True or False for 'fortran_order'");
         h.fortran_order = v.flag;
       } else { // "shape"
         if (have_shape)
           error_at(key_at, "duplicate key 'shape'");
         have_shape = true;
-        if (v.kind != value::tuple)
+        if (v.kind != npy_value::tuple)
           error_at(val_at, "expected a tuple of non-negative integers for 'shape'");
         h.shape = std::move(v.items);
       }
@@ -229,13 +231,14 @@ public:
 private:
   template <class... Args>
   [[noreturn]] void error_at(std::size_t at, Args&&... args) const {
-    fail(path_, "malformed header at byte offset ", base_ + at, ": ", std::forward<Args>(args)...);
+    npy_fail(path_, "malformed header at byte offset ", base_ + at, ": ",
+             std::forward<Args>(args)...);
   }
   char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
   std::string found() const {
     if (i_ >= s_.size())
       return "the end of the header";
-    return printable(s_.substr(i_, 1));
+    return npy_printable(s_.substr(i_, 1));
   }
   void skip_ws() {
     while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r'))
@@ -262,28 +265,28 @@ private:
       ++i_;
     return v;
   }
-  value parse_value() {
-    value v;
+  npy_value parse_value() {
+    npy_value v;
     const char c = peek();
     if (c == '\'' || c == '"') {
       ++i_;
       const std::size_t end = s_.find(c, i_);
       if (end == std::string_view::npos)
         error_at(i_ - 1, "unterminated string");
-      v.kind = value::string;
+      v.kind = npy_value::string;
       v.text = std::string(s_.substr(i_, end - i_));
       i_ = end + 1;
     } else if (s_.substr(i_, 4) == "True") {
-      v.kind = value::boolean;
+      v.kind = npy_value::boolean;
       v.flag = true;
       i_ += 4;
     } else if (s_.substr(i_, 5) == "False") {
-      v.kind = value::boolean;
+      v.kind = npy_value::boolean;
       v.flag = false;
       i_ += 5;
     } else if (c == '(') {
       ++i_;
-      v.kind = value::tuple;
+      v.kind = npy_value::tuple;
       skip_ws();
       bool trailing_comma = false;
       while (peek() != ')') {
@@ -302,7 +305,7 @@ private:
       if (v.items.size() == 1 && !trailing_comma)
         error_at(i_ - 1, "a one-element 'shape' must be written '(n,)'");
     } else if (c == '[' || c == '{') {
-      v.kind = value::other; // a list (structured dtype) or dict: skip to its balanced end
+      v.kind = npy_value::other; // a list (structured dtype) or dict: skip to its balanced end
       int depth = 0;
       do {
         if (peek() == '[' || peek() == '{' || peek() == '(')
@@ -333,16 +336,18 @@ inline std::uint64_t read_le(const unsigned char* p, int n) {
 }
 
 /// Maps a descr to a supported dtype or throws.
-inline npy_dtype parse_descr(const std::filesystem::path& path, const std::string& descr) {
-  static constexpr std::array<npy_dtype, 11> all = {
-      npy_dtype::float32, npy_dtype::float64, npy_dtype::uint8, npy_dtype::bool8,
-      npy_dtype::int8,    npy_dtype::int16,   npy_dtype::int32, npy_dtype::int64,
-      npy_dtype::uint16,  npy_dtype::uint32,  npy_dtype::uint64};
+inline data::npy_dtype parse_npy_descr(const std::filesystem::path& path,
+                                       const std::string& descr) {
+  static constexpr std::array<data::npy_dtype, 11> all = {
+      data::npy_dtype::float32, data::npy_dtype::float64, data::npy_dtype::uint8,
+      data::npy_dtype::bool8,   data::npy_dtype::int8,    data::npy_dtype::int16,
+      data::npy_dtype::int32,   data::npy_dtype::int64,   data::npy_dtype::uint16,
+      data::npy_dtype::uint32,  data::npy_dtype::uint64};
   const char* supported = "<f4, <f8, |u1, |b1, |i1, <i2, <i4, <i8, <u2, <u4, <u8";
   if (descr.size() >= 2) {
     const char order = descr[0];
     const std::string rest = descr.substr(1);
-    for (npy_dtype d : all) {
+    for (data::npy_dtype d : all) {
       const std::string_view canon = npy_descr(d);
       if (rest != canon.substr(1))
         continue;
@@ -350,25 +355,25 @@ inline npy_dtype parse_descr(const std::filesystem::path& path, const std::strin
       if (order == '<' || order == '|' || order == '=' || (one_byte && order == '>'))
         return d;
       if (order == '>')
-        fail(path, "big-endian dtype '", descr, "' is not supported (expected little-endian '<",
-             rest, "'; convert with array.astype('<", rest, "'))");
+        npy_fail(path, "big-endian dtype '", descr, "' is not supported (expected little-endian '<",
+                 rest, "'; convert with array.astype('<", rest, "'))");
     }
   }
-  fail(path, "unsupported dtype '", descr, "' (supported: ", supported, ")");
+  npy_fail(path, "unsupported dtype '", descr, "' (supported: ", supported, ")");
 }
 
-inline std::size_t item_size(npy_dtype d) {
+inline std::size_t npy_item_size(data::npy_dtype d) {
   switch (d) {
-  case npy_dtype::float64:
-  case npy_dtype::int64:
-  case npy_dtype::uint64:
+  case data::npy_dtype::float64:
+  case data::npy_dtype::int64:
+  case data::npy_dtype::uint64:
     return 8;
-  case npy_dtype::float32:
-  case npy_dtype::int32:
-  case npy_dtype::uint32:
+  case data::npy_dtype::float32:
+  case data::npy_dtype::int32:
+  case data::npy_dtype::uint32:
     return 4;
-  case npy_dtype::int16:
-  case npy_dtype::uint16:
+  case data::npy_dtype::int16:
+  case data::npy_dtype::uint16:
     return 2;
   default:
     return 1;
@@ -376,38 +381,38 @@ inline std::size_t item_size(npy_dtype d) {
 }
 
 template <class T>
-struct tag {
+struct npy_tag {
   using type = T;
 };
 
-/// Calls f(tag<S>{}) with S the C++ type of dtype d (bool8 -> std::uint8_t, checked as 0/1).
+/// Calls f(npy_tag<S>{}) with S the C++ type of dtype d (bool8 -> std::uint8_t, checked as 0/1).
 template <class F>
-decltype(auto) visit(npy_dtype d, F&& f) {
+decltype(auto) visit_npy_dtype(data::npy_dtype d, F&& f) {
   switch (d) {
-  case npy_dtype::float32:
-    return f(tag<float>{});
-  case npy_dtype::float64:
-    return f(tag<double>{});
-  case npy_dtype::uint8:
-    return f(tag<std::uint8_t>{});
-  case npy_dtype::bool8:
-    return f(tag<std::uint8_t>{});
-  case npy_dtype::int8:
-    return f(tag<std::int8_t>{});
-  case npy_dtype::int16:
-    return f(tag<std::int16_t>{});
-  case npy_dtype::int32:
-    return f(tag<std::int32_t>{});
-  case npy_dtype::int64:
-    return f(tag<std::int64_t>{});
-  case npy_dtype::uint16:
-    return f(tag<std::uint16_t>{});
-  case npy_dtype::uint32:
-    return f(tag<std::uint32_t>{});
-  case npy_dtype::uint64:
-    return f(tag<std::uint64_t>{});
+  case data::npy_dtype::float32:
+    return f(npy_tag<float>{});
+  case data::npy_dtype::float64:
+    return f(npy_tag<double>{});
+  case data::npy_dtype::uint8:
+    return f(npy_tag<std::uint8_t>{});
+  case data::npy_dtype::bool8:
+    return f(npy_tag<std::uint8_t>{});
+  case data::npy_dtype::int8:
+    return f(npy_tag<std::int8_t>{});
+  case data::npy_dtype::int16:
+    return f(npy_tag<std::int16_t>{});
+  case data::npy_dtype::int32:
+    return f(npy_tag<std::int32_t>{});
+  case data::npy_dtype::int64:
+    return f(npy_tag<std::int64_t>{});
+  case data::npy_dtype::uint16:
+    return f(npy_tag<std::uint16_t>{});
+  case data::npy_dtype::uint32:
+    return f(npy_tag<std::uint32_t>{});
+  case data::npy_dtype::uint64:
+    return f(npy_tag<std::uint64_t>{});
   }
-  return f(tag<std::uint8_t>{});
+  return f(npy_tag<std::uint8_t>{});
 }
 
 template <class S>
@@ -420,21 +425,21 @@ S byteswap_value(S v) {
 }
 
 template <class T>
-inline constexpr bool readable_type = std::is_same_v<T, bool> || std::is_floating_point_v<T> ||
-                                      (std::is_integral_v<T> && !std::is_same_v<T, char>);
+inline constexpr bool npy_readable_type = std::is_same_v<T, bool> || std::is_floating_point_v<T> ||
+                                          (std::is_integral_v<T> && !std::is_same_v<T, char>);
 
 /// Opens `path` and validates its header against the file size; leaves `in` at the data.
-inline npy_header open_and_validate(const std::filesystem::path& path, std::ifstream& in) {
+inline data::npy_header open_npy(const std::filesystem::path& path, std::ifstream& in) {
   in.open(path, std::ios::binary);
   if (!in) {
     const int err = errno;
-    fail(path, "cannot open: ", detail::atomic_write_impl::errno_text(err));
+    npy_fail(path, "cannot open: ", misd::detail::errno_text(err));
   }
   in.seekg(0, std::ios::end);
   const auto end = in.tellg();
   in.seekg(0, std::ios::beg);
   if (end < 0)
-    fail(path, "cannot determine the file size");
+    npy_fail(path, "cannot determine the file size");
   const auto file_size = static_cast<std::uint64_t>(end);
 
   unsigned char pre[12] = {};
@@ -442,89 +447,91 @@ inline npy_header open_and_validate(const std::filesystem::path& path, std::ifst
   in.read(reinterpret_cast<char*>(pre), static_cast<std::streamsize>(pre_n));
   static constexpr unsigned char magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   if (pre_n < 6 || std::memcmp(pre, magic, 6) != 0)
-    fail(path, "not an NPY file: bad magic at byte offset 0: expected \"\\x93NUMPY\", found ",
-         printable(
-             std::string_view(reinterpret_cast<const char*>(pre), std::min<std::size_t>(pre_n, 6))),
-         pre_n < 6 ? " (file too short)" : "");
+    npy_fail(path, "not an NPY file: bad magic at byte offset 0: expected \"\\x93NUMPY\", found ",
+             npy_printable(std::string_view(reinterpret_cast<const char*>(pre),
+                                            std::min<std::size_t>(pre_n, 6))),
+             pre_n < 6 ? " (file too short)" : "");
   if (pre_n < 8)
-    fail(path, "truncated header: file ends at byte ", file_size,
-         " before the format version at byte offset 6");
+    npy_fail(path, "truncated header: file ends at byte ", file_size,
+             " before the format version at byte offset 6");
   const int major = pre[6], minor = pre[7];
   if (!((major == 1 || major == 2 || major == 3) && minor == 0))
-    fail(path, "unsupported NPY format version ", major, ".", minor,
-         " at byte offset 6 (expected 1.0, 2.0 or 3.0)");
+    npy_fail(path, "unsupported NPY format version ", major, ".", minor,
+             " at byte offset 6 (expected 1.0, 2.0 or 3.0)");
   const int len_bytes = major == 1 ? 2 : 4;
   const std::size_t header_start = 8 + static_cast<std::size_t>(len_bytes);
   if (file_size < header_start)
-    fail(path, "truncated header: file ends at byte ", file_size,
-         " before the header length field at byte offset 8 (", len_bytes, " bytes)");
+    npy_fail(path, "truncated header: file ends at byte ", file_size,
+             " before the header length field at byte offset 8 (", len_bytes, " bytes)");
   if (len_bytes == 4)
     in.read(reinterpret_cast<char*>(pre + 10), 2);
   const std::uint64_t header_len = read_le(pre + 8, len_bytes);
   if (header_start + header_len > file_size)
-    fail(path, "truncated header: header length ", header_len,
-         " (from byte offset 8) ends at byte ", header_start + header_len,
-         " but the file has only ", file_size, " bytes");
+    npy_fail(path, "truncated header: header length ", header_len,
+             " (from byte offset 8) ends at byte ", header_start + header_len,
+             " but the file has only ", file_size, " bytes");
 
   std::string text(static_cast<std::size_t>(header_len), '\0');
   in.read(text.data(), static_cast<std::streamsize>(header_len));
   if (!in)
-    fail(path, "read error in the header");
+    npy_fail(path, "read error in the header");
   if (major < 3) {
     for (std::size_t k = 0; k < text.size(); ++k)
       if (static_cast<unsigned char>(text[k]) >= 0x80)
-        fail(path, "malformed header at byte offset ", header_start + k,
-             ": non-ASCII byte in a version ", major, ".0 header");
+        npy_fail(path, "malformed header at byte offset ", header_start + k,
+                 ": non-ASCII byte in a version ", major, ".0 header");
   }
 
-  npy_header h = header_parser(path, text, header_start).parse();
+  data::npy_header h = npy_header_parser(path, text, header_start).parse();
   h.version_major = major;
   h.version_minor = minor;
-  h.dtype = parse_descr(path, h.descr);
-  h.item_size = item_size(h.dtype);
+  h.dtype = parse_npy_descr(path, h.descr);
+  h.item_size = npy_item_size(h.dtype);
   h.data_offset = header_start + static_cast<std::size_t>(header_len);
   if (h.fortran_order && h.shape.size() >= 2)
-    fail(path, "fortran_order True is not supported for a ", h.shape.size(),
-         "-D array (expected C order; save with np.save(f, np.ascontiguousarray(a)))");
+    npy_fail(path, "fortran_order True is not supported for a ", h.shape.size(),
+             "-D array (expected C order; save with np.save(f, np.ascontiguousarray(a)))");
 
   std::size_t count = 1;
   for (std::size_t d : h.shape)
     if (!checked_mul(count, d, count))
-      fail(path, "shape overflows: the product of its dimensions does not fit in 64 bits");
+      npy_fail(path, "shape overflows: the product of its dimensions does not fit in 64 bits");
   // With a 0 dimension the count is 0 however large the others are, but strides and
   // flattened widths still multiply them (signed): they must fit too (found by fuzzing).
   std::size_t nonzero = 1;
   for (std::size_t d : h.shape)
     if (!checked_mul(nonzero, std::max<std::size_t>(d, 1), nonzero) ||
         nonzero > static_cast<std::size_t>(std::numeric_limits<std::ptrdiff_t>::max()))
-      fail(path, "shape overflows: the product of its non-zero dimensions does not fit in 63 bits");
+      npy_fail(path,
+               "shape overflows: the product of its non-zero dimensions does not fit in 63 bits");
   std::size_t bytes = 0;
   if (!checked_mul(count, h.item_size, bytes))
-    fail(path, "shape overflows: ", count, " elements of ", h.item_size,
-         " bytes do not fit in 64 bits");
+    npy_fail(path, "shape overflows: ", count, " elements of ", h.item_size,
+             " bytes do not fit in 64 bits");
   h.count = count;
   const std::uint64_t actual = file_size - h.data_offset;
   if (actual < bytes)
-    fail(path, "truncated data: expected ", bytes, " bytes (", count, " x '", h.descr,
-         "') from byte offset ", h.data_offset, ", found ", actual);
+    npy_fail(path, "truncated data: expected ", bytes, " bytes (", count, " x '", h.descr,
+             "') from byte offset ", h.data_offset, ", found ", actual);
   if (actual > bytes)
-    fail(path, "trailing bytes: expected ", bytes, " bytes of data (", count, " x '", h.descr,
-         "') from byte offset ", h.data_offset, ", found ", actual, " (", actual - bytes,
-         " extra)");
+    npy_fail(path, "trailing bytes: expected ", bytes, " bytes of data (", count, " x '", h.descr,
+             "') from byte offset ", h.data_offset, ", found ", actual, " (", actual - bytes,
+             " extra)");
   return h;
 }
 
 /// Reads the h.count elements at the stream position into out[0..count), converted to T.
 template <class T>
-void read_data(const std::filesystem::path& path, std::ifstream& in, const npy_header& h, T* out) {
-  static_assert(readable_type<T>,
+void read_npy_data(const std::filesystem::path& path, std::ifstream& in, const data::npy_header& h,
+                   T* out) {
+  static_assert(npy_readable_type<T>,
                 "misd::data: NPY elements read into bool, integer or floating types");
-  const bool source_is_bool = h.dtype == npy_dtype::bool8;
-  visit(h.dtype, [&](auto t) {
+  const bool source_is_bool = h.dtype == data::npy_dtype::bool8;
+  visit_npy_dtype(h.dtype, [&](auto t) {
     using S = typename decltype(t)::type;
     if constexpr (std::is_integral_v<T> && std::is_floating_point_v<S>) {
-      fail(path, "expected an integer or bool dtype for ",
-           std::is_same_v<T, bool> ? "bool" : "integer", " values, found '", h.descr, "'");
+      npy_fail(path, "expected an integer or bool dtype for ",
+               std::is_same_v<T, bool> ? "bool" : "integer", " values, found '", h.descr, "'");
     } else {
       constexpr std::size_t chunk = std::size_t{1} << 16;
       std::vector<S> buf(std::min(chunk, h.count));
@@ -532,28 +539,28 @@ void read_data(const std::filesystem::path& path, std::ifstream& in, const npy_h
         const std::size_t n = std::min(chunk, h.count - base);
         in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(n * sizeof(S)));
         if (static_cast<std::size_t>(in.gcount()) != n * sizeof(S))
-          fail(path, "truncated data: read failed at element ", base + in.gcount() / sizeof(S),
-               " of ", h.count, " (file changed while reading?)");
+          npy_fail(path, "truncated data: read failed at element ", base + in.gcount() / sizeof(S),
+                   " of ", h.count, " (file changed while reading?)");
         for (std::size_t k = 0; k < n; ++k) {
           S v = buf[k];
           if constexpr (sizeof(S) > 1 && std::endian::native == std::endian::big)
             v = byteswap_value(v);
           if constexpr (std::is_integral_v<S>) {
             if (source_is_bool && v > 1)
-              fail(path, "invalid bool byte ", static_cast<unsigned>(v), " at index ", base + k,
-                   " (byte offset ", h.data_offset + base + k, "; expected 0 or 1)");
+              npy_fail(path, "invalid bool byte ", static_cast<unsigned>(v), " at index ", base + k,
+                       " (byte offset ", h.data_offset + base + k, "; expected 0 or 1)");
           }
           if constexpr (std::is_same_v<T, bool>) {
             if (v != S(0) && v != S(1))
-              fail(path, "expected 0 or 1 at index ", base + k, ", found ", +v);
+              npy_fail(path, "expected 0 or 1 at index ", base + k, ", found ", +v);
             out[base + k] = v != S(0);
           } else if constexpr (std::is_floating_point_v<T>) {
             out[base + k] = static_cast<T>(v);
           } else {
             if (!std::in_range<T>(v))
-              fail(path, "value ", +v, " at index ", base + k, " does not fit in the ",
-                   std::numeric_limits<T>::is_signed ? "signed" : "unsigned", " ",
-                   sizeof(T) * CHAR_BIT, "-bit integer type requested");
+              npy_fail(path, "value ", +v, " at index ", base + k, " does not fit in the ",
+                       std::numeric_limits<T>::is_signed ? "signed" : "unsigned", " ",
+                       sizeof(T) * CHAR_BIT, "-bit integer type requested");
             out[base + k] = static_cast<T>(v);
           }
         }
@@ -563,7 +570,7 @@ void read_data(const std::filesystem::path& path, std::ifstream& in, const npy_h
 }
 
 template <class T>
-std::string_view descr_for() {
+std::string_view npy_descr_for() {
   static_assert(!std::is_same_v<T, char>,
                 "misd::data::write_npy: use signed char or unsigned char");
   if constexpr (std::is_same_v<T, bool>)
@@ -599,21 +606,23 @@ std::string_view descr_for() {
   }
 }
 
-} // namespace npy_impl
+} // namespace misd::detail
+
+namespace misd::data {
 
 /// Reads and validates the header of `path` (including that the data size matches).
 inline npy_header read_npy_header(const std::filesystem::path& path) {
   std::ifstream in;
-  return npy_impl::open_and_validate(path, in);
+  return misd::detail::open_npy(path, in);
 }
 
 /// Reads an array of any shape, converted to T (see the conversion rules above).
 template <class T>
 xt::xarray<T> read_npy(const std::filesystem::path& path) {
   std::ifstream in;
-  const npy_header h = npy_impl::open_and_validate(path, in);
+  const npy_header h = misd::detail::open_npy(path, in);
   xt::xarray<T> a = xt::xarray<T>::from_shape(h.shape);
-  npy_impl::read_data<T>(path, in, h, a.data());
+  misd::detail::read_npy_data<T>(path, in, h, a.data());
   return a;
 }
 
@@ -621,24 +630,26 @@ xt::xarray<T> read_npy(const std::filesystem::path& path) {
 template <class T>
 npy_matrix<T> read_npy_matrix(const std::filesystem::path& path) {
   std::ifstream in;
-  const npy_header h = npy_impl::open_and_validate(path, in);
+  const npy_header h = misd::detail::open_npy(path, in);
   if (h.shape.size() != 2 && h.shape.size() != 4) {
     std::string s = "(";
     for (std::size_t k = 0; k < h.shape.size(); ++k)
       s.append(k ? ", " : "").append(std::to_string(h.shape[k]));
-    npy_impl::fail(path, "expected a 2-D (N x D) or 4-D (N x C x H x W) array, found shape ", s,
-                   h.shape.size() == 1 ? ",)" : ")");
+    misd::detail::npy_fail(path,
+                           "expected a 2-D (N x D) or 4-D (N x C x H x W) array, found shape ", s,
+                           h.shape.size() == 1 ? ",)" : ")");
   }
   const std::size_t n = h.shape[0];
   std::size_t d = 1;
   for (std::size_t k = 1; k < h.shape.size(); ++k) // can overflow only when N == 0
-    if (!npy_impl::checked_mul(d, h.shape[k], d))
-      npy_impl::fail(path, "shape overflows: the product of its trailing dimensions does not "
-                           "fit in 64 bits");
+    if (!misd::detail::checked_mul(d, h.shape[k], d))
+      misd::detail::npy_fail(path,
+                             "shape overflows: the product of its trailing dimensions does not "
+                             "fit in 64 bits");
   npy_matrix<T> m;
   m.shape = h.shape;
   m.values = xt::xtensor<T, 2>::from_shape({n, d});
-  npy_impl::read_data<T>(path, in, h, m.values.data());
+  misd::detail::read_npy_data<T>(path, in, h, m.values.data());
   return m;
 }
 
@@ -646,11 +657,11 @@ npy_matrix<T> read_npy_matrix(const std::filesystem::path& path) {
 template <class T>
 xt::xtensor<T, 1> read_npy_vector(const std::filesystem::path& path) {
   std::ifstream in;
-  const npy_header h = npy_impl::open_and_validate(path, in);
+  const npy_header h = misd::detail::open_npy(path, in);
   if (h.shape.size() != 1)
-    npy_impl::fail(path, "expected a 1-D array, found a ", h.shape.size(), "-D array");
+    misd::detail::npy_fail(path, "expected a 1-D array, found a ", h.shape.size(), "-D array");
   xt::xtensor<T, 1> v = xt::xtensor<T, 1>::from_shape({h.shape[0]});
-  npy_impl::read_data<T>(path, in, h, v.data());
+  misd::detail::read_npy_data<T>(path, in, h, v.data());
   return v;
 }
 
@@ -660,14 +671,14 @@ xt::xtensor<T, 1> read_npy_vector(const std::filesystem::path& path) {
 inline std::vector<int> read_npy_labels(const std::filesystem::path& path) {
   const npy_header h = read_npy_header(path);
   if (h.dtype == npy_dtype::float32 || h.dtype == npy_dtype::float64 || h.dtype == npy_dtype::bool8)
-    npy_impl::fail(path, "labels must have an integer dtype, found '", h.descr, "'");
+    misd::detail::npy_fail(path, "labels must have an integer dtype, found '", h.descr, "'");
   const xt::xtensor<std::int64_t, 1> raw = [&] {
     if (h.dtype == npy_dtype::uint64) { // values above INT64_MAX are out of range anyway
       const auto u = read_npy_vector<std::uint64_t>(path);
       for (std::size_t i = 0; i < u.size(); ++i)
         if (u(i) > static_cast<std::uint64_t>(INT_MAX))
-          npy_impl::fail(path, "label ", u(i), " at index ", i, " is too large (max ", INT_MAX,
-                         ")");
+          misd::detail::npy_fail(path, "label ", u(i), " at index ", i, " is too large (max ",
+                                 INT_MAX, ")");
       return xt::xtensor<std::int64_t, 1>(xt::cast<std::int64_t>(u));
     }
     return read_npy_vector<std::int64_t>(path);
@@ -675,9 +686,10 @@ inline std::vector<int> read_npy_labels(const std::filesystem::path& path) {
   std::vector<int> labels(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) {
     if (raw(i) < 0)
-      npy_impl::fail(path, "negative label ", raw(i), " at index ", i);
+      misd::detail::npy_fail(path, "negative label ", raw(i), " at index ", i);
     if (raw(i) > INT_MAX)
-      npy_impl::fail(path, "label ", raw(i), " at index ", i, " is too large (max ", INT_MAX, ")");
+      misd::detail::npy_fail(path, "label ", raw(i), " at index ", i, " is too large (max ",
+                             INT_MAX, ")");
     labels[i] = static_cast<int>(raw(i));
   }
   return labels;
@@ -689,8 +701,8 @@ inline std::vector<int> read_npy_labels(const std::filesystem::path& path) {
 inline std::vector<std::uint8_t> read_npy_correctness(const std::filesystem::path& path) {
   const npy_header h = read_npy_header(path);
   if (h.dtype == npy_dtype::float32 || h.dtype == npy_dtype::float64)
-    npy_impl::fail(path, "correctness must have a bool, uint8 or integer dtype, found '", h.descr,
-                   "'");
+    misd::detail::npy_fail(path, "correctness must have a bool, uint8 or integer dtype, found '",
+                           h.descr, "'");
   const auto v = read_npy_vector<bool>(path); // checks every value is 0 or 1
   return std::vector<std::uint8_t>(v.begin(), v.end());
 }
@@ -728,10 +740,10 @@ inline std::string npy_header_bytes(std::string_view descr, std::span<const std:
 template <class T>
 void write_npy(const std::filesystem::path& path, std::span<const T> data,
                std::span<const std::size_t> shape) {
-  const std::string_view descr = npy_impl::descr_for<T>();
+  const std::string_view descr = misd::detail::npy_descr_for<T>();
   std::size_t count = 1;
   for (std::size_t d : shape)
-    if (!npy_impl::checked_mul(count, d, count))
+    if (!misd::detail::checked_mul(count, d, count))
       throw invalid_argument(detail::message("write_npy '", path.string(), "': shape overflows"));
   if (count != data.size())
     throw invalid_argument(detail::message("write_npy '", path.string(), "': shape holds ", count,
@@ -741,7 +753,7 @@ void write_npy(const std::filesystem::path& path, std::span<const T> data,
     os.write(header.data(), static_cast<std::streamsize>(header.size()));
     if constexpr (sizeof(T) > 1 && std::endian::native == std::endian::big) {
       for (const T& x : data) {
-        const T s = npy_impl::byteswap_value(x);
+        const T s = misd::detail::byteswap_value(x);
         os.write(reinterpret_cast<const char*>(&s), sizeof(T));
       }
     } else {

@@ -46,8 +46,6 @@
 
 namespace misd::detail {
 
-namespace atomic_write_impl {
-
 inline std::string errno_text(int err) {
   return std::error_code(err, std::generic_category()).message();
 }
@@ -170,8 +168,6 @@ inline bool& force_rename_fallback() {
   return force;
 }
 
-} // namespace atomic_write_impl
-
 /// Writes `path` atomically: `writer` streams the content into "<name>.tmp.<pid>.<random>" in
 /// the same directory, which is fsync'ed and renamed over `path`. If `writer` throws, or a
 /// write, fsync or rename fails, the temporary is removed and `path` is left as it was; a
@@ -179,18 +175,17 @@ inline bool& force_rename_fallback() {
 /// `writer` is rethrown unchanged. A new file gets mode 0666 minus the umask.
 inline void write_file_atomically(const std::filesystem::path& path,
                                   const std::function<void(std::ostream&)>& writer) {
-  namespace impl = atomic_write_impl;
-  const std::filesystem::path target = impl::normalized_target(path);
+  const std::filesystem::path target = normalized_target(path);
 
   std::filesystem::path tmp;
   int fd = -1;
   for (int attempt = 0; attempt < 100 && fd < 0; ++attempt) {
-    tmp = impl::sibling_name(target, "tmp");
+    tmp = sibling_name(target, "tmp");
     fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
     if (fd < 0 && errno != EEXIST) {
       const int err = errno;
       throw data_error(message("cannot write '", path.string(), "': cannot create temporary file '",
-                               tmp.string(), "': ", impl::errno_text(err)));
+                               tmp.string(), "': ", errno_text(err)));
     }
   }
   if (fd < 0)
@@ -201,12 +196,11 @@ inline void write_file_atomically(const std::filesystem::path& path,
     if (fd >= 0)
       ::close(fd);
     ::unlink(tmp.c_str());
-    throw data_error(
-        message("cannot write '", path.string(), "': ", what, ": ", impl::errno_text(err)));
+    throw data_error(message("cannot write '", path.string(), "': ", what, ": ", errno_text(err)));
   };
 
   {
-    impl::fd_streambuf buf(fd);
+    fd_streambuf buf(fd);
     std::ostream os(&buf);
     try {
       writer(os);
@@ -231,7 +225,7 @@ inline void write_file_atomically(const std::filesystem::path& path,
   }
   if (::rename(tmp.c_str(), target.c_str()) != 0)
     fail("cannot rename temporary file '" + tmp.string() + "' over it", errno);
-  (void)impl::fsync_path(impl::parent_or_dot(target), true);
+  (void)fsync_path(parent_or_dot(target), true);
 }
 
 /// Replaces the directory `dir` atomically. `fill` receives a fresh, empty temporary directory
@@ -243,9 +237,8 @@ inline void write_file_atomically(const std::filesystem::path& path,
 inline void replace_directory_atomically(
     const std::filesystem::path& dir,
     const std::function<void(const std::filesystem::path& tmp_dir)>& fill) {
-  namespace impl = atomic_write_impl;
   namespace fs = std::filesystem;
-  const fs::path target = impl::normalized_target(dir);
+  const fs::path target = normalized_target(dir);
 
   std::error_code ec;
   const fs::file_status st = fs::symlink_status(target, ec);
@@ -256,14 +249,14 @@ inline void replace_directory_atomically(
   fs::path tmp;
   bool made = false;
   for (int attempt = 0; attempt < 100 && !made; ++attempt) {
-    tmp = impl::sibling_name(target, "tmp");
+    tmp = sibling_name(target, "tmp");
     if (::mkdir(tmp.c_str(), 0777) == 0)
       made = true;
     else if (errno != EEXIST) {
       const int err = errno;
       throw data_error(message("cannot replace directory '", dir.string(),
                                "': cannot create temporary directory '", tmp.string(),
-                               "': ", impl::errno_text(err)));
+                               "': ", errno_text(err)));
     }
   }
   if (!made)
@@ -276,8 +269,8 @@ inline void replace_directory_atomically(
   };
   auto fail = [&](const std::string& what, int err) {
     remove_tmp();
-    throw data_error(message("cannot replace directory '", dir.string(), "': ", what, ": ",
-                             impl::errno_text(err)));
+    throw data_error(
+        message("cannot replace directory '", dir.string(), "': ", what, ": ", errno_text(err)));
   };
 
   try {
@@ -296,19 +289,19 @@ inline void replace_directory_atomically(
       if (it_ec)
         break;
       if (fs::is_regular_file(s) || fs::is_directory(s))
-        if (const int err = impl::fsync_path(it->path(), fs::is_directory(s)); err != 0)
+        if (const int err = fsync_path(it->path(), fs::is_directory(s)); err != 0)
           fail("fsync of '" + it->path().string() + "' failed", err);
     }
     if (it_ec)
       fail("cannot list temporary directory '" + tmp.string() + "'", it_ec.value());
-    if (const int err = impl::fsync_path(tmp, true); err != 0)
+    if (const int err = fsync_path(tmp, true); err != 0)
       fail("fsync of '" + tmp.string() + "' failed", err);
   }
 
-  const fs::path parent = impl::parent_or_dot(target);
+  const fs::path parent = parent_or_dot(target);
   if (!fs::exists(fs::symlink_status(target, ec))) {
     if (::rename(tmp.c_str(), target.c_str()) == 0) {
-      (void)impl::fsync_path(parent, true);
+      (void)fsync_path(parent, true);
       return;
     }
     // Someone created the target in the meantime: exchange with it below.
@@ -322,7 +315,7 @@ inline void replace_directory_atomically(
 #else
 #define MISD_RENAME_EXCHANGE_ RENAME_EXCHANGE
 #endif
-  const long rc = impl::force_rename_fallback()
+  const long rc = force_rename_fallback()
                       ? (errno = ENOSYS, -1L)
                       : ::syscall(SYS_renameat2, AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(),
                                   static_cast<unsigned>(MISD_RENAME_EXCHANGE_));
@@ -334,7 +327,7 @@ inline void replace_directory_atomically(
 #endif
   if (rc == 0) {
     // `tmp` now holds the old content.
-    (void)impl::fsync_path(parent, true);
+    (void)fsync_path(parent, true);
     remove_tmp();
     return;
   }
@@ -342,7 +335,7 @@ inline void replace_directory_atomically(
     fail("cannot exchange '" + tmp.string() + "' with it", exchange_errno);
 
   // Fallback without RENAME_EXCHANGE: old aside, new in, old removed.
-  const fs::path old = impl::sibling_name(target, "old");
+  const fs::path old = sibling_name(target, "old");
   if (::rename(target.c_str(), old.c_str()) != 0)
     fail("cannot move it aside to '" + old.string() + "'", errno);
   if (::rename(tmp.c_str(), target.c_str()) != 0) {
@@ -350,7 +343,7 @@ inline void replace_directory_atomically(
     (void)::rename(old.c_str(), target.c_str());
     fail("cannot rename '" + tmp.string() + "' to it", err);
   }
-  (void)impl::fsync_path(parent, true);
+  (void)fsync_path(parent, true);
   std::error_code ignored;
   fs::remove_all(old, ignored);
 }
@@ -361,12 +354,11 @@ inline void replace_directory_atomically(
 /// removed. Never touches `target` itself.
 inline std::size_t remove_stale_temporaries(const std::filesystem::path& target) {
   namespace fs = std::filesystem;
-  const fs::path t = atomic_write_impl::normalized_target(target);
+  const fs::path t = normalized_target(target);
   const std::string name = t.filename().string();
   std::size_t removed = 0;
   std::error_code ec;
-  for (fs::directory_iterator it(atomic_write_impl::parent_or_dot(t), ec), end; !ec && it != end;
-       it.increment(ec)) {
+  for (fs::directory_iterator it(parent_or_dot(t), ec), end; !ec && it != end; it.increment(ec)) {
     const std::string f = it->path().filename().string();
     for (std::string_view kind : {".tmp.", ".old."}) {
       const std::string prefix = name + std::string(kind);
@@ -379,7 +371,7 @@ inline std::size_t remove_stale_temporaries(const std::filesystem::path& target)
       if (rest.find_first_not_of("0123456789") != dot ||
           rest.find_first_not_of("0123456789abcdef", dot + 1) != std::string::npos)
         continue;
-      if (atomic_write_impl::process_alive(std::stol(rest.substr(0, dot))))
+      if (process_alive(std::stol(rest.substr(0, dot))))
         continue;
       std::error_code rm;
       if (fs::remove_all(it->path(), rm) > 0 && !rm)

@@ -20,6 +20,7 @@
 #pragma once
 
 #include "misd/detail/eigen_gemm.hpp"
+#include "misd/detail/random.hpp"
 #include "misd/eigen/ops.hpp"
 #include "misd/error.hpp"
 
@@ -34,6 +35,70 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace misd::detail {
+template <class S>
+using row_matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+template <class... Args>
+[[noreturn]] void layer_fail(std::string_view type, Args&&... args) {
+  throw invalid_argument(message(type, ": ", std::forward<Args>(args)...));
+}
+
+template <class S>
+void resize_batch(eigen::batch<S>& b, Eigen::Index rows, Eigen::Index cols) {
+  if (b.rows() != rows || b.cols() != cols)
+    b.resize(rows, cols);
+}
+
+/// Uniform in ±bound from splitmix64 (the numbers of batch_ops::uniform_noise).
+template <class S>
+void fill_uniform(S* p, Eigen::Index n, double bound, std::uint64_t seed) {
+  splitmix64 rng{seed};
+  for (Eigen::Index j = 0; j < n; ++j) // rounded to S first, as uniform_noise gives it
+    p[j] = static_cast<S>(bound * double(static_cast<S>(rng.symmetric())));
+}
+
+/// A buffer of at least n scalars (grows only, so steady-state calls allocate nothing).
+template <class S>
+S* grow_buffer(std::vector<S>& v, Eigen::Index n) {
+  if (v.size() < static_cast<std::size_t>(n))
+    v.resize(static_cast<std::size_t>(n));
+  return v.data();
+}
+
+/// Layers without parameters.
+template <class S>
+struct parameterless_layer {
+  void zero_gradients() {}
+  void append_parameters(std::vector<std::span<S>>&) {}
+  void append_gradients(std::vector<std::span<S>>&) {}
+};
+
+/// A weight (rows x cols, row-major) and a bias, with their gradients.
+template <class S>
+struct affine_layer_parameters {
+  eigen::batch<S> weight;
+  eigen::vector<S> bias;
+  eigen::batch<S> weight_gradient;
+  eigen::vector<S> bias_gradient;
+
+  void zero_gradients() {
+    weight_gradient.setZero(weight.rows(), weight.cols());
+    bias_gradient.setZero(bias.size());
+  }
+  void append_parameters(std::vector<std::span<S>>& out) {
+    out.emplace_back(weight.data(), static_cast<std::size_t>(weight.size()));
+    out.emplace_back(bias.data(), static_cast<std::size_t>(bias.size()));
+  }
+  void append_gradients(std::vector<std::span<S>>& out) {
+    if (weight_gradient.rows() != weight.rows() || bias_gradient.size() != bias.size())
+      zero_gradients();
+    out.emplace_back(weight_gradient.data(), static_cast<std::size_t>(weight_gradient.size()));
+    out.emplace_back(bias_gradient.data(), static_cast<std::size_t>(bias_gradient.size()));
+  }
+};
+} // namespace misd::detail
 
 namespace misd::eigen::nn {
 
@@ -63,70 +128,6 @@ struct tensor_shape {
   friend bool operator==(const tensor_shape&, const tensor_shape&) = default;
 };
 
-namespace layers_detail {
-template <class S>
-using row_matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-template <class... Args>
-[[noreturn]] void fail(std::string_view type, Args&&... args) {
-  throw invalid_argument(detail::message(type, ": ", std::forward<Args>(args)...));
-}
-
-template <class S>
-void resize(batch<S>& b, Eigen::Index rows, Eigen::Index cols) {
-  if (b.rows() != rows || b.cols() != cols)
-    b.resize(rows, cols);
-}
-
-/// Uniform in ±bound from splitmix64 (the numbers of batch_ops::uniform_noise).
-template <class S>
-void fill_uniform(S* p, Eigen::Index n, double bound, std::uint64_t seed) {
-  const auto u = batch_ops<batch<S>>::uniform_noise(batch<S>(1, n), seed);
-  for (Eigen::Index j = 0; j < n; ++j)
-    p[j] = static_cast<S>(bound * double(u(0, j)));
-}
-
-/// A buffer of at least n scalars (grows only, so steady-state calls allocate nothing).
-template <class S>
-S* scratch_buffer(std::vector<S>& v, Eigen::Index n) {
-  if (v.size() < static_cast<std::size_t>(n))
-    v.resize(static_cast<std::size_t>(n));
-  return v.data();
-}
-
-/// Layers without parameters.
-template <class S>
-struct parameterless {
-  void zero_gradients() {}
-  void append_parameters(std::vector<std::span<S>>&) {}
-  void append_gradients(std::vector<std::span<S>>&) {}
-};
-
-/// A weight (rows x cols, row-major) and a bias, with their gradients.
-template <class S>
-struct affine_parameters {
-  batch<S> weight;
-  vector<S> bias;
-  batch<S> weight_gradient;
-  vector<S> bias_gradient;
-
-  void zero_gradients() {
-    weight_gradient.setZero(weight.rows(), weight.cols());
-    bias_gradient.setZero(bias.size());
-  }
-  void append_parameters(std::vector<std::span<S>>& out) {
-    out.emplace_back(weight.data(), static_cast<std::size_t>(weight.size()));
-    out.emplace_back(bias.data(), static_cast<std::size_t>(bias.size()));
-  }
-  void append_gradients(std::vector<std::span<S>>& out) {
-    if (weight_gradient.rows() != weight.rows() || bias_gradient.size() != bias.size())
-      zero_gradients();
-    out.emplace_back(weight_gradient.data(), static_cast<std::size_t>(weight_gradient.size()));
-    out.emplace_back(bias_gradient.data(), static_cast<std::size_t>(bias_gradient.size()));
-  }
-};
-} // namespace layers_detail
-
 /// Buffers of one conv2d layer kept between calls: im2col columns, their gradient, the
 /// transposed weight, and packing buffers for the three products. One per layer and thread.
 template <class S>
@@ -142,7 +143,7 @@ struct conv_scratch {
 /// 2-D convolution, PyTorch's nn.Conv2d (no dilation, no groups): weight out x in x kh x kw
 /// stored as an out x (in·kh·kw) row-major matrix, bias out.
 template <class S>
-struct conv2d : layers_detail::affine_parameters<S> {
+struct conv2d : misd::detail::affine_layer_parameters<S> {
   static constexpr std::string_view type = "conv2d";
   Eigen::Index in_channels = 0, out_channels = 0;
   Eigen::Index kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1, padding_h = 0, padding_w = 0;
@@ -154,9 +155,9 @@ struct conv2d : layers_detail::affine_parameters<S> {
       : in_channels(in), out_channels(out), kernel_h(kh), kernel_w(kw), stride_h(sh), stride_w(sw),
         padding_h(ph), padding_w(pw) {
     if (in < 1 || out < 1 || kh < 1 || kw < 1 || sh < 1 || sw < 1 || ph < 0 || pw < 0)
-      layers_detail::fail(type, "in ", in, ", out ", out, ", kernel ", kh, "x", kw, ", stride ", sh,
-                          "x", sw, ", padding ", ph, "x", pw,
-                          ": channels, kernel and stride must be >= 1, padding >= 0");
+      misd::detail::layer_fail(type, "in ", in, ", out ", out, ", kernel ", kh, "x", kw,
+                               ", stride ", sh, "x", sw, ", padding ", ph, "x", pw,
+                               ": channels, kernel and stride must be >= 1, padding >= 0");
     this->weight.setZero(out, in * kh * kw);
     this->bias.setZero(out);
     this->zero_gradients();
@@ -167,8 +168,8 @@ struct conv2d : layers_detail::affine_parameters<S> {
                        Eigen::Index padding, std::uint64_t seed) {
     conv2d c(in, out, k, k, stride, stride, padding, padding);
     const double bound = 1.0 / std::sqrt(double(in * k * k));
-    layers_detail::fill_uniform(c.weight.data(), c.weight.size(), bound, seed);
-    layers_detail::fill_uniform(c.bias.data(), c.bias.size(), bound, seed + 1);
+    misd::detail::fill_uniform(c.weight.data(), c.weight.size(), bound, seed);
+    misd::detail::fill_uniform(c.bias.data(), c.bias.size(), bound, seed + 1);
     return c;
   }
 
@@ -176,19 +177,19 @@ struct conv2d : layers_detail::affine_parameters<S> {
 
   tensor_shape output_shape(const tensor_shape& in) const {
     if (in.flat)
-      layers_detail::fail(type, "takes C x H x W images, got a flat vector ", in.text());
+      misd::detail::layer_fail(type, "takes C x H x W images, got a flat vector ", in.text());
     if (in.c != in_channels)
-      layers_detail::fail(type, "takes ", in_channels, " channels, got ", in.text());
+      misd::detail::layer_fail(type, "takes ", in_channels, " channels, got ", in.text());
     if (this->weight.rows() != out_channels || this->weight.cols() != patch_size() ||
         this->bias.size() != out_channels)
-      layers_detail::fail(type, "weight is ", this->weight.rows(), " x ", this->weight.cols(),
-                          " and bias ", this->bias.size(), ", expected ", out_channels, " x ",
-                          patch_size(), " and ", out_channels);
+      misd::detail::layer_fail(type, "weight is ", this->weight.rows(), " x ", this->weight.cols(),
+                               " and bias ", this->bias.size(), ", expected ", out_channels, " x ",
+                               patch_size(), " and ", out_channels);
     const Eigen::Index ho = (in.h + 2 * padding_h - kernel_h),
                        wo = (in.w + 2 * padding_w - kernel_w);
     if (ho < 0 || wo < 0)
-      layers_detail::fail(type, "kernel ", kernel_h, "x", kernel_w, " with padding ", padding_h,
-                          "x", padding_w, " does not fit the input ", in.text());
+      misd::detail::layer_fail(type, "kernel ", kernel_h, "x", kernel_w, " with padding ",
+                               padding_h, "x", padding_w, " does not fit the input ", in.text());
     return tensor_shape::image(out_channels, ho / stride_h + 1, wo / stride_w + 1);
   }
 
@@ -200,7 +201,7 @@ struct conv2d : layers_detail::affine_parameters<S> {
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in, conv_scratch<S>& scratch,
                bool fused_relu) const {
     const tensor_shape out = output_shape(in);
-    layers_detail::resize(y, x.rows(), out.size());
+    misd::detail::resize_batch(y, x.rows(), out.size());
     for (Eigen::Index i = 0; i < x.rows(); ++i)
       forward_one(x.data() + i * x.cols(), y.data() + i * y.cols(), in, out, scratch, fused_relu);
   }
@@ -209,7 +210,7 @@ struct conv2d : layers_detail::affine_parameters<S> {
   void forward_one(const S* image, S* y, const tensor_shape& in, const tensor_shape& out,
                    conv_scratch<S>& scratch, bool fused_relu) const {
     const Eigen::Index P = out.h * out.w, K = patch_size();
-    S* cols = direct() ? nullptr : layers_detail::scratch_buffer(scratch.columns, K * P);
+    S* cols = direct() ? nullptr : misd::detail::grow_buffer(scratch.columns, K * P);
     for (Eigen::Index o = 0; o < out_channels; ++o)
       std::fill(y + o * P, y + (o + 1) * P, this->bias[o]);
     // y (out x P) += W (out x K) * columns (K x P)
@@ -231,7 +232,7 @@ struct conv2d : layers_detail::affine_parameters<S> {
     const tensor_shape out = output_shape(in);
     prepare_backward(dx != nullptr, parameter_gradients, scratch);
     if (dx)
-      layers_detail::resize(*dx, x.rows(), in.size());
+      misd::detail::resize_batch(*dx, x.rows(), in.size());
     for (Eigen::Index i = 0; i < x.rows(); ++i)
       backward_one(x.data() + i * x.cols(), dy.data() + i * dy.cols(),
                    dx ? dx->data() + i * dx->cols() : nullptr, in, out, parameter_gradients,
@@ -243,18 +244,18 @@ struct conv2d : layers_detail::affine_parameters<S> {
       this->zero_gradients();
     if (input_gradient) {
       const Eigen::Index K = patch_size();
-      S* wt = layers_detail::scratch_buffer(scratch.weight_transposed, K * out_channels);
-      Eigen::Map<layers_detail::row_matrix<S>>(wt, K, out_channels) = this->weight.transpose();
+      S* wt = misd::detail::grow_buffer(scratch.weight_transposed, K * out_channels);
+      Eigen::Map<misd::detail::row_matrix<S>>(wt, K, out_channels) = this->weight.transpose();
     }
   }
   /// One example, after prepare_backward: with parameter_gradients adds dL/dθ for the
   /// upstream dy (out) to the stored gradients; dx (when not null) := dL/dimage.
   void backward_one(const S* image, const S* dy, S* dx, const tensor_shape& in,
                     const tensor_shape& out, bool parameter_gradients, conv_scratch<S>& scratch) {
-    using namespace layers_detail;
+    using misd::detail::row_matrix;
     const Eigen::Index P = out.h * out.w, K = patch_size();
     if (parameter_gradients) {
-      S* cols = direct() ? nullptr : scratch_buffer(scratch.columns, K * P);
+      S* cols = direct() ? nullptr : misd::detail::grow_buffer(scratch.columns, K * P);
       // dW (out x K) += dy (out x P) * columnsᵀ (P x K)
       scratch.weight_product.template multiply_add<true>(out_channels, K, P, dy, P,
                                                          columns(image, in, out, cols, scratch), P,
@@ -263,7 +264,7 @@ struct conv2d : layers_detail::affine_parameters<S> {
     }
     if (dx) {
       // dcolumns (K x P) = Wᵀ (K x out) * dy (out x P), then back onto the pixels
-      S* target = direct() ? dx : scratch_buffer(scratch.column_gradient, K * P);
+      S* target = direct() ? dx : misd::detail::grow_buffer(scratch.column_gradient, K * P);
       std::fill(target, target + K * P, S(0));
       scratch.input_product.template multiply_add<false>(
           K, P, out_channels, scratch.weight_transposed.data(), out_channels, dy, P, target, P);
@@ -423,7 +424,7 @@ private:
 /// goes to the first maximum of each window in row-major order, as in PyTorch's CPU kernel.
 /// backward() reads the maxima from its output y.
 template <class S>
-struct maxpool2d : layers_detail::parameterless<S> {
+struct maxpool2d : misd::detail::parameterless_layer<S> {
   static constexpr std::string_view type = "maxpool2d";
   Eigen::Index kernel_h = 0, kernel_w = 0, stride_h = 0, stride_w = 0, padding_h = 0, padding_w = 0;
 
@@ -435,24 +436,24 @@ struct maxpool2d : layers_detail::parameterless<S> {
         padding_w(pw) {
     if (kh < 1 || kw < 1 || stride_h < 1 || stride_w < 1 || ph < 0 || pw < 0 || 2 * ph > kh ||
         2 * pw > kw)
-      layers_detail::fail(type, "kernel ", kh, "x", kw, ", stride ", stride_h, "x", stride_w,
-                          ", padding ", ph, "x", pw,
-                          ": kernel and stride must be >= 1, padding in [0, kernel/2]");
+      misd::detail::layer_fail(type, "kernel ", kh, "x", kw, ", stride ", stride_h, "x", stride_w,
+                               ", padding ", ph, "x", pw,
+                               ": kernel and stride must be >= 1, padding in [0, kernel/2]");
   }
 
   tensor_shape output_shape(const tensor_shape& in) const {
     if (in.flat)
-      layers_detail::fail(type, "takes C x H x W images, got a flat vector ", in.text());
+      misd::detail::layer_fail(type, "takes C x H x W images, got a flat vector ", in.text());
     const Eigen::Index ho = in.h + 2 * padding_h - kernel_h, wo = in.w + 2 * padding_w - kernel_w;
     if (ho < 0 || wo < 0)
-      layers_detail::fail(type, "kernel ", kernel_h, "x", kernel_w, " does not fit the input ",
-                          in.text());
+      misd::detail::layer_fail(type, "kernel ", kernel_h, "x", kernel_w, " does not fit the input ",
+                               in.text());
     return tensor_shape::image(in.c, ho / stride_h + 1, wo / stride_w + 1);
   }
 
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
     const tensor_shape out = output_shape(in);
-    layers_detail::resize(y, x.rows(), out.size());
+    misd::detail::resize_batch(y, x.rows(), out.size());
     for (Eigen::Index i = 0; i < x.rows(); ++i)
       forward_one(x.data() + i * x.cols(), y.data() + i * y.cols(), nullptr, in, out);
   }
@@ -658,19 +659,19 @@ private:
 
 /// Global average pooling, PyTorch's nn.AdaptiveAvgPool2d(1): C x H x W -> C x 1 x 1.
 template <class S>
-struct global_avgpool2d : layers_detail::parameterless<S> {
+struct global_avgpool2d : misd::detail::parameterless_layer<S> {
   static constexpr std::string_view type = "global_avgpool2d";
 
   tensor_shape output_shape(const tensor_shape& in) const {
     if (in.flat)
-      layers_detail::fail(type, "takes C x H x W images, got a flat vector ", in.text());
+      misd::detail::layer_fail(type, "takes C x H x W images, got a flat vector ", in.text());
     return tensor_shape::image(in.c, 1, 1);
   }
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
-    layers_detail::resize(y, x.rows(), in.c);
+    misd::detail::resize_batch(y, x.rows(), in.c);
     const Eigen::Index hw = in.h * in.w;
     for (Eigen::Index i = 0; i < x.rows(); ++i)
-      y.row(i) = Eigen::Map<const layers_detail::row_matrix<S>>(x.data() + i * x.cols(), in.c, hw)
+      y.row(i) = Eigen::Map<const misd::detail::row_matrix<S>>(x.data() + i * x.cols(), in.c, hw)
                      .rowwise()
                      .mean()
                      .transpose();
@@ -680,16 +681,16 @@ struct global_avgpool2d : layers_detail::parameterless<S> {
     if (!dx)
       return;
     const Eigen::Index hw = in.h * in.w;
-    layers_detail::resize(*dx, x.rows(), in.size());
+    misd::detail::resize_batch(*dx, x.rows(), in.size());
     for (Eigen::Index i = 0; i < x.rows(); ++i)
-      Eigen::Map<layers_detail::row_matrix<S>>(dx->data() + i * dx->cols(), in.c, hw).colwise() =
+      Eigen::Map<misd::detail::row_matrix<S>>(dx->data() + i * dx->cols(), in.c, hw).colwise() =
           dy.row(i).transpose() / S(hw);
   }
 };
 
 /// max(x, 0), element-wise.
 template <class S>
-struct relu : layers_detail::parameterless<S> {
+struct relu : misd::detail::parameterless_layer<S> {
   static constexpr std::string_view type = "relu";
   tensor_shape output_shape(const tensor_shape& in) const { return in; }
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape&) const { y = x.cwiseMax(S(0)); }
@@ -702,7 +703,7 @@ struct relu : layers_detail::parameterless<S> {
 
 /// C x H x W -> a flat vector of C·H·W features (the data is already in that order).
 template <class S>
-struct flatten : layers_detail::parameterless<S> {
+struct flatten : misd::detail::parameterless_layer<S> {
   static constexpr std::string_view type = "flatten";
   tensor_shape output_shape(const tensor_shape& in) const {
     return tensor_shape::vector(in.size());
@@ -717,22 +718,23 @@ struct flatten : layers_detail::parameterless<S> {
 
 /// Affine map, PyTorch's nn.Linear: weight out x in, bias out. Takes flat vectors.
 template <class S>
-struct linear : layers_detail::affine_parameters<S> {
+struct linear : misd::detail::affine_layer_parameters<S> {
   static constexpr std::string_view type = "linear";
 
   linear() = default;
   /// Zero weights; see random() for PyTorch's default initialisation.
   linear(Eigen::Index in, Eigen::Index out) {
     if (in < 1 || out < 1)
-      layers_detail::fail(type, "in ", in, ", out ", out, ": sizes must be >= 1");
+      misd::detail::layer_fail(type, "in ", in, ", out ", out, ": sizes must be >= 1");
     this->weight.setZero(out, in);
     this->bias.setZero(out);
     this->zero_gradients();
   }
   linear(batch<S> weight, vector<S> bias) {
     if (weight.rows() < 1 || weight.cols() < 1 || bias.size() != weight.rows())
-      layers_detail::fail(type, "weight ", weight.rows(), " x ", weight.cols(), " and bias of ",
-                          bias.size(), " (expected out x in and out, sizes >= 1)");
+      misd::detail::layer_fail(type, "weight ", weight.rows(), " x ", weight.cols(),
+                               " and bias of ", bias.size(),
+                               " (expected out x in and out, sizes >= 1)");
     this->weight = std::move(weight);
     this->bias = std::move(bias);
     this->zero_gradients();
@@ -741,8 +743,8 @@ struct linear : layers_detail::affine_parameters<S> {
   static linear random(Eigen::Index in, Eigen::Index out, std::uint64_t seed) {
     linear l(in, out);
     const double bound = 1.0 / std::sqrt(double(in));
-    layers_detail::fill_uniform(l.weight.data(), l.weight.size(), bound, seed);
-    layers_detail::fill_uniform(l.bias.data(), l.bias.size(), bound, seed + 1);
+    misd::detail::fill_uniform(l.weight.data(), l.weight.size(), bound, seed);
+    misd::detail::fill_uniform(l.bias.data(), l.bias.size(), bound, seed + 1);
     return l;
   }
 
@@ -751,17 +753,17 @@ struct linear : layers_detail::affine_parameters<S> {
 
   tensor_shape output_shape(const tensor_shape& in) const {
     if (!in.flat)
-      layers_detail::fail(type, "takes flat vectors, got ", in.text(),
-                          " (put a flatten layer before it)");
+      misd::detail::layer_fail(type, "takes flat vectors, got ", in.text(),
+                               " (put a flatten layer before it)");
     if (in.c != in_features())
-      layers_detail::fail(type, "takes ", in_features(), " features, got ", in.c);
+      misd::detail::layer_fail(type, "takes ", in_features(), " features, got ", in.c);
     if (this->bias.size() != out_features())
-      layers_detail::fail(type, "bias has ", this->bias.size(), " entries, weight ", out_features(),
-                          " rows");
+      misd::detail::layer_fail(type, "bias has ", this->bias.size(), " entries, weight ",
+                               out_features(), " rows");
     return tensor_shape::vector(out_features());
   }
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape&) const {
-    layers_detail::resize(y, x.rows(), out_features());
+    misd::detail::resize_batch(y, x.rows(), out_features());
     y.noalias() = x * this->weight.transpose();
     y.rowwise() += this->bias.transpose();
   }
@@ -774,7 +776,7 @@ struct linear : layers_detail::affine_parameters<S> {
       this->bias_gradient += dy.colwise().sum().transpose();
     }
     if (dx) {
-      layers_detail::resize(*dx, x.rows(), in_features());
+      misd::detail::resize_batch(*dx, x.rows(), in_features());
       dx->noalias() = dy * this->weight;
     }
   }
@@ -783,29 +785,29 @@ struct linear : layers_detail::affine_parameters<S> {
 /// (x - mean_c) / std_c per channel (per feature for flat vectors): input normalisation
 /// inside the model, so that radii are measured in the user's input space. Not trained.
 template <class S>
-struct normalize : layers_detail::parameterless<S> {
+struct normalize : misd::detail::parameterless_layer<S> {
   static constexpr std::string_view type = "normalize";
   vector<S> mean, std;
 
   normalize() = default;
   normalize(vector<S> m, vector<S> s) : mean(std::move(m)), std(std::move(s)) {
     if (mean.size() < 1 || mean.size() != std.size())
-      layers_detail::fail(type, "mean has ", mean.size(), " entries and std ", std.size(),
-                          " (expected the same number >= 1)");
+      misd::detail::layer_fail(type, "mean has ", mean.size(), " entries and std ", std.size(),
+                               " (expected the same number >= 1)");
     for (Eigen::Index j = 0; j < mean.size(); ++j)
       if (!(std[j] > 0) || !std::isfinite(std[j]) || !std::isfinite(mean[j]))
-        layers_detail::fail(type, "entry ", j, " (mean ", mean[j], ", std ", std[j],
-                            ") is not finite with std > 0");
+        misd::detail::layer_fail(type, "entry ", j, " (mean ", mean[j], ", std ", std[j],
+                                 ") is not finite with std > 0");
   }
 
   tensor_shape output_shape(const tensor_shape& in) const {
     if (mean.size() != in.c)
-      layers_detail::fail(type, "has ", mean.size(), " means for ", in.c,
-                          in.flat ? " features " : " channels ", "(input ", in.text(), ")");
+      misd::detail::layer_fail(type, "has ", mean.size(), " means for ", in.c,
+                               in.flat ? " features " : " channels ", "(input ", in.text(), ")");
     return in;
   }
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
-    layers_detail::resize(y, x.rows(), x.cols());
+    misd::detail::resize_batch(y, x.rows(), x.cols());
     const Eigen::Index hw = in.h * in.w;
     for (Eigen::Index i = 0; i < x.rows(); ++i)
       for (Eigen::Index c = 0; c < in.c; ++c) {
@@ -820,7 +822,7 @@ struct normalize : layers_detail::parameterless<S> {
                 const tensor_shape& in, bool) {
     if (!dx)
       return;
-    layers_detail::resize(*dx, x.rows(), x.cols());
+    misd::detail::resize_batch(*dx, x.rows(), x.cols());
     const Eigen::Index hw = in.h * in.w;
     for (Eigen::Index i = 0; i < x.rows(); ++i)
       for (Eigen::Index c = 0; c < in.c; ++c) {

@@ -44,8 +44,8 @@ public:
   void logits_into(const batch_type& x, Eigen::Index rows, batch_type& z, scratch_type& s) const {
     check(x);
     if (rows < 0 || rows > x.rows())
-      throw invalid_argument(detail::message("linear: logits_into of ", rows,
-                                             " rows of a batch of ", x.rows()));
+      throw invalid_argument(
+          detail::message("linear: logits_into of ", rows, " rows of a batch of ", x.rows()));
     if (z.rows() != x.rows() || z.cols() != w_.rows())
       z.resize(x.rows(), w_.rows());
     z.topRows(rows).rowwise() = b_.transpose();
@@ -62,9 +62,8 @@ public:
     if (dx.rows() != x.rows() || dx.cols() != x.cols())
       dx.resize(x.rows(), x.cols());
     dx.setZero();
-    s.backward_gemm.template multiply_add<false>(x.rows(), w_.cols(), w_.rows(), g.data(),
-                                                 g.cols(), w_.data(), w_.cols(), dx.data(),
-                                                 dx.cols());
+    s.backward_gemm.template multiply_add<false>(x.rows(), w_.cols(), w_.rows(), g.data(), g.cols(),
+                                                 w_.data(), w_.cols(), dx.data(), dx.cols());
   }
 
   const batch<Scalar>& weight() const { return w_; }

@@ -17,21 +17,20 @@
 #include <string>
 #include <vector>
 
-namespace misd::eigen {
-
-namespace mlp_io_detail {
-inline std::string shape_text(const std::vector<std::size_t>& s) {
+namespace misd::detail {
+inline std::string npy_shape_text(const std::vector<std::size_t>& s) {
   std::string t = "(";
   for (std::size_t k = 0; k < s.size(); ++k)
     t += (k ? ", " : "") + std::to_string(s[k]);
   return t + (s.size() == 1 ? ",)" : ")");
 }
 
-/// Reads `file` as a float array of exactly `expected` (a 0 entry accepts any size there).
+/// Reads `file` of the model directory `dir` as a float array of exactly `expected` (a 0 entry
+/// accepts any size there).
 template <class Scalar>
-std::vector<Scalar> read_array(const std::filesystem::path& dir, const std::string& file,
-                               std::vector<std::size_t> expected, std::vector<std::size_t>& shape,
-                               const std::string& what) {
+std::vector<Scalar> read_model_array(const std::filesystem::path& dir, const std::string& file,
+                                     std::vector<std::size_t> expected,
+                                     std::vector<std::size_t>& shape, const std::string& what) {
   const auto path = dir / file;
   if (!std::filesystem::exists(path))
     throw data_error(detail::message("model directory '", dir.string(), "': missing '", file,
@@ -49,23 +48,25 @@ std::vector<Scalar> read_array(const std::filesystem::path& dir, const std::stri
       want += (k ? ", " : "") + (expected[k] ? std::to_string(expected[k]) : std::string("*"));
     want += expected.size() == 1 ? ",)" : ")";
     throw data_error(detail::message("model file '", path.string(), "': shape ",
-                                     shape_text(h.shape), ", expected ", want, " (", what, ")"));
+                                     npy_shape_text(h.shape), ", expected ", want, " (", what,
+                                     ")"));
   }
   for (std::size_t d : h.shape)
     if (d == 0)
       throw data_error(detail::message("model file '", path.string(), "': shape ",
-                                       shape_text(h.shape), " is empty (", what, ")"));
+                                       npy_shape_text(h.shape), " is empty (", what, ")"));
   shape = h.shape;
   const auto a = data::read_npy<Scalar>(path);
   return std::vector<Scalar>(a.begin(), a.end());
 }
-} // namespace mlp_io_detail
+} // namespace misd::detail
+
+namespace misd::eigen {
 
 /// Loads the MLP stored in `dir` (float32 or float64 arrays, converted to Scalar).
 template <class Scalar = float>
 mlp<Scalar> load_mlp(const std::filesystem::path& dir) {
   namespace fs = std::filesystem;
-  using mlp_io_detail::read_array;
   if (!fs::is_directory(dir))
     throw data_error(
         detail::message("model directory '", dir.string(),
@@ -87,20 +88,20 @@ mlp<Scalar> load_mlp(const std::filesystem::path& dir) {
   for (std::size_t l = 0; l < count; ++l) {
     const std::string wn = "weights_" + std::to_string(l) + ".npy";
     const std::string bn = "biases_" + std::to_string(l) + ".npy";
-    auto w = read_array<Scalar>(dir, wn, {0, in}, shape,
-                                l == 0 ? "a 2-D out x in matrix"
-                                       : "a 2-D out x " + std::to_string(in) + " matrix: layer " +
-                                             std::to_string(l - 1) + " gives " +
-                                             std::to_string(in) + " outputs");
+    auto w = detail::read_model_array<Scalar>(
+        dir, wn, {0, in}, shape,
+        l == 0 ? "a 2-D out x in matrix"
+               : "a 2-D out x " + std::to_string(in) + " matrix: layer " + std::to_string(l - 1) +
+                     " gives " + std::to_string(in) + " outputs");
     const std::size_t out = shape[0];
     in = shape[1];
     dense_layer<Scalar> L{
         batch<Scalar>(static_cast<Eigen::Index>(out), static_cast<Eigen::Index>(in)),
         vector<Scalar>(static_cast<Eigen::Index>(out))};
     std::copy(w.begin(), w.end(), L.weight.data());
-    auto b = read_array<Scalar>(dir, bn, {out}, shape,
-                                "a 1-D vector of " + std::to_string(out) +
-                                    " entries, the rows of " + wn);
+    auto b = detail::read_model_array<Scalar>(dir, bn, {out}, shape,
+                                              "a 1-D vector of " + std::to_string(out) +
+                                                  " entries, the rows of " + wn);
     std::copy(b.begin(), b.end(), L.bias.data());
     in = out;
     layers.push_back(std::move(L));
@@ -112,8 +113,8 @@ mlp<Scalar> load_mlp(const std::filesystem::path& dir) {
     const std::string what = "a 1-D vector of " + std::to_string(d) +
                              " entries, the input width of weights_0.npy; mean.npy and "
                              "std.npy come together";
-    auto m = read_array<Scalar>(dir, "mean.npy", {d}, shape, what);
-    auto s = read_array<Scalar>(dir, "std.npy", {d}, shape, what);
+    auto m = detail::read_model_array<Scalar>(dir, "mean.npy", {d}, shape, what);
+    auto s = detail::read_model_array<Scalar>(dir, "std.npy", {d}, shape, what);
     normalization<Scalar> nz{vector<Scalar>(static_cast<Eigen::Index>(d)),
                              vector<Scalar>(static_cast<Eigen::Index>(d))};
     std::copy(m.begin(), m.end(), nz.mean.data());
@@ -137,7 +138,7 @@ void save_mlp(const std::filesystem::path& dir, const mlp<Scalar>& model) {
     data::write_npy<float>(path, std::span<const float>(v), std::span<const std::size_t>(shape));
   };
   detail::replace_directory_atomically(dir, [&](const std::filesystem::path& tmp) {
-    const auto& layers = model.layers();
+    const auto layers = model.dense_layers();
     for (std::size_t l = 0; l < layers.size(); ++l) {
       const auto& L = layers[l];
       const auto out = static_cast<std::size_t>(L.weight.rows()),

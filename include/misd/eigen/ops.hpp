@@ -5,6 +5,7 @@
 #pragma once
 
 #include "misd/concepts.hpp"
+#include "misd/detail/random.hpp"
 
 #include <Eigen/Core>
 
@@ -40,14 +41,9 @@ struct batch_ops<eigen::batch<Scalar>> {
   static B uniform_noise(const B& like, std::uint64_t seed) {
     // splitmix64: the same numbers on every platform and standard library.
     B out(like.rows(), like.cols());
-    std::uint64_t s = seed;
-    for (Eigen::Index i = 0; i < out.size(); ++i) {
-      std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      out.data()[i] = static_cast<Scalar>(2.0 * (double(z >> 11) * 0x1.0p-53) - 1.0);
-    }
+    detail::splitmix64 rng{seed};
+    for (Eigen::Index i = 0; i < out.size(); ++i)
+      out.data()[i] = static_cast<Scalar>(rng.symmetric());
     return out;
   }
   static void to_host(const B& z, host_matrix& out) { out = z.template cast<double>(); }

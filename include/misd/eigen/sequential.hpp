@@ -1,6 +1,7 @@
 // misd/eigen/sequential.hpp -- a chain of layers (misd/eigen/layers.hpp) on the Eigen
-// backend: convolutional networks and MLPs alike. Classifier, Differentiable and Trainable,
-// so every attack, estimator, score and training objective works on it unchanged.
+// backend: convolutional networks and MLPs alike (misd/eigen/mlp.hpp builds MLPs). Classifier,
+// Differentiable and Trainable, so every attack, estimator, score and training objective works on
+// it unchanged.
 //
 //   using namespace misd::eigen;
 //   sequential<float> m(nn::tensor_shape::image(1, 28, 28),
@@ -9,12 +10,12 @@
 //                        nn::linear<float>::random(16 * 14 * 14, 10, seed + 2)});
 //
 // Inputs are N x (C·H·W) batches in NCHW order. accumulate_gradients works through large
-// batches in chunks of chunk_rows rows, logits and input_gradient in blocks of block_rows
-// (bounded memory); forward_backward takes the batch whole. Buffers (activations, im2col
-// columns, GEMM packing) are kept between calls: logits and input_gradient are const and
-// take theirs from a pool guarded by a mutex, so one model may serve several threads at once;
-// the gradient members use the model's own and modify the stored parameter gradients.
-// Copies of a model start with no buffers.
+// batches in chunks of chunk_rows rows, logits and input_gradient of convolutional models in
+// blocks of block_rows (bounded memory); forward_backward takes the batch whole. Buffers
+// (activations, im2col columns, GEMM packing) are kept between calls: logits and input_gradient are
+// const and take theirs from a pool guarded by a mutex, so one model may serve several threads at
+// once; the gradient members use the model's own and modify the stored parameter gradients. Copies
+// of a model start with no buffers.
 //
 // set_threads(T) splits every call's rows over T threads (default 1: the calling thread and
 // the process's persistent workers, detail/worker_pool.hpp). Training stays
@@ -25,12 +26,12 @@
 
 #include "misd/detail/worker_pool.hpp"
 #include "misd/eigen/layers.hpp"
-#include "misd/eigen/mlp.hpp"
 #include "misd/eigen/ops.hpp"
 #include "misd/error.hpp"
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -95,7 +96,7 @@ public:
     batch_type z(x.rows(), static_cast<Eigen::Index>(classes()));
     for_threads(x.rows(), [&](int, Eigen::Index first, Eigen::Index n) {
       pooled ws(*this);
-      for_blocks(first, n, block_rows, [&](Eigen::Index f, Eigen::Index m) {
+      for_blocks(first, n, value_block_rows(), [&](Eigen::Index f, Eigen::Index m) {
         z.middleRows(f, m) = forward(layers_, chunk(x, f, m, ws->x), *ws, false);
       });
     });
@@ -111,7 +112,7 @@ public:
     auto& layers = const_cast<std::vector<layer_type>&>(layers_);
     for_threads(x.rows(), [&](int, Eigen::Index first, Eigen::Index n) {
       pooled ws(*this);
-      for_blocks(first, n, block_rows, [&](Eigen::Index f, Eigen::Index m) {
+      for_blocks(first, n, value_block_rows(), [&](Eigen::Index f, Eigen::Index m) {
         const batch_type& xc = chunk(x, f, m, ws->x);
         forward(layers_, xc, *ws, true);
         dx.middleRows(f, m) = backward(layers, xc, *ws, chunk(g, f, m, ws->g), false, true);
@@ -149,7 +150,7 @@ public:
   /// Threads that each call splits its rows over (>= 1; default 1).
   void set_threads(int threads) {
     if (threads < 1)
-      throw invalid_argument(detail::message("sequential: threads must be >= 1, got ", threads));
+      throw invalid_argument(detail::message(kind_, ": threads must be >= 1, got ", threads));
     threads_ = threads;
   }
   int threads() const { return threads_; }
@@ -183,27 +184,41 @@ public:
 
   /// Rows per chunk in accumulate_gradients.
   static constexpr Eigen::Index chunk_rows = 256;
-  /// Rows per block in logits / input_gradient (activations of a block stay small).
+  /// Rows per block in logits / input_gradient of models with image layers (activations of
+  /// a block stay small). Models of flat layers only (MLPs) take each thread's rows whole:
+  /// their activations are small, and each block would pack the weights for its products
+  /// anew.
   static constexpr Eigen::Index block_rows = 32;
 
+protected:
+  void check_input(const batch_type& x) const {
+    if (x.cols() != shapes_.front().size())
+      throw invalid_argument(
+          detail::message(kind_, ": batch has ", x.cols(), " numbers per example, the model takes ",
+                          shapes_.front().size(), " (", shapes_.front().text(), ")"));
+  }
+  void check_upstream(const batch_type& x, const batch_type& g) const {
+    if (g.rows() != x.rows() || g.cols() != static_cast<Eigen::Index>(classes()))
+      throw invalid_argument(detail::message(kind_, ": upstream gradient is ", g.rows(), " x ",
+                                             g.cols(), ", expected ", x.rows(), " x ", classes()));
+  }
+
+  /// The model's name in error messages ("mlp" for misd::eigen::mlp).
+  std::string_view kind_ = "sequential";
+
 private:
+  Eigen::Index value_block_rows() const {
+    for (const auto& s : shapes_)
+      if (!s.flat)
+        return block_rows;
+    return std::numeric_limits<Eigen::Index>::max();
+  }
+
   std::string describe_input(std::size_t j) const {
     return j == 0 ? "the input " + shapes_[0].text() : "an output " + shapes_[j].text();
   }
   static std::string strip(const std::string& m) {
     return m.rfind("misd: ", 0) == 0 ? m.substr(6) : m;
-  }
-
-  void check_input(const batch_type& x) const {
-    if (x.cols() != shapes_.front().size())
-      throw invalid_argument(detail::message(
-          "sequential: batch has ", x.cols(), " numbers per example, the model takes ",
-          shapes_.front().size(), " (", shapes_.front().text(), ")"));
-  }
-  void check_upstream(const batch_type& x, const batch_type& g) const {
-    if (g.rows() != x.rows() || g.cols() != static_cast<Eigen::Index>(classes()))
-      throw invalid_argument(detail::message("sequential: upstream gradient is ", g.rows(), " x ",
-                                             g.cols(), ", expected ", x.rows(), " x ", classes()));
   }
 
   /// Buffers of one thread's pass: activations, gradients, im2col and packing buffers, and
@@ -362,7 +377,7 @@ private:
         const nn::tensor_shape &s_in = shapes_[j], &s_conv = shapes_[j + 1],
                                &s_pool = shapes_[j + 3];
         batch_type& y = ws.acts[j + 2];
-        nn::layers_detail::resize(y, in.rows(), s_pool.size());
+        misd::detail::resize_batch(y, in.rows(), s_pool.size());
         auto& idx = ws.argmax[j];
         if (for_backward)
           idx.resize(static_cast<std::size_t>(y.size()));
@@ -408,7 +423,7 @@ private:
     const auto& idx = ws.argmax[j];
     conv.prepare_backward(dx != nullptr, parameter_gradients, ws.conv[j]);
     if (dx)
-      nn::layers_detail::resize(*dx, in.rows(), in.cols());
+      misd::detail::resize_batch(*dx, in.rows(), in.cols());
     Scalar* dconv = ws.block.data();
     for (Eigen::Index i = 0; i < in.rows(); ++i) {
       std::fill(dconv, dconv + s_conv.size(), Scalar(0));
@@ -475,23 +490,6 @@ private:
   int threads_ = 1;
   mutable workspaces buffers_;
 };
-
-/// The sequential model that computes what `m` computes: normalize (when m has an input
-/// normalisation), then linear, relu, linear, ..., linear. parameters() come in mlp's order.
-template <class Scalar>
-sequential<Scalar> to_sequential(const mlp<Scalar>& m) {
-  std::vector<nn::layer<Scalar>> layers;
-  if (const auto& nz = m.input_normalization())
-    layers.emplace_back(nn::normalize<Scalar>(nz->mean, nz->std));
-  const auto& ls = m.layers();
-  for (std::size_t l = 0; l < ls.size(); ++l) {
-    if (l > 0)
-      layers.emplace_back(nn::relu<Scalar>{});
-    layers.emplace_back(nn::linear<Scalar>(ls[l].weight, ls[l].bias));
-  }
-  return sequential<Scalar>(nn::tensor_shape::vector(static_cast<Eigen::Index>(m.input_size())),
-                            std::move(layers));
-}
 
 /// The default CNN for 1 x 28 x 28 images (Fashion-MNIST): conv16-conv32-pool-conv64-pool-
 /// fc128-fc10, 3x3 kernels with padding 1, ReLU after every layer but the last, 2x2 max

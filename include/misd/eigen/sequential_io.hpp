@@ -35,24 +35,21 @@
 #include <utility>
 #include <vector>
 
-namespace misd::eigen {
+namespace misd::detail {
 
-namespace sequential_io_detail {
-namespace fs = std::filesystem;
-using json = nlohmann::json;
-
-inline std::string weight_file(std::size_t j) {
+inline std::string sequential_weight_file(std::size_t j) {
   return "layer_" + std::to_string(j) + ".weight.npy";
 }
-inline std::string bias_file(std::size_t j) {
+inline std::string sequential_bias_file(std::size_t j) {
   return "layer_" + std::to_string(j) + ".bias.npy";
 }
 
-/// Reads one layer object of model.json; every complaint names the layer.
+/// Reads one layer object of model.nlohmann::json; every complaint names the layer.
 template <class S>
-class layer_reader {
+class sequential_layer_reader {
 public:
-  layer_reader(const fs::path& dir, std::size_t index, const json& j)
+  sequential_layer_reader(const std::filesystem::path& dir, std::size_t index,
+                          const nlohmann::json& j)
       : dir_(dir), index_(index), j_(j) {
     if (!j.is_object())
       fail("is not a JSON object");
@@ -64,8 +61,9 @@ public:
   const std::string& type() const { return type_; }
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw data_error(detail::message("model file '", (dir_ / "model.json").string(), "': layer ",
-                                     index_, type_.empty() ? "" : " (" + type_ + ")", " ", what));
+    throw data_error(detail::message("model file '", (dir_ / "model.nlohmann::json").string(),
+                                     "': layer ", index_, type_.empty() ? "" : " (" + type_ + ")",
+                                     " ", what));
   }
 
   void allow_keys(std::set<std::string> keys) const {
@@ -83,7 +81,7 @@ public:
         return fallback;
       fail("lacks \"" + key + "\"");
     }
-    const json& v = j_[key];
+    const nlohmann::json& v = j_[key];
     if (!v.is_number_integer())
       fail("\"" + key + "\" is " + v.dump() + ", expected an integer");
     const auto x = v.template get<long long>();
@@ -101,10 +99,11 @@ public:
     if (!j_.contains(key) || !j_[key].is_array()) {
       const auto v = integer(key, minimum, fallback);
       if (v > max_window)
-        fail("\"" + key + "\" is " + std::to_string(v) + ", more than " + std::to_string(max_window));
+        fail("\"" + key + "\" is " + std::to_string(v) + ", more than " +
+             std::to_string(max_window));
       return {v, v};
     }
-    const json& a = j_[key];
+    const nlohmann::json& a = j_[key];
     if (a.size() != 2 || !a[0].is_number_integer() || !a[1].is_number_integer())
       fail("\"" + key + "\" is " + a.dump() + ", expected an integer or a pair [h, w]");
     const auto h = a[0].template get<long long>(), w = a[1].template get<long long>();
@@ -115,32 +114,33 @@ public:
     return {static_cast<Eigen::Index>(h), static_cast<Eigen::Index>(w)};
   }
 
-  /// Caps on the sizes in model.json, so that shape arithmetic cannot overflow (found by
+  /// Caps on the sizes in model.nlohmann::json, so that shape arithmetic cannot overflow (found by
   /// fuzzing): channels, widths and the input's size; kernel, stride and padding.
   static constexpr long long max_size = (1LL << 31) - 1;
   static constexpr long long max_window = 1LL << 16;
 
   /// Checks the weight file's header against `shape` before a layer of that shape is
-  /// allocated, so that sizes in model.json cannot request more memory than the file holds.
+  /// allocated, so that sizes in model.nlohmann::json cannot request more memory than the file
+  /// holds.
   void check_weight_header(const std::vector<std::size_t>& shape, const std::string& what) const {
-    const auto path = dir_ / weight_file(index_);
-    if (!fs::exists(path))
+    const auto path = dir_ / sequential_weight_file(index_);
+    if (!std::filesystem::exists(path))
       throw data_error(detail::message("model directory '", dir_.string(), "': missing '",
-                                       weight_file(index_), "' (expected layer ", index_, " (",
-                                       type_, ") of model.json: ", what, ")"));
+                                       sequential_weight_file(index_), "' (expected layer ", index_,
+                                       " (", type_, ") of model.nlohmann::json: ", what, ")"));
     const auto h = data::read_npy_header(path);
     if (h.shape != shape)
-      fail("weight '" + weight_file(index_) + "' has shape " + mlp_io_detail::shape_text(h.shape) +
-           ", expected " + mlp_io_detail::shape_text(shape) + " (" + what + ")");
+      fail("weight '" + sequential_weight_file(index_) + "' has shape " + npy_shape_text(h.shape) +
+           ", expected " + npy_shape_text(shape) + " (" + what + ")");
   }
 
-  vector<S> numbers(const std::string& key) const {
+  eigen::vector<S> numbers(const std::string& key) const {
     if (!j_.contains(key))
       fail("lacks \"" + key + "\"");
-    const json& a = j_[key];
+    const nlohmann::json& a = j_[key];
     if (!a.is_array() || a.empty())
       fail("\"" + key + "\" is not a non-empty array of numbers");
-    vector<S> v(static_cast<Eigen::Index>(a.size()));
+    eigen::vector<S> v(static_cast<Eigen::Index>(a.size()));
     for (std::size_t k = 0; k < a.size(); ++k) {
       if (!a[k].is_number())
         fail("\"" + key + "\"[" + std::to_string(k) + "] is " + a[k].dump() + ", not a number");
@@ -154,29 +154,30 @@ public:
                   S* bias) const {
     std::vector<std::size_t> got;
     const std::string layer =
-        "layer " + std::to_string(index_) + " (" + type_ + ") of model.json: ";
-    auto w = mlp_io_detail::read_array<S>(dir_, weight_file(index_), shape, got, layer + what);
+        "layer " + std::to_string(index_) + " (" + type_ + ") of model.nlohmann::json: ";
+    auto w = read_model_array<S>(dir_, sequential_weight_file(index_), shape, got, layer + what);
     std::copy(w.begin(), w.end(), weight);
-    auto b = mlp_io_detail::read_array<S>(dir_, bias_file(index_), {shape[0]}, got,
-                                          layer + "bias of " + std::to_string(shape[0]));
+    auto b = read_model_array<S>(dir_, sequential_bias_file(index_), {shape[0]}, got,
+                                 layer + "bias of " + std::to_string(shape[0]));
     std::copy(b.begin(), b.end(), bias);
   }
 
 private:
-  fs::path dir_;
+  std::filesystem::path dir_;
   std::size_t index_;
-  const json& j_;
+  const nlohmann::json& j_;
   std::string type_;
 };
 
 template <class S>
-nn::layer<S> read_layer(const fs::path& dir, std::size_t index, const json& j) {
-  const layer_reader<S> r(dir, index, j);
+eigen::nn::layer<S> read_sequential_layer(const std::filesystem::path& dir, std::size_t index,
+                                          const nlohmann::json& j) {
+  const sequential_layer_reader<S> r(dir, index, j);
   const std::string& t = r.type();
   const bool parameterless = t != "conv2d" && t != "linear";
   if (parameterless)
-    for (const auto& f : {weight_file(index), bias_file(index)})
-      if (fs::exists(dir / f))
+    for (const auto& f : {sequential_weight_file(index), sequential_bias_file(index)})
+      if (std::filesystem::exists(dir / f))
         r.fail("has no parameters, but '" + f +
                "' exists (are the layers numbered as in the "
                "nn.Sequential, parameterless layers included?)");
@@ -189,7 +190,7 @@ nn::layer<S> read_layer(const fs::path& dir, std::size_t index, const json& j) {
       const auto [ph, pw] = r.pair("padding", 0, 0);
       r.check_weight_header({std::size_t(out), std::size_t(in), std::size_t(kh), std::size_t(kw)},
                             "conv2d weight out x in x kh x kw");
-      nn::conv2d<S> c(in, out, kh, kw, sh, sw, ph, pw);
+      eigen::nn::conv2d<S> c(in, out, kh, kw, sh, sw, ph, pw);
       r.parameters({std::size_t(out), std::size_t(in), std::size_t(kh), std::size_t(kw)},
                    "conv2d weight out x in x kh x kw = " + std::to_string(out) + " x " +
                        std::to_string(in) + " x " + std::to_string(kh) + " x " + std::to_string(kw),
@@ -200,7 +201,7 @@ nn::layer<S> read_layer(const fs::path& dir, std::size_t index, const json& j) {
       r.allow_keys({"in", "out"});
       const auto in = r.integer("in", 1), out = r.integer("out", 1);
       r.check_weight_header({std::size_t(out), std::size_t(in)}, "linear weight out x in");
-      nn::linear<S> l(in, out);
+      eigen::nn::linear<S> l(in, out);
       r.parameters({std::size_t(out), std::size_t(in)},
                    "linear weight out x in = " + std::to_string(out) + " x " + std::to_string(in),
                    l.weight.data(), l.bias.data());
@@ -211,23 +212,23 @@ nn::layer<S> read_layer(const fs::path& dir, std::size_t index, const json& j) {
       const auto [kh, kw] = r.pair("kernel", 1);
       const auto [sh, sw] = r.pair("stride", 1, 0);
       const auto [ph, pw] = r.pair("padding", 0, 0);
-      return nn::maxpool2d<S>(kh, kw, sh, sw, ph, pw);
+      return eigen::nn::maxpool2d<S>(kh, kw, sh, sw, ph, pw);
     }
     if (t == "global_avgpool2d") {
       r.allow_keys({});
-      return nn::global_avgpool2d<S>{};
+      return eigen::nn::global_avgpool2d<S>{};
     }
     if (t == "relu") {
       r.allow_keys({});
-      return nn::relu<S>{};
+      return eigen::nn::relu<S>{};
     }
     if (t == "flatten") {
       r.allow_keys({});
-      return nn::flatten<S>{};
+      return eigen::nn::flatten<S>{};
     }
     if (t == "normalize") {
       r.allow_keys({"mean", "std"});
-      return nn::normalize<S>(r.numbers("mean"), r.numbers("std"));
+      return eigen::nn::normalize<S>(r.numbers("mean"), r.numbers("std"));
     }
   } catch (const invalid_argument& e) { // a layer constructor's complaint
     const std::string m = e.what();
@@ -238,7 +239,8 @@ nn::layer<S> read_layer(const fs::path& dir, std::size_t index, const json& j) {
 }
 
 template <class T>
-void write_array(const fs::path& path, const T* p, std::vector<std::size_t> shape) {
+void write_npy_array(const std::filesystem::path& path, const T* p,
+                     std::vector<std::size_t> shape) {
   std::size_t n = 1;
   for (auto d : shape)
     n *= d;
@@ -246,10 +248,12 @@ void write_array(const fs::path& path, const T* p, std::vector<std::size_t> shap
 }
 
 template <class S>
-json pair_json(Eigen::Index h, Eigen::Index w) {
-  return h == w ? json(h) : json::array({h, w});
+nlohmann::json window_json(Eigen::Index h, Eigen::Index w) {
+  return h == w ? nlohmann::json(h) : nlohmann::json::array({h, w});
 }
-} // namespace sequential_io_detail
+} // namespace misd::detail
+
+namespace misd::eigen {
 
 /// Loads the sequential model stored in `dir` (float32 or float64 arrays, converted to Scalar).
 template <class Scalar = float>
@@ -291,9 +295,9 @@ sequential<Scalar> load_sequential(const std::filesystem::path& dir) {
   long double input_size = 1;
   for (const auto d : dims)
     input_size *= static_cast<long double>(d);
-  if (input_size > static_cast<long double>(sequential_io_detail::layer_reader<Scalar>::max_size))
+  if (input_size > static_cast<long double>(detail::sequential_layer_reader<Scalar>::max_size))
     throw bad("\"input_shape\" is " + is.dump() + ": more than " +
-              std::to_string(sequential_io_detail::layer_reader<Scalar>::max_size) + " numbers");
+              std::to_string(detail::sequential_layer_reader<Scalar>::max_size) + " numbers");
   const nn::tensor_shape input = dims.size() == 1
                                      ? nn::tensor_shape::vector(dims[0])
                                      : nn::tensor_shape::image(dims[0], dims[1], dims[2]);
@@ -302,7 +306,7 @@ sequential<Scalar> load_sequential(const std::filesystem::path& dir) {
     throw bad("\"layers\" is not a non-empty array");
   std::vector<nn::layer<Scalar>> layers;
   for (std::size_t k = 0; k < ls.size(); ++k)
-    layers.push_back(sequential_io_detail::read_layer<Scalar>(dir, k, ls[k]));
+    layers.push_back(detail::read_sequential_layer<Scalar>(dir, k, ls[k]));
   try {
     return sequential<Scalar>(input, std::move(layers));
   } catch (const invalid_argument& e) { // shapes that do not chain, named by layer
@@ -314,7 +318,7 @@ sequential<Scalar> load_sequential(const std::filesystem::path& dir) {
 template <class Scalar>
 nlohmann::json sequential_json(const sequential<Scalar>& model) {
   using json = nlohmann::json;
-  using sequential_io_detail::pair_json;
+  using detail::window_json;
   const auto& in = model.input_shape();
   json j;
   j["input_shape"] = in.flat ? json::array({in.c}) : json::array({in.c, in.h, in.w});
@@ -325,13 +329,13 @@ nlohmann::json sequential_json(const sequential<Scalar>& model) {
     if (const auto* c = std::get_if<nn::conv2d<Scalar>>(&l)) {
       o["in"] = c->in_channels;
       o["out"] = c->out_channels;
-      o["kernel"] = pair_json<Scalar>(c->kernel_h, c->kernel_w);
-      o["stride"] = pair_json<Scalar>(c->stride_h, c->stride_w);
-      o["padding"] = pair_json<Scalar>(c->padding_h, c->padding_w);
+      o["kernel"] = window_json<Scalar>(c->kernel_h, c->kernel_w);
+      o["stride"] = window_json<Scalar>(c->stride_h, c->stride_w);
+      o["padding"] = window_json<Scalar>(c->padding_h, c->padding_w);
     } else if (const auto* p = std::get_if<nn::maxpool2d<Scalar>>(&l)) {
-      o["kernel"] = pair_json<Scalar>(p->kernel_h, p->kernel_w);
-      o["stride"] = pair_json<Scalar>(p->stride_h, p->stride_w);
-      o["padding"] = pair_json<Scalar>(p->padding_h, p->padding_w);
+      o["kernel"] = window_json<Scalar>(p->kernel_h, p->kernel_w);
+      o["stride"] = window_json<Scalar>(p->stride_h, p->stride_w);
+      o["padding"] = window_json<Scalar>(p->padding_h, p->padding_w);
     } else if (const auto* f = std::get_if<nn::linear<Scalar>>(&l)) {
       o["in"] = f->in_features();
       o["out"] = f->out_features();
@@ -349,7 +353,7 @@ nlohmann::json sequential_json(const sequential<Scalar>& model) {
 /// replacing the directory atomically: a crash mid-write leaves the previous content intact.
 template <class Scalar>
 void save_sequential(const std::filesystem::path& dir, const sequential<Scalar>& model) {
-  using sequential_io_detail::write_array;
+  using detail::write_npy_array;
   const std::string text = sequential_json(model).dump(2) + "\n";
   detail::replace_directory_atomically(dir, [&](const std::filesystem::path& tmp) {
     {
@@ -363,28 +367,28 @@ void save_sequential(const std::filesystem::path& dir, const sequential<Scalar>&
     for (std::size_t j = 0; j < layers.size(); ++j) {
       const auto out_dir = tmp;
       if (const auto* c = std::get_if<nn::conv2d<Scalar>>(&layers[j])) {
-        write_array(out_dir / sequential_io_detail::weight_file(j), c->weight.data(),
-                    {std::size_t(c->out_channels), std::size_t(c->in_channels),
-                     std::size_t(c->kernel_h), std::size_t(c->kernel_w)});
-        write_array(out_dir / sequential_io_detail::bias_file(j), c->bias.data(),
-                    {std::size_t(c->out_channels)});
+        write_npy_array(out_dir / detail::sequential_weight_file(j), c->weight.data(),
+                        {std::size_t(c->out_channels), std::size_t(c->in_channels),
+                         std::size_t(c->kernel_h), std::size_t(c->kernel_w)});
+        write_npy_array(out_dir / detail::sequential_bias_file(j), c->bias.data(),
+                        {std::size_t(c->out_channels)});
       } else if (const auto* f = std::get_if<nn::linear<Scalar>>(&layers[j])) {
-        write_array(out_dir / sequential_io_detail::weight_file(j), f->weight.data(),
-                    {std::size_t(f->out_features()), std::size_t(f->in_features())});
-        write_array(out_dir / sequential_io_detail::bias_file(j), f->bias.data(),
-                    {std::size_t(f->out_features())});
+        write_npy_array(out_dir / detail::sequential_weight_file(j), f->weight.data(),
+                        {std::size_t(f->out_features()), std::size_t(f->in_features())});
+        write_npy_array(out_dir / detail::sequential_bias_file(j), f->bias.data(),
+                        {std::size_t(f->out_features())});
       }
     }
   });
 }
 
 /// Either directory format as a sequential model: model.json present -> load_sequential,
-/// otherwise an MLP directory (load_mlp) converted by to_sequential.
+/// otherwise an MLP directory (load_mlp), whose mlp is a sequential model.
 template <class Scalar = float>
 sequential<Scalar> load_model_directory(const std::filesystem::path& dir) {
   if (std::filesystem::exists(dir / "model.json"))
     return load_sequential<Scalar>(dir);
-  return to_sequential(load_mlp<Scalar>(dir));
+  return load_mlp<Scalar>(dir);
 }
 
 } // namespace misd::eigen

@@ -8,6 +8,7 @@
 // which is arithmetic on the stored outputs, not model passes).
 #pragma once
 
+#include "misd/detail/random.hpp"
 #include "misd/metric/aurc.hpp"
 #include "misd/metric/summary.hpp"
 #include "misd/score/method.hpp"
@@ -34,27 +35,6 @@ struct split {
 };
 
 namespace detail {
-/// splitmix64: the same stream on every platform and standard library.
-struct splitmix64 {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  /// Uniform in [0, bound) without modulo bias (rejection).
-  std::uint64_t below(std::uint64_t bound) {
-    const std::uint64_t limit = std::numeric_limits<std::uint64_t>::max() -
-                                std::numeric_limits<std::uint64_t>::max() % bound;
-    std::uint64_t r;
-    do
-      r = next();
-    while (r >= limit);
-    return r % bound;
-  }
-};
-
 template <class T>
 std::vector<T> gather(std::span<const T> v, std::span<const std::size_t> rows) {
   std::vector<T> out;
@@ -86,7 +66,7 @@ inline split random_split(std::size_t n, std::uint64_t seed, double validation_f
   std::vector<std::size_t> idx(n);
   for (std::size_t i = 0; i < n; ++i)
     idx[i] = i;
-  detail::splitmix64 rng{seed};
+  misd::detail::splitmix64 rng{seed};
   for (std::size_t i = n - 1; i > 0; --i)
     std::swap(idx[i], idx[rng.below(i + 1)]);
   split s;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "misd/concepts.hpp"
+#include "misd/detail/random.hpp"
 #include "misd/error.hpp"
 
 #include <torch/torch.h>
@@ -67,14 +68,9 @@ struct batch_ops<torch::Tensor> {
     const auto n = like.numel();
     auto host = torch::empty({n}, torch::kDouble);
     auto* p = host.data_ptr<double>();
-    std::uint64_t s = seed;
-    for (std::int64_t i = 0; i < n; ++i) {
-      std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      p[i] = 2.0 * (double(z >> 11) * 0x1.0p-53) - 1.0;
-    }
+    misd::detail::splitmix64 rng{seed};
+    for (std::int64_t i = 0; i < n; ++i)
+      p[i] = rng.symmetric();
     return host.to(like.scalar_type()).view(like.sizes()).to(like.device());
   }
   static void to_host(const B& z, host_matrix& out) {

@@ -32,18 +32,22 @@ struct soft_targets {
   std::size_t size() const { return a.size(); }
 };
 
-namespace impl {
+} // namespace misd::train
+
+namespace misd::detail {
 template <class B>
 concept has_mix_rows = requires(const B& x, const std::size_t* perm) {
   { batch_ops<B>::mix_rows(x, perm, 0.5) } -> std::convertible_to<B>;
 };
-} // namespace impl
+} // namespace misd::detail
+
+namespace misd::train {
 
 /// Mixes a batch in place (through batch_ops<B>::mix_rows, on the batch's device) and
 /// returns its targets. α <= 0 turns Mixup off.
 template <class B>
 soft_targets mixup(B& x, const label_vector& y, double alpha, random_source& rng) {
-  static_assert(impl::has_mix_rows<B>,
+  static_assert(misd::detail::has_mix_rows<B>,
                 "misd: Mixup needs batch_ops<B>::mix_rows (see misd/concepts.hpp)");
   const auto n = batch_ops<B>::rows(x);
   if (n != y.size())

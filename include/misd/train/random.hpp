@@ -3,6 +3,8 @@
 // every standard library.
 #pragma once
 
+#include "misd/detail/random.hpp"
+
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -12,28 +14,16 @@
 
 namespace misd::train {
 
-/// splitmix64: a small, fast generator with a fully specified output sequence.
+/// splitmix64 (misd/detail/random.hpp) and the distributions training draws from it.
 class random_source {
 public:
-  explicit random_source(std::uint64_t seed) : state_(seed) {}
+  explicit random_source(std::uint64_t seed) : rng_{seed} {}
 
-  std::uint64_t next() {
-    std::uint64_t z = (state_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+  std::uint64_t next() { return rng_.next(); }
   /// Uniform in [0, 1).
-  double uniform() { return double(next() >> 11) * 0x1.0p-53; }
+  double uniform() { return rng_.uniform(); }
   /// Uniform integer in [0, n), n >= 1 (rejection: no modulo bias).
-  std::uint64_t below(std::uint64_t n) {
-    const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
-    std::uint64_t r;
-    do
-      r = next();
-    while (r >= limit);
-    return r % n;
-  }
+  std::uint64_t below(std::uint64_t n) { return rng_.below(n); }
   /// Standard normal (Box–Muller, one value per call).
   double normal() {
     double u1;
@@ -80,7 +70,7 @@ public:
   }
 
 private:
-  std::uint64_t state_;
+  detail::splitmix64 rng_;
 };
 
 } // namespace misd::train

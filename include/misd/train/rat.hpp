@@ -64,8 +64,10 @@ struct step_result {
   std::size_t examples = 0;
 };
 
-namespace impl {
-inline void validate(const objective_options& o) {
+} // namespace misd::train
+
+namespace misd::detail {
+inline void validate_objective(const train::objective_options& o) {
   misd::detail::validate(o.box);
   if (!(o.epsilon >= 0) || !std::isfinite(o.epsilon))
     throw invalid_argument(
@@ -75,13 +77,13 @@ inline void validate(const objective_options& o) {
     throw invalid_argument(misd::detail::message("objective: weights lambda_ori ", o.lambda_ori,
                                                  " and lambda ", o.lambda,
                                                  " must be finite and >= 0"));
-  if (o.solver == inner_solver::pgd && (o.pgd_steps < 1 || !(o.pgd_step_fraction > 0)))
+  if (o.solver == train::inner_solver::pgd && (o.pgd_steps < 1 || !(o.pgd_step_fraction > 0)))
     throw invalid_argument(misd::detail::message("objective: PGD needs steps >= 1 (got ",
                                                  o.pgd_steps, ") and step fraction > 0 (got ",
                                                  o.pgd_step_fraction, ")"));
 }
 
-inline void require_targets(const soft_targets& y, std::size_t n, std::size_t k) {
+inline void require_soft_targets(const train::soft_targets& y, std::size_t n, std::size_t k) {
   misd::detail::require_labels(y.a, n, k, "objective (labels a)");
   misd::detail::require_labels(y.b, n, k, "objective (labels b)");
   if (!(y.weight >= 0 && y.weight <= 1))
@@ -93,8 +95,8 @@ inline void require_targets(const soft_targets& y, std::size_t n, std::size_t k)
 /// scale · (softmax(z) − w·onehot(a) − (1 − w)·onehot(b)) into g, exact at any logit gap
 /// (misd::detail::ce_upstream_row). Returns Σ loss; `min_log_row` (when given) receives the
 /// smallest log of a row's magnitude (the row's largest entry is about that large).
-inline double soft_ce(const host_matrix& z, const soft_targets& y, double scale, host_matrix& g,
-                      double* min_log_row = nullptr) {
+inline double soft_ce(const host_matrix& z, const train::soft_targets& y, double scale,
+                      host_matrix& g, double* min_log_row = nullptr) {
   g.resize(z.rows(), z.cols());
   double total = 0;
   double min_log = std::numeric_limits<double>::infinity();
@@ -117,7 +119,7 @@ inline double soft_ce(const host_matrix& z, const soft_targets& y, double scale,
 
 /// A positive per-row multiple of soft_ce's gradient with O(1) entries: its input gradient
 /// has the exact sign of the loss's at any logit gap (the inner step uses only that sign).
-inline void soft_ce_direction(const host_matrix& z, const soft_targets& y, host_matrix& g) {
+inline void soft_ce_direction(const host_matrix& z, const train::soft_targets& y, host_matrix& g) {
   g.resize(z.rows(), z.cols());
   for (Eigen::Index i = 0; i < z.rows(); ++i)
     misd::detail::ce_upstream_row(z, i, y.a[static_cast<std::size_t>(i)],
@@ -131,8 +133,8 @@ inline void soft_ce_direction(const host_matrix& z, const soft_targets& y, host_
 inline constexpr double direction_log_floor = -69.0;
 
 /// s_i of step 2 for the clean logits z.
-inline host_vector step_signs(objective kind, const host_matrix& z, const soft_targets& y,
-                              std::size_t* correct) {
+inline host_vector rat_step_signs(train::objective kind, const host_matrix& z,
+                                  const train::soft_targets& y, std::size_t* correct) {
   label_vector pred;
   misd::detail::argmax_rows(z, pred);
   host_vector s(z.rows());
@@ -140,10 +142,10 @@ inline host_vector step_signs(objective kind, const host_matrix& z, const soft_t
   for (std::size_t i = 0; i < pred.size(); ++i) {
     const bool right = pred[i] == y.dominant(i);
     c += right;
-    s[static_cast<Eigen::Index>(i)] = kind == objective::at           ? 1.0
-                                      : kind == objective::reverse_at ? -1.0
-                                      : right                         ? 1.0
-                                                                      : -1.0;
+    s[static_cast<Eigen::Index>(i)] = kind == train::objective::at           ? 1.0
+                                      : kind == train::objective::reverse_at ? -1.0
+                                      : right                                ? 1.0
+                                                                             : -1.0;
   }
   if (correct)
     *correct = c;
@@ -153,15 +155,16 @@ inline host_vector step_signs(objective kind, const host_matrix& z, const soft_t
 /// x' from x, the signs s and the input gradient dx of the clean loss at x (a positive
 /// multiple of ∇_x Σ CE_i: only its sign is used).
 template <class M>
-batch_t<M> inner_step(M& model, const batch_t<M>& x, const soft_targets& y, const host_vector& s,
-                      const batch_t<M>& dx, const objective_options& o) {
+batch_t<M> rat_inner_step(M& model, const batch_t<M>& x, const train::soft_targets& y,
+                          const host_vector& s, const batch_t<M>& dx,
+                          const train::objective_options& o) {
   using ops = batch_ops<batch_t<M>>;
   const auto n = static_cast<Eigen::Index>(ops::rows(x));
   auto clamp = [&](batch_t<M>& v) {
     if (o.box)
       ops::clamp(v, o.box->lo, o.box->hi);
   };
-  if (o.solver == inner_solver::fgsm) {
+  if (o.solver == train::inner_solver::fgsm) {
     batch_t<M> out = ops::add_scaled_rows(x, o.epsilon * s, ops::sign(dx));
     clamp(out);
     return out;
@@ -187,16 +190,16 @@ batch_t<M> inner_step(M& model, const batch_t<M>& x, const soft_targets& y, cons
 /// gradients, returns Σ_i CE_i and (when `input_gradient`) ∇_x [scale · Σ_i CE_i] in `dx`.
 /// Uses the model's fused forward_backward when it has one (one forward pass less).
 template <class M>
-double training_pass(M& model, const batch_t<M>& x, const soft_targets& y, double scale,
-                     bool input_gradient, host_matrix& z, batch_t<M>& dx, std::string_view what,
-                     double* min_log_row = nullptr) {
+double rat_training_pass(M& model, const batch_t<M>& x, const train::soft_targets& y, double scale,
+                         bool input_gradient, host_matrix& z, batch_t<M>& dx, std::string_view what,
+                         double* min_log_row = nullptr) {
   using ops = batch_ops<batch_t<M>>;
   const std::size_t n = ops::rows(x);
   host_matrix g;
   double ce_sum = 0;
   auto upstream = [&](const batch_t<M>& logits) -> batch_t<M> {
-    misd::detail::logits_to_host(logits, n, z, what);
-    require_targets(y, n, static_cast<std::size_t>(z.cols()));
+    logits_to_host(logits, n, z, what);
+    require_soft_targets(y, n, static_cast<std::size_t>(z.cols()));
     ce_sum = soft_ce(z, y, scale, g, min_log_row);
     return ops::from_host(g, logits);
   };
@@ -212,7 +215,9 @@ double training_pass(M& model, const batch_t<M>& x, const soft_targets& y, doubl
     misd::detail::require_finite_gradient(dx, "accumulate_gradients");
   return ce_sum;
 }
-} // namespace impl
+} // namespace misd::detail
+
+namespace misd::train {
 
 /// The perturbed inputs x' of step 2 (no parameter gradients are touched). For tests and
 /// for inspecting what an objective trains on; Standard returns x unchanged.
@@ -220,21 +225,23 @@ template <class M>
 batch_t<M> perturbed_inputs(M& model, const batch_t<M>& x, const soft_targets& y,
                             const objective_options& o = {}) {
   static_assert(misd::detail::check_differentiable<M>());
-  impl::validate(o);
+  misd::detail::validate_objective(o);
   misd::detail::require_batch(x, "perturbed_inputs");
   if (o.kind == objective::standard)
     return x;
   host_matrix z, g;
   misd::detail::checked_logits(model, x, z, "logits");
-  impl::require_targets(y, static_cast<std::size_t>(z.rows()), static_cast<std::size_t>(z.cols()));
+  misd::detail::require_soft_targets(y, static_cast<std::size_t>(z.rows()),
+                                     static_cast<std::size_t>(z.cols()));
   // The same upstream gradient as accumulate_objective's, so the same direction bit for bit.
   const double inv_n = 1.0 / double(z.rows());
   double min_log = 0;
-  impl::soft_ce(z, y, o.lambda_ori * inv_n, g, &min_log);
-  if (!(o.lambda_ori > 0) || min_log < impl::direction_log_floor)
-    impl::soft_ce_direction(z, y, g);
-  const host_vector s = impl::step_signs(o.kind, z, y, nullptr);
-  return impl::inner_step(model, x, y, s, misd::detail::checked_input_gradient(model, x, g), o);
+  misd::detail::soft_ce(z, y, o.lambda_ori * inv_n, g, &min_log);
+  if (!(o.lambda_ori > 0) || min_log < misd::detail::direction_log_floor)
+    misd::detail::soft_ce_direction(z, y, g);
+  const host_vector s = misd::detail::rat_step_signs(o.kind, z, y, nullptr);
+  return misd::detail::rat_inner_step(model, x, y, s,
+                                      misd::detail::checked_input_gradient(model, x, g), o);
 }
 
 /// One objective step on a batch: adds the gradient of the loss (batch means) to the
@@ -246,7 +253,7 @@ template <class M>
 step_result accumulate_objective(M& model, const batch_t<M>& x, const soft_targets& y,
                                  const objective_options& o = {}) {
   static_assert(misd::detail::check_trainable<M>());
-  impl::validate(o);
+  misd::detail::validate_objective(o);
   misd::detail::require_batch(x, "accumulate_objective");
   const auto n = batch_ops<batch_t<M>>::rows(x);
   const double inv_n = 1.0 / double(n);
@@ -257,34 +264,34 @@ step_result accumulate_objective(M& model, const batch_t<M>& x, const soft_targe
   r.examples = n;
   if (o.lambda_ori > 0) {
     double min_log = 0;
-    r.clean_loss =
-        impl::training_pass(model, x, y, o.lambda_ori * inv_n, second, z, dx, "logits", &min_log) *
-        inv_n;
-    if (second && min_log < impl::direction_log_floor) { // see direction_log_floor
-      impl::soft_ce_direction(z, y, g);
+    r.clean_loss = misd::detail::rat_training_pass(model, x, y, o.lambda_ori * inv_n, second, z, dx,
+                                                   "logits", &min_log) *
+                   inv_n;
+    if (second && min_log < misd::detail::direction_log_floor) { // see direction_log_floor
+      misd::detail::soft_ce_direction(z, y, g);
       dx = misd::detail::checked_input_gradient(model, x, g);
     }
   } else { // no clean term: the direction still needs the clean logits and input gradient
     misd::detail::checked_logits(model, x, z, "logits");
-    impl::require_targets(y, n, static_cast<std::size_t>(z.cols()));
-    r.clean_loss = impl::soft_ce(z, y, inv_n, g) * inv_n;
+    misd::detail::require_soft_targets(y, n, static_cast<std::size_t>(z.cols()));
+    r.clean_loss = misd::detail::soft_ce(z, y, inv_n, g) * inv_n;
     if (second) {
-      impl::soft_ce_direction(z, y, g);
+      misd::detail::soft_ce_direction(z, y, g);
       dx = misd::detail::checked_input_gradient(model, x, g);
     }
   }
   r.loss = o.lambda_ori * r.clean_loss;
-  const host_vector s = impl::step_signs(o.kind, z, y, &r.correct);
+  const host_vector s = misd::detail::rat_step_signs(o.kind, z, y, &r.correct);
   if (!second)
     return r;
-  const batch_t<M> xp = impl::inner_step(model, x, y, s, dx, o);
+  const batch_t<M> xp = misd::detail::rat_inner_step(model, x, y, s, dx, o);
   if (o.lambda > 0) {
-    r.perturbed_loss = impl::training_pass(model, xp, y, o.lambda * inv_n, false, z, dx,
-                                           "logits of the perturbed batch") *
+    r.perturbed_loss = misd::detail::rat_training_pass(model, xp, y, o.lambda * inv_n, false, z, dx,
+                                                       "logits of the perturbed batch") *
                        inv_n;
   } else {
     misd::detail::checked_logits(model, xp, z, "logits of the perturbed batch");
-    r.perturbed_loss = impl::soft_ce(z, y, inv_n, g) * inv_n;
+    r.perturbed_loss = misd::detail::soft_ce(z, y, inv_n, g) * inv_n;
   }
   r.loss += o.lambda * r.perturbed_loss;
   return r;

@@ -80,8 +80,10 @@ struct progress {
 
 using progress_callback = std::function<void(const progress&)>;
 
-namespace impl {
-inline void validate(const train_options& o, std::size_t n) {
+} // namespace misd::train
+
+namespace misd::detail {
+inline void validate(const train::train_options& o, std::size_t n) {
   if (o.epochs < 1 || o.batch_size < 1)
     throw invalid_argument(misd::detail::message("train: epochs (", o.epochs, ") and batch size (",
                                                  o.batch_size, ") must be >= 1"));
@@ -129,13 +131,15 @@ B to_model_batch(D&& h) {
 template <class S>
 using mutable_span_scalar = std::remove_cvref_t<
     typename std::ranges::range_value_t<decltype(std::declval<S&>().parameters())>::element_type>;
-} // namespace impl
+} // namespace misd::detail
+
+namespace misd::train {
 
 /// Fraction of examples whose prediction is their label, in batches of `batch_size`.
 template <class M, class D = batch_t<M>>
 double accuracy(M& model, labelled_data<D> data, std::size_t batch_size = 1000) {
   static_assert(misd::detail::check_classifier<M>());
-  static_assert(impl::check_data<batch_t<M>, D>());
+  static_assert(detail::check_data<batch_t<M>, D>());
   const auto n = batch_ops<D>::rows(data.images);
   if (n != data.labels.size())
     throw invalid_argument(
@@ -152,8 +156,8 @@ double accuracy(M& model, labelled_data<D> data, std::size_t batch_size = 1000) 
     std::iota(idx.begin(), idx.end(), b);
     misd::detail::checked_logits(
         model,
-        impl::to_model_batch<batch_t<M>>(batch_ops<D>::gather_rows(data.images, idx.data(), m)), z,
-        "logits");
+        detail::to_model_batch<batch_t<M>>(batch_ops<D>::gather_rows(data.images, idx.data(), m)),
+        z, "logits");
     misd::detail::argmax_rows(z, pred);
     for (std::size_t i = 0; i < m; ++i)
       right += pred[i] == data.labels[b + i];
@@ -167,20 +171,20 @@ template <class M, class D = batch_t<M>>
 std::vector<progress> fit(M& model, labelled_data<D> data, const train_options& o,
                           const progress_callback& report = {}) {
   static_assert(misd::detail::check_trainable<M>());
-  static_assert(impl::check_data<batch_t<M>, D>());
+  static_assert(detail::check_data<batch_t<M>, D>());
   using clock = std::chrono::steady_clock;
   const auto n = batch_ops<D>::rows(data.images);
   if (n != data.labels.size())
     throw invalid_argument(
         misd::detail::message("train: ", data.labels.size(), " labels for ", n, " images"));
-  impl::validate(o, n);
-  impl::validate(o.objective);
+  detail::validate(o, n);
+  detail::validate_objective(o.objective);
 
   const std::size_t batches = (n + o.batch_size - 1) / o.batch_size;
   const cosine_schedule lr{o.learning_rate, o.warmup_epochs * batches, o.epochs * batches,
                            o.min_learning_rate};
   lr.validate();
-  sgd<impl::mutable_span_scalar<M>> opt(o.sgd);
+  sgd<detail::mutable_span_scalar<M>> opt(o.sgd);
   random_source rng(o.seed);
   std::vector<progress> history;
   const auto run_start = clock::now();
@@ -200,7 +204,7 @@ std::vector<progress> fit(M& model, labelled_data<D> data, const train_options& 
         y[i] = data.labels[order[first + i]];
       const soft_targets t =
           use_mixup ? mixup(h, y, o.mixup_alpha, rng) : soft_targets::hard(std::move(y));
-      const auto x = impl::to_model_batch<batch_t<M>>(std::move(h));
+      const auto x = detail::to_model_batch<batch_t<M>>(std::move(h));
 
       model.zero_gradients();
       const step_result r = accumulate_objective(model, x, t, o.objective);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "misd/concepts.hpp"
+#include "misd/detail/random.hpp"
 
 #include <xtensor/xtensor.hpp>
 
@@ -46,14 +47,9 @@ struct batch_ops<xt::xtensor<Scalar, 2>> {
   }
   static B uniform_noise(const B& like, std::uint64_t seed) {
     B out(like.shape());
-    std::uint64_t s = seed;
-    for (auto& v : out) { // splitmix64, as the Eigen backend
-      std::uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      v = static_cast<Scalar>(2.0 * (double(z >> 11) * 0x1.0p-53) - 1.0);
-    }
+    detail::splitmix64 rng{seed}; // the Eigen backend's numbers
+    for (auto& v : out)
+      v = static_cast<Scalar>(rng.symmetric());
     return out;
   }
   static void to_host(const B& z, host_matrix& out) {
