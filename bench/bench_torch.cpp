@@ -153,7 +153,8 @@ int main(int argc, char** argv) try {
       (void)misd::score::preprocessed_confidence(model, x, misd::score::logit_score::msr, po);
     });
     misd::radius_result fast, bs;
-    const double t_fast = time_it([&] { fast = misd::rr_fast(model, x, misd::rr_fast_options{ro}); });
+    const double t_fast =
+        time_it([&] { fast = misd::rr_fast(model, x, misd::rr_fast_options{ro}); });
     const double t_bs = time_it([&] { bs = misd::rr_bs(model, x, ro); });
 
     std::vector<double> rb(bs.radius.data(), bs.radius.data() + bs.radius.size());

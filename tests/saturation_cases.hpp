@@ -14,13 +14,13 @@
 //   * RAT's perturbed inputs are x ± ε times it.
 #pragma once
 
-#include "radius_settings.hpp"
 #include "misd/attack/fgsm.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
 #include "misd/radius/rr_refine.hpp"
 #include "misd/score/preprocess.hpp"
 #include "misd/train/rat.hpp"
+#include "radius_settings.hpp"
 
 #include <Eigen/Cholesky>
 #include <doctest/doctest.h>

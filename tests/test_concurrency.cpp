@@ -5,8 +5,8 @@
 // reports any data race.
 #include <doctest/doctest.h>
 
-#include "radius_settings.hpp"
 #include "misd/misd.hpp"
+#include "radius_settings.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -4,11 +4,11 @@
 // tests/test_cli_policy.cpp (they need the misd tool).
 #include <doctest/doctest.h>
 
-#include "radius_settings.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/io.hpp"
 #include "misd/misd.hpp"
+#include "radius_settings.hpp"
 #include "temp_dir.hpp"
 
 #include <cmath>

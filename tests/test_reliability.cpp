@@ -4,11 +4,11 @@
 // regressions (tests/data/regressions/<target>/, each asserted with its expected message).
 #include <doctest/doctest.h>
 
-#include "radius_settings.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/io.hpp"
 #include "misd/misd.hpp"
+#include "radius_settings.hpp"
 #include "temp_dir.hpp"
 
 #include <chrono>

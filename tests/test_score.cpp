@@ -3,11 +3,11 @@
 // the method registry.
 #include <doctest/doctest.h>
 
-#include "radius_settings.hpp"
 #include "misd/eigen/linear.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/score.hpp"
 #include "misd/xtensor/linear.hpp"
+#include "radius_settings.hpp"
 
 #include "test_support.hpp"
 

@@ -1,13 +1,13 @@
 // Sequential models (misd/eigen/sequential.hpp, sequential_io.hpp): the roles they satisfy,
 // equivalence with misd::eigen::mlp, whole-model gradients, chunking, estimators and
 // training on them, save/load, and bad model directories.
-#include "radius_settings.hpp"
 #include "misd/eigen/mlp_io.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/gradient_check.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
 #include "misd/train.hpp"
+#include "radius_settings.hpp"
 
 #include "temp_dir.hpp"
 

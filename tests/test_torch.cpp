@@ -5,7 +5,6 @@
 // CUDA (bench/gpu/run.sh); the default is cpu.
 // Only Eigen-backed core headers (no xtensor, JSON or zlib), so that bench/gpu/ can build this
 // test on a machine that has LibTorch and Eigen alone.
-#include "radius_settings.hpp"
 #include "misd/attack/pgd.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/radius/rr_bs.hpp"
@@ -15,6 +14,7 @@
 #include "misd/train/rat.hpp"
 #include "misd/train/sgd.hpp"
 #include "misd/train/trainer.hpp"
+#include "radius_settings.hpp"
 #include "saturation_cases.hpp"
 
 #include <doctest/doctest.h>

@@ -4,8 +4,8 @@
 // - in a normal build, global operator new and (on glibc) malloc itself are replaced;
 // - under AddressSanitizer, which owns malloc and operator new (replacing them would bypass
 //   its allocator), the sanitizer's own allocation hook counts them instead.
-#include "radius_settings.hpp"
 #include "misd/misd.hpp"
+#include "radius_settings.hpp"
 
 #include <doctest/doctest.h>
 

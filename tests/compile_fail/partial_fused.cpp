@@ -6,9 +6,7 @@ struct near_miss {
   using batch_type = misd::eigen::batch<float>;
   batch_type logits(const batch_type& x) const { return x; }
   batch_type input_gradient(const batch_type& x, const batch_type&) const { return x; }
-  batch_type logits_and_input_gradient(const batch_type& x, const batch_type&) const {
-    return x;
-  }
+  batch_type logits_and_input_gradient(const batch_type& x, const batch_type&) const { return x; }
 };
 int main() {
   near_miss m;
