@@ -20,7 +20,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       misd_fuzz::write_bytes(dir / names[k], parts[k]);
   try {
     auto model = misd::eigen::load_mlp<float>(dir);
-    const auto d = model.layers().front().weight.cols();
+    const auto d = model.dense_layers().front().weight.cols();
     if (d > 4096)
       return 0;
     const misd::eigen::batch<float> x = misd::eigen::batch<float>::Constant(1, d, 0.5f);
