@@ -524,20 +524,28 @@ TEST_CASE("Mixup through batch_ops equals the direct Eigen loop bit for bit, on 
   CHECK(to_eigen(gx) == ge);
 }
 
-TEST_CASE("Training an xtensor model through the generic path gives the Eigen path's weights") {
-  // RAT (FGSM), Mixup and an uneven last batch: every batch operation of the trainer runs.
-  const batch<float> x = random_batch(150, 20, 19).cast<float>();
-  label_vector y(150);
-  for (std::size_t i = 0; i < y.size(); ++i)
-    y[i] = x(static_cast<Eigen::Index>(i), 0) > x(static_cast<Eigen::Index>(i), 1) ? 1 : 0;
+namespace {
+/// RAT (FGSM) with Mixup in all but the last of 3 epochs, batches of 32.
+tr::train_options rat_mixup_options(std::uint64_t seed) {
   tr::train_options o;
   o.epochs = 3;
   o.batch_size = 32;
   o.mixup_alpha = 1.0;
   o.mixup_off_last_epochs = 1;
   o.objective.kind = tr::objective::rat;
+  o.seed = seed;
+  return o;
+}
+} // namespace
+
+TEST_CASE("Training an xtensor model through the generic path gives the Eigen path's weights") {
+  // RAT (FGSM), Mixup and an uneven last batch: every batch operation of the trainer runs.
+  const batch<float> x = random_batch(150, 20, 19).cast<float>();
+  label_vector y(150);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = x(static_cast<Eigen::Index>(i), 0) > x(static_cast<Eigen::Index>(i), 1) ? 1 : 0;
+  tr::train_options o = rat_mixup_options(5);
   o.objective.epsilon = 0.01;
-  o.seed = 5;
 
   auto reference = mlp<float>::random({20, 16, 2}, 4);
   const auto h_ref = tr::fit(reference, {x, y}, o);
@@ -618,13 +626,7 @@ TEST_CASE("Same seed, same result: two runs give bit-identical weights; another 
     y[i] = x(static_cast<Eigen::Index>(i), 0) + x(static_cast<Eigen::Index>(i), 1) > 1.0f ? 1 : 0;
   auto run = [&](std::uint64_t seed) {
     auto model = mlp<float>::random({20, 16, 2}, 4);
-    tr::train_options o;
-    o.epochs = 3;
-    o.batch_size = 32;
-    o.mixup_alpha = 1.0;
-    o.mixup_off_last_epochs = 1;
-    o.objective.kind = tr::objective::rat;
-    o.seed = seed;
+    const tr::train_options o = rat_mixup_options(seed);
     tr::fit(model, {x, y}, o);
     std::vector<float> all;
     for (auto s : model.parameters())
