@@ -36,7 +36,7 @@ enum class feature_scale {
 struct combine_options {
   feature_scale first_scale = feature_scale::log;     ///< the first confidence: a radius
   feature_scale second_scale = feature_scale::linear; ///< the second: a log-space softmax score
-  double ridge = 1.0;      ///< λ of the L2 penalty (λ/2)‖w‖² on the standardised weights, > 0
+  double ridge = 1.0; ///< λ of the L2 penalty (λ/2)‖w‖² on the standardised weights, > 0
   int max_iterations = 100; ///< Newton steps
   double tolerance = 1e-10; ///< stop when max |gradient| <= tolerance · n
 };
@@ -66,7 +66,9 @@ inline double scaled_feature(double v, feature_scale s, std::size_t i, const cha
   return std::log(v); // 0 -> −inf, +inf -> +inf
 }
 
-inline double softplus(double t) { return t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t)); }
+inline double softplus(double t) {
+  return t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t));
+}
 
 inline double sigmoid(double t) {
   return t >= 0 ? 1.0 / (1.0 + std::exp(-t)) : std::exp(t) / (1.0 + std::exp(t));
@@ -76,14 +78,14 @@ inline double sigmoid(double t) {
 inline Eigen::MatrixXd combined_features(const combined_model& m, std::span<const double> first,
                                          std::span<const double> second, const char* set) {
   if (first.size() != second.size())
-    throw invalid_argument(misd::detail::message("combined score: ", set, " set has ",
-                                                 first.size(), " first and ", second.size(),
+    throw invalid_argument(misd::detail::message("combined score: ", set, " set has ", first.size(),
+                                                 " first and ", second.size(),
                                                  " second confidences"));
   Eigen::MatrixXd x(static_cast<Eigen::Index>(first.size()), 2);
   for (std::size_t i = 0; i < first.size(); ++i)
     for (int j = 0; j < 2; ++j) {
-      const double v = scaled_feature(j == 0 ? first[i] : second[i], m.scale[j], i,
-                                      j == 0 ? "first" : "second");
+      const double v =
+          scaled_feature(j == 0 ? first[i] : second[i], m.scale[j], i, j == 0 ? "first" : "second");
       const double c = std::min(std::max(v, m.low[j]), m.high[j]);
       x(static_cast<Eigen::Index>(i), j) = (c - m.mean[j]) / m.sd[j];
     }
@@ -99,10 +101,9 @@ inline combined_model fit_combined(std::span<const double> first, std::span<cons
   if (n == 0)
     throw invalid_argument("misd: combined score: empty validation set");
   if (first.size() != n || second.size() != n)
-    throw invalid_argument(misd::detail::message("combined score: validation set has ",
-                                                 first.size(), " first and ", second.size(),
-                                                 " second confidences for ", n,
-                                                 " correctness values"));
+    throw invalid_argument(
+        misd::detail::message("combined score: validation set has ", first.size(), " first and ",
+                              second.size(), " second confidences for ", n, " correctness values"));
   if (!(o.ridge > 0) || !std::isfinite(o.ridge))
     throw invalid_argument(
         misd::detail::message("combined score: ridge ", o.ridge, " must be finite and > 0"));
@@ -114,8 +115,8 @@ inline combined_model fit_combined(std::span<const double> first, std::span<cons
   std::size_t n_correct = 0;
   for (std::size_t i = 0; i < n; ++i) {
     if (correct[i] > 1)
-      throw data_error(misd::detail::message("combined score: correct[", i, "] = ",
-                                             unsigned(correct[i]), ", expected 0 or 1"));
+      throw data_error(misd::detail::message("combined score: correct[", i,
+                                             "] = ", unsigned(correct[i]), ", expected 0 or 1"));
     n_correct += correct[i];
   }
   // Clamp range and standardisation from the validation values.
@@ -130,9 +131,9 @@ inline combined_model fit_combined(std::span<const double> first, std::span<cons
       }
     }
     if (!std::isfinite(lo))
-      throw invalid_argument(misd::detail::message(
-          "combined score: the ", j == 0 ? "first" : "second",
-          " confidence has no finite (scaled) value on the validation set"));
+      throw invalid_argument(
+          misd::detail::message("combined score: the ", j == 0 ? "first" : "second",
+                                " confidence has no finite (scaled) value on the validation set"));
     m.low[j] = lo - 1.0;
     m.high[j] = hi + 1.0;
   }
@@ -217,12 +218,10 @@ inline std::vector<double> combined_confidence(const combined_model& m,
 
 /// Fits on the validation confidences and their correctness, then scores the test pairs.
 /// Typical use: first = a radius method's confidences, second = a softmax score's (msr).
-inline std::vector<double> combined_score(std::span<const double> validation_first,
-                                          std::span<const double> validation_second,
-                                          std::span<const std::uint8_t> validation_correct,
-                                          std::span<const double> test_first,
-                                          std::span<const double> test_second,
-                                          const combine_options& o = {}) {
+inline std::vector<double>
+combined_score(std::span<const double> validation_first, std::span<const double> validation_second,
+               std::span<const std::uint8_t> validation_correct, std::span<const double> test_first,
+               std::span<const double> test_second, const combine_options& o = {}) {
   const auto m = fit_combined(validation_first, validation_second, validation_correct, o);
   return combined_confidence(m, test_first, test_second);
 }

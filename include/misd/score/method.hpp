@@ -31,8 +31,8 @@
 #include <functional>
 #include <limits>
 #include <optional>
-#include <sstream>
 #include <span>
+#include <sstream>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -50,7 +50,7 @@ struct hyper_parameters {
   /// maxlogit-pnorm, pnorm-softmax: this point is the MSR fallback (log MSR at T = 1), which
   /// the grid lists first so that a tie in validation AURC keeps MSR.
   bool msr_fallback = false;
-  std::optional<double> gen_gamma = {};   ///< gen: γ; unset: 0.1
+  std::optional<double> gen_gamma = {};    ///< gen: γ; unset: 0.1
   std::optional<long long> gen_top_m = {}; ///< gen: M (capped at K); unset: 100
   friend bool operator==(const hyper_parameters&, const hyper_parameters&) = default;
 };
@@ -236,9 +236,9 @@ private:
 /// The names make_method knows, in the order of docs/cli.md.
 inline const std::vector<std::string>& method_names() {
   static const std::vector<std::string> names{
-      "msr",    "odin",           "doctor",        "energy", "max-logit", "entropy",
-      "margin", "relu",           "maxlogit-pnorm", "pnorm-softmax", "gen", "rr-bs",
-      "rr-bs-pgd", "rr-fast",     "rr-refine"};
+      "msr",     "odin",   "doctor",    "energy",         "max-logit",
+      "entropy", "margin", "relu",      "maxlogit-pnorm", "pnorm-softmax",
+      "gen",     "rr-bs",  "rr-bs-pgd", "rr-fast",        "rr-refine"};
   return names;
 }
 
@@ -317,12 +317,12 @@ inline fitted_confidence pnorm_softmax_fit(const method_output& on,
   if (on.features.rows() == 0)
     return {to_std(log_msr_of_columns(target.features, k, target.point.temperature)), chosen};
   if (on.features.cols() != target.features.cols())
-    throw invalid_argument(misd::detail::message("pnorm-softmax: fit set has ",
-                                                 on.features.cols(), " feature columns, target ",
+    throw invalid_argument(misd::detail::message("pnorm-softmax: fit set has ", on.features.cols(),
+                                                 " feature columns, target ",
                                                  target.features.cols()));
   const double nu = on.features.col(k).mean();
-  const std::vector<double> ts = temps.empty() ? std::vector<double>{target.point.temperature}
-                                               : temps;
+  const std::vector<double> ts =
+      temps.empty() ? std::vector<double>{target.point.temperature} : temps;
   double best_t = ts.front();
   if (ts.size() > 1) {
     if (correct.size() != static_cast<std::size_t>(on.features.rows()))
@@ -412,8 +412,8 @@ method<M> make_method(std::string_view name, const method_options& o = {}) {
       const host_matrix z = detail::batch_logits(model, x, p, "maxlogit-pnorm");
       if (p.msr_fallback)
         return method_output{detail::to_std(confidence(logit_score::msr, z)), {}, {}};
-      return method_output{detail::to_std(maxlogit_pnorm(z, p.norm_order.value_or(2.0), centre)),
-                           {}, {}};
+      return method_output{
+          detail::to_std(maxlogit_pnorm(z, p.norm_order.value_or(2.0), centre)), {}, {}};
     };
     return method<M>(n, detail::pnorm_grid(), compute);
   }
@@ -422,8 +422,8 @@ method<M> make_method(std::string_view name, const method_options& o = {}) {
                                              const hyper_parameters& p) {
       const host_matrix z = detail::batch_logits(model, x, p, "pnorm-softmax");
       if (!p.msr_fallback)
-        return method_output{{}, pnorm_normalised_logits(z, p.norm_order.value_or(2.0), centre),
-                             {}};
+        return method_output{
+            {}, pnorm_normalised_logits(z, p.norm_order.value_or(2.0), centre), {}};
       host_matrix f(z.rows(), z.cols() + 1);
       f << z, host_vector::Ones(z.rows());
       return method_output{{}, std::move(f), {}};
@@ -438,10 +438,10 @@ method<M> make_method(std::string_view name, const method_options& o = {}) {
   if (n == "gen") {
     auto compute = [](M& model, const batch_t<M>& x, const hyper_parameters& p) {
       const host_matrix z = detail::batch_logits(model, x, p, "gen");
-      return method_output{
-          detail::to_std(gen(z, p.gen_gamma.value_or(0.1), p.gen_top_m.value_or(100), p.temperature)),
-          {},
-          {}};
+      return method_output{detail::to_std(gen(z, p.gen_gamma.value_or(0.1),
+                                              p.gen_top_m.value_or(100), p.temperature)),
+                           {},
+                           {}};
     };
     std::vector<hyper_parameters> grid;
     for (double g : gen_gamma_grid())

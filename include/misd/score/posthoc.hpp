@@ -1,8 +1,8 @@
 // misd/score/posthoc.hpp -- post-hoc confidence scores that re-normalise the logits
 // (docs/algorithms.md, "Confidence scores"). Higher = more likely correct.
 //
-//   z̃ = z, or z − mean_k z_k with centring;   ‖z̃‖_p = a · (Σ_k (|z̃_k| / a)^p)^{1/p}, a = max_k |z̃_k|
-//   (no overflow at large p), floored at 1e−12; p = 0 means no normalisation (‖z̃‖_0 := 1).
+//   z̃ = z, or z − mean_k z_k with centring;   ‖z̃‖_p = a · (Σ_k (|z̃_k| / a)^p)^{1/p}, a = max_k
+//   |z̃_k| (no overflow at large p), floored at 1e−12; p = 0 means no normalisation (‖z̃‖_0 := 1).
 //   MaxLogit-pNorm = max_k z̃_k / ‖z̃‖_p                        (scale-invariant in z)
 //   p-NormSoftmax  = log max_k softmax(z̃ / (τ ‖z̃‖_p))_k       (log space, as MSR)
 //   GEN            = −log Σ_{j ∈ top-M(p)} p_j^γ (1 − p_j)^γ,  p = softmax(z / T)  (log space)
@@ -126,7 +126,8 @@ inline std::vector<double> pnorm_order_grid() {
 namespace detail {
 inline void require_gen(double gamma, long long top_m) {
   if (!(gamma > 0.0) || !std::isfinite(gamma))
-    throw invalid_argument(misd::detail::message("gen: gamma = ", gamma, " must be finite and > 0"));
+    throw invalid_argument(
+        misd::detail::message("gen: gamma = ", gamma, " must be finite and > 0"));
   if (top_m < 1)
     throw invalid_argument(misd::detail::message("gen: M = ", top_m, " must be >= 1"));
 }
@@ -182,7 +183,9 @@ inline host_vector gen(const host_matrix& z, double gamma = 0.1, long long top_m
 }
 
 /// GEN's γ grid: {0.01, 0.1, 0.5, 1, 2, 5, 10}.
-inline std::vector<double> gen_gamma_grid() { return {0.01, 0.1, 0.5, 1, 2, 5, 10}; }
+inline std::vector<double> gen_gamma_grid() {
+  return {0.01, 0.1, 0.5, 1, 2, 5, 10};
+}
 
 /// GEN's M grid {10, 50, 100, 200, 500, 1000}, capped at `classes` and de-duplicated
 /// (classes = 0: not capped).
