@@ -429,8 +429,9 @@ TEST_CASE("method registry: each name computes its method, by values on a fixed 
       const std::size_t y = top_of(z);
       q[y] -= 1;
       const auto d = sign_wt(q);
-      const Eigen::VectorXd zv = Eigen::Map<const Eigen::VectorXd>(z.data(), 3);
-      const Eigen::VectorXd dv = Eigen::Map<const Eigen::VectorXd>(d.data(), 2);
+      Eigen::VectorXd zv(3), dv(2);
+      zv << z[0], z[1], z[2];
+      dv << d[0], d[1];
       crossing[static_cast<std::size_t>(i)] =
           misd_test::linear_crossing(w, zv, dv, static_cast<int>(y));
       REQUIRE(std::isfinite(crossing[static_cast<std::size_t>(i)]));
