@@ -45,17 +45,15 @@ int cmd_score(const score_options& opt) {
   for (const auto& n : misd::score::method_names())
     known = known || n == method_name;
   if (!known || method_name == "relu")
-    throw usage_error(
-        "--method '" + method_name +
-        "' is not available here; known: msr, odin, "
-        "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast, rr-refine, "
-        "deepfool, rr-iter");
+    throw usage_error("--method '" + method_name +
+                      "' is not available here; known: msr, odin, doctor, energy, max-logit, "
+                      "entropy, margin, maxlogit-pnorm, pnorm-softmax, gen, rr-bs, rr-bs-pgd, "
+                      "rr-fast, rr-refine, deepfool, rr-iter");
   check_out_status_usage(opt, method_name);
-  misd::score::hyper_parameters p;
-  p.temperature = opt.temperature;
-  p.epsilon = opt.epsilon;
+  const misd::score::hyper_parameters p = score_point(opt);
   misd::score::method_options o;
   o.box = opt.box;
+  o.pnorm_centre = opt.centre;
   set_radius_options(opt, o.radius);
   if (opt.seed) { // rr-bs-pgd: a random start drawn from this seed
     o.radius.rr_bs_pgd.seed = *opt.seed;
@@ -108,7 +106,7 @@ int cmd_score(const score_options& opt) {
     const Eigen::Index rows = std::min(rows_per_call, n - first);
     const batch xs = x.middleRows(first, rows);
     const auto out = method.compute(model, xs, p);
-    const auto c = method.confidence(out);
+    const auto c = score_confidence(method, out);
     std::copy(c.begin(), c.end(), conf.begin() + first);
     status.insert(status.end(), out.status.begin(), out.status.end());
     forwards += out.forwards;

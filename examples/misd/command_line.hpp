@@ -336,8 +336,10 @@ private:
         ",\n   or a TorchScript model (M.pt, .pth, .ts: torch.jit.script(model).save('M.pt'))"
 #endif
         "\nX.npy: float32/float64, N x D or N x C x H x W\n"
-        "METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd,\n"
-        "        rr-fast, rr-refine, deepfool, rr-iter\n"
+        "METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, maxlogit-pnorm,\n"
+        "        pnorm-softmax, gen, rr-bs, rr-bs-pgd, rr-fast, rr-refine,\n"
+        "        deepfool, rr-iter\n"
+        "pnorm-softmax scores at tau = T (no validation set here to rescale T by).\n"
         "--steps-per-pass S (rr-bs): S steps of the search per forward pass over up to 2^S - 1\n"
         "points per input, the same radii in fewer, larger passes (for GPUs). Progress on\n"
         "stderr when it is a terminal, then a summary line (method, inputs, inputs/s,\n"
@@ -359,6 +361,19 @@ private:
     s->add_option("--epsilon", o.epsilon, "input perturbation (odin, doctor)")
         ->capture_default_str()
         ->check(number_in(0, false));
+    s->add_option("--p", o.norm_p,
+                  "norm order p, 0 = no normalisation (maxlogit-pnorm, pnorm-softmax)")
+        ->capture_default_str()
+        ->check(number_in(0, false));
+    s->add_flag("--centre", o.centre,
+                "subtract each input's mean logit before the norm (maxlogit-pnorm, pnorm-softmax)");
+    s->add_option("--gamma", o.gen_gamma, "exponent gamma (gen)")
+        ->capture_default_str()
+        ->check(number_in(0, true));
+    s->add_option("--top-m", o.gen_top_m, "the M most probable classes, capped at K (gen)")
+        ->type_name("M")
+        ->capture_default_str()
+        ->check(integer_in(1));
     s->add_option_function<std::string>(
          "--box", [&o](const std::string& v) { o.box = parse_box(v); },
          "the valid input range LO,HI (default: none)")

@@ -32,6 +32,10 @@ struct score_options {
   std::string model, inputs, method;
   std::optional<std::string> labels, out, out_status;
   double temperature = 1.0, epsilon = 0.0;
+  double norm_p = 2.0;       ///< maxlogit-pnorm, pnorm-softmax: --p
+  bool centre = false;       ///< maxlogit-pnorm, pnorm-softmax: --centre
+  double gen_gamma = 0.1;    ///< gen: --gamma
+  long long gen_top_m = 100; ///< gen: --top-m (capped at the number of classes)
   std::optional<misd::input_box> box;
   int budget = 25;
   int steps_per_pass = 1;

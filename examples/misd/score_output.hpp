@@ -41,6 +41,30 @@ inline void set_radius_options(const score_options& opt, misd::score::radius_met
 }
 
 /// Every estimator's threads.
+/// The hyper-parameters of one 'misd score' run, and the options of the post-hoc methods.
+inline misd::score::hyper_parameters score_point(const score_options& opt) {
+  misd::score::hyper_parameters p;
+  p.temperature = opt.temperature;
+  p.epsilon = opt.epsilon;
+  if (opt.method == "maxlogit-pnorm" || opt.method == "pnorm-softmax")
+    p.norm_order = opt.norm_p;
+  if (opt.method == "gen") {
+    p.gen_gamma = opt.gen_gamma;
+    p.gen_top_m = opt.gen_top_m;
+  }
+  return p;
+}
+
+/// Scores of one computed slice. 'misd score' has no labelled set to fit on: pnorm-softmax then
+/// uses τ = T (no ν̄ rescaling); other fitted methods (relu) are rejected before this.
+template <class Method>
+std::vector<double> score_confidence(const Method& method, const misd::score::method_output& out) {
+  if (!method.needs_fit())
+    return method.confidence(out);
+  const misd::score::method_output no_fit_set{};
+  return method.confidence(out, &no_fit_set, {});
+}
+
 inline void set_radius_threads(int threads, misd::score::radius_method_options& r) {
   r.rr_bs.threads = r.rr_bs_pgd.threads = r.rr_fast.threads = r.rr_refine.threads = threads;
   r.deepfool.threads = r.rr_iter.threads = threads;
