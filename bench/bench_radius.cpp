@@ -86,6 +86,38 @@ void BM_estimator(benchmark::State& st) {
   st.counters["batch_forwards"] = double(r.forwards);
 }
 
+/// The minimal-perturbation estimators (one options type each, defaults otherwise).
+template <class Options, class Run>
+void minimal_perturbation(benchmark::State& st, Run run) {
+  const auto n = st.range(0);
+  const batch& x = inputs(n);
+  Options o;
+  o.box = misd::input_box{0, 1};
+  o.threads = static_cast<int>(st.range(1));
+  misd::radius_workspace<const model_type> ws;
+  misd::radius_result r;
+  for (auto _ : st) {
+    run(model(), x, o, ws, r);
+    benchmark::DoNotOptimize(r.radius.data());
+  }
+  st.SetItemsProcessed(st.iterations() * n);
+  st.counters["passes_per_image"] = double(r.example_forwards) / double(n);
+  st.counters["backwards_per_image"] = double(r.backwards);
+  st.counters["batch_forwards"] = double(r.forwards);
+}
+
+void BM_deepfool(benchmark::State& st) {
+  minimal_perturbation<misd::deepfool_options>(st,
+                                               [](auto& m, const batch& x, const auto& o, auto& ws,
+                                                  auto& r) { misd::deepfool(m, x, o, ws, r); });
+}
+
+void BM_rr_iter(benchmark::State& st) {
+  minimal_perturbation<misd::rr_iter_options>(st,
+                                              [](auto& m, const batch& x, const auto& o, auto& ws,
+                                                 auto& r) { misd::rr_iter(m, x, o, ws, r); });
+}
+
 } // namespace
 
 BENCHMARK(BM_raw_chain)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -112,6 +144,14 @@ BENCHMARK(BM_estimator<method::rr_refine>)
     ->Args({256, 1, 0})
     ->Args({1024, 1, 0})
     ->Args({1024, 2, 0})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Args: batch, threads.
+BENCHMARK(BM_deepfool)->Args({256, 1})->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_rr_iter)
+    ->Args({256, 1})
+    ->Args({1024, 1})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
