@@ -1,0 +1,106 @@
+// misd/radius/linf_projection.hpp -- the least-L∞ step from a point onto a hyperplane
+// inside a box: FAB-L∞'s projection (docs/algorithms.md, "FAB-L∞"). Not for direct
+// inclusion.
+#pragma once
+
+#include "misd/error.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <span>
+#include <utility>
+#include <vector>
+
+namespace misd::detail {
+
+/// What linf_projection found.
+struct linf_projection_result {
+  bool reachable = true; ///< the hyperplane meets the box (else d goes to the nearest corner)
+  double step = 0.0;     ///< ‖d‖∞
+};
+
+/// Buffers of linf_projection, kept between calls (no allocation once D has been seen).
+struct linf_projection_workspace {
+  std::vector<std::pair<double, double>> room_weight; ///< (ρ_i, |w_i|) of the features with w_i ≠ 0
+  std::vector<double> slope;
+};
+
+/// d = the least-L∞ step from u onto H ∩ box, H = {z : w·z = b}, box = [lo, hi] per feature
+/// (empty lo and hi: no box, unbounded room). With c = w·u − b, the step moves each feature
+/// against sign(c·w_i), by at most its room ρ_i to the box's edge in that direction; it is
+/// the least t with Σ|w_i|·min(t, ρ_i) = |c|, found exactly by sorting ρ (the sum is
+/// piecewise linear in t): d_i = s_i·min(t, ρ_i). When even Σ|w_i|ρ_i < |c| (H misses the
+/// box) every feature moves to its edge, d_i = s_i·ρ_i, the box point nearest H in w·z.
+/// Features with w_i = 0 do not move. u should lie in the box (room below 0 counts as 0).
+inline linf_projection_result linf_projection(std::span<const double> u, std::span<const double> w,
+                                              double b, std::span<const double> lo,
+                                              std::span<const double> hi, std::span<double> d,
+                                              linf_projection_workspace& ws) {
+  const std::size_t n = u.size();
+  if (w.size() != n || d.size() != n || lo.size() != hi.size() || (!lo.empty() && lo.size() != n))
+    throw invalid_argument(message("linf_projection: sizes do not agree: u ", n, ", w ", w.size(),
+                                   ", d ", d.size(), ", lo ", lo.size(), ", hi ", hi.size()));
+  const bool boxed = !lo.empty();
+  double c = -b;
+  for (std::size_t i = 0; i < n; ++i)
+    c += w[i] * u[i];
+  std::fill(d.begin(), d.end(), 0.0);
+  linf_projection_result out;
+  if (c == 0)
+    return out;
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  // Feature i moves by s_i·(its share); s_i = −sign(c·w_i).
+  auto direction = [&](std::size_t i) { return (c > 0) == (w[i] > 0) ? -1.0 : 1.0; };
+  auto room = [&](std::size_t i, double s) {
+    if (!boxed)
+      return inf;
+    return std::max(0.0, s < 0 ? u[i] - lo[i] : hi[i] - u[i]);
+  };
+  auto& rw = ws.room_weight;
+  rw.clear();
+  double total = 0.0; // Σ|w_i|ρ_i: how far w·z can move inside the box
+  for (std::size_t i = 0; i < n; ++i)
+    if (w[i] != 0) {
+      const double r = room(i, direction(i));
+      rw.emplace_back(r, std::abs(w[i]));
+      total += std::abs(w[i]) * r;
+    }
+  const double need = std::abs(c);
+  if (!(total > need)) {
+    out.reachable = false;
+    for (std::size_t i = 0; i < n; ++i)
+      if (w[i] != 0) {
+        d[i] = direction(i) * room(i, direction(i));
+        out.step = std::max(out.step, std::abs(d[i]));
+      }
+    return out;
+  }
+  // g(t) = Σ_{ρ_j < t} |w_j|ρ_j + t·Σ_{ρ_j ≥ t} |w_j|: walk the sorted rooms until g reaches |c|.
+  // The slopes are suffix sums (not a running difference) so that no rounding accumulates.
+  std::sort(rw.begin(), rw.end());
+  auto& slope = ws.slope; // slope[k] = Σ_{j ≥ k} |w_j|: the features not yet at their edge
+  slope.assign(rw.size() + 1, 0.0);
+  for (std::size_t k = rw.size(); k-- > 0;)
+    slope[k] = slope[k + 1] + rw[k].second;
+  double fixed = 0.0;         // Σ|w_j|ρ_j over the features at their edge
+  double t = rw.back().first; // reached only through rounding: every feature at its edge
+  for (std::size_t k = 0; k < rw.size(); ++k) {
+    const auto [r, a] = rw[k];
+    if (fixed + slope[k] * r >= need) {
+      t = std::max(0.0, (need - fixed) / slope[k]);
+      break;
+    }
+    fixed += a * r;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    if (w[i] != 0) {
+      const double s = direction(i);
+      d[i] = s * std::min(t, room(i, s));
+      out.step = std::max(out.step, std::abs(d[i]));
+    }
+  return out;
+}
+
+} // namespace misd::detail
