@@ -19,6 +19,7 @@
 #include "misd/gradient_check.hpp"
 #include "misd/metric.hpp"
 #include "misd/model_adapter.hpp"
+#include "misd/radius/boundary_refine.hpp"
 #include "misd/radius/options.hpp"
 #include "misd/radius/result.hpp"
 #include "misd/radius/rr_bs.hpp"
