@@ -1,6 +1,6 @@
-// bench/bench_radius.cpp -- throughput of the forward pass and of the ray-based estimators
-// on the MLP 784-512-256-10 (Eigen, float), batches 256 and 1024, in one binary and one
-// run. Wall-clock time (UseRealTime: threads count). items_per_second = images/s; passes_per_image
+// bench/bench_radius.cpp -- throughput of the forward pass, of the ray-based estimators and
+// of FAB-L∞ on the MLP 784-512-256-10 (Eigen, float), batches 256 and 1024, in one binary and
+// one run. Wall-clock time (UseRealTime: threads count). items_per_second = images/s; passes_per_image
 // = example-forwards / images. Ratios to misd's forward: bench/ratios.py on the JSON output (see
 // bench/README.md).
 #include "bench_common.hpp"
@@ -86,6 +86,27 @@ void BM_estimator(benchmark::State& st) {
   st.counters["batch_forwards"] = double(r.forwards);
 }
 
+/// FAB-L∞ (AutoAttack's fab-t: 100 iterations per target class, each 2 forwards + 1
+/// input gradient, then the 10-probe bisection). Args: batch, threads, target classes.
+void BM_fab(benchmark::State& st) {
+  const auto n = st.range(0);
+  const batch& x = inputs(n);
+  misd::fab_options o;
+  o.box = misd::input_box{0, 1};
+  o.threads = static_cast<int>(st.range(1));
+  o.target_classes = static_cast<int>(st.range(2));
+  misd::radius_workspace<const model_type> ws;
+  misd::radius_result r;
+  for (auto _ : st) {
+    misd::fab(model(), x, o, ws, r);
+    benchmark::DoNotOptimize(r.radius.data());
+  }
+  st.SetItemsProcessed(st.iterations() * n);
+  st.counters["passes_per_image"] = double(r.example_forwards) / double(n);
+  st.counters["backwards_per_image"] = double(r.backwards);
+  st.counters["batch_forwards"] = double(r.forwards);
+}
+
 } // namespace
 
 BENCHMARK(BM_raw_chain)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -112,6 +133,12 @@ BENCHMARK(BM_estimator<method::rr_refine>)
     ->Args({256, 1, 0})
     ->Args({1024, 1, 0})
     ->Args({1024, 2, 0})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_fab)
+    ->Args({256, 1, 1})
+    ->Args({256, 1, 9})
+    ->Args({256, 2, 9})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
