@@ -5,17 +5,24 @@
 #include "test_support.hpp"
 
 #include "misd/radius/boundary_refine.hpp"
+#include "misd/radius/deepfool.hpp"
+#include "misd/radius/rr_iter.hpp"
+#include "misd/xtensor.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <optional>
 #include <vector>
 
 using misd::host_matrix;
 using misd::host_vector;
 using dbatch = misd::eigen::batch<double>;
 using dops = misd::batch_ops<dbatch>;
+using fbatch = misd::eigen::batch<float>;
 
 namespace {
 
@@ -28,6 +35,94 @@ int argmax(const Eigen::RowVectorXd& z) {
   Eigen::Index k;
   z.maxCoeff(&k);
   return static_cast<int>(k);
+}
+
+constexpr double inf = std::numeric_limits<double>::infinity();
+
+/// a == b (+inf included), or within a relative rel.
+bool close(double a, double b, double rel) {
+  return a == b || std::abs(a - b) <= rel * std::max(std::abs(a), std::abs(b));
+}
+
+/// The exact L∞ distance from x to the nearest point of the box (none: all of R^D) where
+/// z_k ≥ z_y for some k ≠ y, z = W x + b: per k the least u with
+/// (z_k − z_y)(x) + Σ_i |a_i| min(u, room_i) ≥ 0, a = w_k − w_y, room_i the way to the box's
+/// edge in the direction of sign(a_i).
+double exact_radius(const host_matrix& w, const Eigen::VectorXd& b, const Eigen::VectorXd& x, int y,
+                    const std::optional<misd::input_box>& box) {
+  double best = inf;
+  for (Eigen::Index k = 0; k < w.rows(); ++k) {
+    if (k == y)
+      continue;
+    const Eigen::VectorXd a = (w.row(k) - w.row(y)).transpose();
+    double need = -((w.row(y) - w.row(k)).dot(x) + b[y] - b[k]); // (z_k − z_y)(x) < 0
+    std::vector<std::pair<double, double>> rooms;                // (room, |a_i|)
+    for (Eigen::Index i = 0; i < a.size(); ++i)
+      if (a[i] != 0)
+        rooms.emplace_back(!box ? inf : a[i] > 0 ? box->hi - x[i] : x[i] - box->lo, std::abs(a[i]));
+    std::sort(rooms.begin(), rooms.end());
+    double slope = 0, u = 0, gain = 0; // gain = Σ|a_i| min(u, room_i)
+    for (const auto& r : rooms)
+      slope += r.second;
+    for (const auto& r : rooms) {
+      // On [u, r.first] the gain grows at `slope`.
+      if (gain + slope * (r.first - u) >= -need) {
+        best = std::min(best, u + (-need - gain) / slope);
+        break;
+      }
+      gain += slope * (r.first - u);
+      u = r.first;
+      slope -= r.second;
+    }
+  }
+  return best;
+}
+
+/// Every forward pass's inputs, so that a test can look for the flip behind a radius.
+template <class M>
+struct recording_model {
+  using batch_type = misd::batch_t<M>;
+  const M& inner;
+  std::vector<host_matrix> seen;
+  batch_type logits(const batch_type& x) {
+    host_matrix h;
+    misd::batch_ops<batch_type>::to_host(x, h);
+    seen.push_back(h);
+    return inner.logits(x);
+  }
+  batch_type input_gradient(const batch_type& x, const batch_type& g) const {
+    return inner.input_gradient(x, g);
+  }
+};
+
+/// For each bracketed example: some point the estimator evaluated flips ŷ (checked with the
+/// model itself), lies within upper of x in L∞, and lies in the box.
+template <class M>
+void check_witnessed(const M& model, const recording_model<M>& rec, const host_matrix& x,
+                     const misd::radius_result& r, const std::optional<misd::input_box>& box) {
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const auto e = static_cast<Eigen::Index>(i);
+    if (r.status[i] != misd::radius_status::bracketed)
+      continue;
+    CAPTURE(i);
+    bool found = false;
+    for (const auto& h : rec.seen)
+      for (Eigen::Index j = 0; j < h.rows() && !found; ++j) {
+        if ((h.row(j) - x.row(e)).cwiseAbs().maxCoeff() > r.upper[e] * (1 + 1e-9))
+          continue;
+        if (box && (h.row(j).minCoeff() < box->lo || h.row(j).maxCoeff() > box->hi))
+          continue;
+        const misd::batch_t<M> p = h.row(j).template cast<typename misd::batch_t<M>::Scalar>();
+        host_matrix z;
+        misd::batch_ops<misd::batch_t<M>>::to_host(model.logits(p), z);
+        found = argmax(z.row(0)) != r.prediction[i];
+      }
+    CHECK(found);
+  }
+}
+
+host_matrix random_weights(Eigen::Index k, Eigen::Index d, std::uint64_t seed) {
+  return dops::uniform_noise(dbatch(k, d), seed);
 }
 
 } // namespace
@@ -96,4 +191,150 @@ TEST_CASE("refine_along on a linear model: the bracket holds the exact crossing 
   std::vector<unsigned char> short_flags(39);
   CHECK_THROWS_WITH_AS(misd::refine_along(model, x0, xa, short_flags, o, ws, res),
                        doctest::Contains("39 flip flags"), misd::invalid_argument);
+}
+
+TEST_CASE("DeepFool and rr-iter on linear models: the exact L-inf radius, bracketed") {
+  for (const Eigen::Index K : {2, 6}) {
+    CAPTURE(K);
+    const host_matrix w = random_weights(K, 20, 5 + static_cast<std::uint64_t>(K));
+    const Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(K, -0.2, 0.3);
+    misd::eigen::linear<double> model(w, b);
+    const dbatch x = uniform01(60, 20, 13);
+    misd::deepfool_options df;
+    misd::rr_iter_options it;
+    misd::rr_iter_options lin;
+    lin.select = misd::rr_iter_select::linear;
+    const auto r_df = misd::deepfool(model, x, df);
+    const auto r_it = misd::rr_iter(model, x, it);
+    const auto r_lin = misd::rr_iter(model, x, lin);
+    for (std::size_t i = 0; i < 60; ++i) {
+      const auto e = static_cast<Eigen::Index>(i);
+      CAPTURE(i);
+      const double exact =
+          exact_radius(w, b, x.row(e).transpose(), r_df.prediction[i], std::nullopt);
+      REQUIRE(std::isfinite(exact));
+      for (const auto* r : {&r_df, &r_it, &r_lin}) {
+        CHECK(r->status[i] == misd::radius_status::bracketed);
+        CHECK(r->radius[e] == r->upper[e]);
+        CHECK(r->upper[e] >= exact * (1 - 1e-12)); // a witnessed flip: never below the exact
+      }
+      // DeepFool and rr-iter with the linear class choice step straight onto the nearest
+      // boundary: the bisection's bracket holds the exact radius, and is 2^-10 of the step
+      // 1.02 (exact + 1e-4) wide.
+      for (const auto* r : {&r_df, &r_lin}) {
+        CHECK(r->lower[e] <= exact * (1 + 1e-12));
+        CHECK(r->upper[e] - r->lower[e] <= 1.03 * (exact + 1e-4) / 1024);
+      }
+      if (K == 2) { // the runner-up is the only other class
+        CHECK(r_it.lower[e] <= exact * (1 + 1e-12));
+        CHECK(r_it.upper[e] - r_it.lower[e] <= 1.03 * (exact + 1e-4) / 1024);
+      }
+    }
+    // One step flips every example: C − 1 fused passes at x, the second step's first fused
+    // pass finds every example flipped, then the bisection.
+    const auto C = static_cast<std::size_t>(std::min<Eigen::Index>(10, K));
+    CHECK(r_df.forwards == C + 10);
+    CHECK(r_df.backwards == C);
+    CHECK(r_df.example_forwards == 60 * C + 60 * 10);
+    CHECK(r_it.forwards == 2 + 10);
+    CHECK(r_it.backwards == 2);
+    CHECK(r_lin.backwards == static_cast<std::size_t>(K));
+  }
+}
+
+TEST_CASE("DeepFool and rr-iter in a box: every radius is a witnessed flip inside the box") {
+  const host_matrix w = random_weights(5, 12, 21);
+  const Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(5, -0.1, 0.1);
+  misd::eigen::linear<double> model(w, b);
+  // Inputs near the box's edges, so that clamping binds.
+  const dbatch x = (uniform01(80, 12, 4).array() * 1.4 - 0.2).cwiseMax(0.0).cwiseMin(1.0);
+  const misd::input_box box{0, 1};
+  misd::deepfool_options df;
+  df.box = box;
+  misd::rr_iter_options it;
+  it.box = box;
+  it.steps = 30;
+  recording_model<misd::eigen::linear<double>> rec_df{model, {}}, rec_it{model, {}};
+  const auto r_df = misd::deepfool(rec_df, x, df);
+  const auto r_it = misd::rr_iter(rec_it, x, it);
+  check_witnessed(model, rec_df, x, r_df, box);
+  check_witnessed(model, rec_it, x, r_it, box);
+  std::size_t bracketed = 0;
+  for (std::size_t i = 0; i < 80; ++i) {
+    const auto e = static_cast<Eigen::Index>(i);
+    CAPTURE(i);
+    const double exact = exact_radius(w, b, x.row(e).transpose(), r_df.prediction[i], box);
+    for (const auto* r : {&r_df, &r_it}) {
+      if (r->status[i] == misd::radius_status::bracketed) {
+        CHECK(r->upper[e] >= exact * (1 - 1e-12));
+        ++bracketed;
+      } else {
+        CHECK(r->status[i] == misd::radius_status::not_bracketed);
+        CHECK(r->radius[e] == inf);
+      }
+    }
+    for (const auto& h : rec_df.seen)
+      CHECK(((h.array() >= 0).all() && (h.array() <= 1).all()));
+  }
+  CHECK(bracketed > 100);
+}
+
+TEST_CASE("DeepFool and rr-iter on an MLP: witnessed flips, and threads change nothing") {
+  const auto model = misd::eigen::mlp<double>::random({16, 24, 5}, 3);
+  const dbatch x = uniform01(90, 16, 8);
+  misd::deepfool_options df;
+  df.box = misd::input_box{0, 1};
+  misd::rr_iter_options it;
+  it.box = df.box;
+  recording_model<misd::eigen::mlp<double>> rec_df{model, {}}, rec_it{model, {}};
+  const auto r_df = misd::deepfool(rec_df, x, df);
+  const auto r_it = misd::rr_iter(rec_it, x, it);
+  check_witnessed(model, rec_df, x, r_df, df.box);
+  check_witnessed(model, rec_it, x, r_it, df.box);
+  const auto counts = misd::count_statuses(r_df.status);
+  CHECK(counts[0] > 60);
+
+  // threads = 3 against threads = 1. Row blocks are smaller GEMMs whose float32 logits may
+  // differ from the whole batch's in the last bits (tests/test_concurrency.cpp): decisions
+  // agree exactly, radii to a relative 1e-3.
+  const auto fmodel = misd::eigen::mlp<float>::random({16, 24, 5}, 3);
+  const fbatch xf = x.cast<float>();
+  auto df3 = df;
+  auto it3 = it;
+  df3.threads = it3.threads = 3;
+  for (const auto& [p, q] :
+       {std::pair{misd::deepfool(fmodel, xf, df), misd::deepfool(fmodel, xf, df3)},
+        std::pair{misd::rr_iter(fmodel, xf, it), misd::rr_iter(fmodel, xf, it3)}}) {
+    CHECK(p.prediction == q.prediction);
+    CHECK(p.status == q.status);
+    for (Eigen::Index i = 0; i < p.radius.size(); ++i)
+      CHECK(close(p.radius[i], q.radius[i], 1e-3));
+  }
+}
+
+TEST_CASE("threads: row blocks give the one-thread answer on a dyadic linear model") {
+  // Weights and inputs on coarse dyadic grids, in double: the clean logits are exact whatever
+  // the block; later iterates are not, so radii agree to 1e-12 and decisions exactly.
+  const host_matrix w = (random_weights(5, 16, 3) * 8).array().round() / 8;
+  misd::eigen::linear<double> model(w, Eigen::VectorXd::Zero(5));
+  const dbatch x = (uniform01(101, 16, 2) * 16).array().round() / 16;
+  misd::deepfool_options df;
+  df.box = misd::input_box{0, 1};
+  misd::rr_iter_options it;
+  it.box = df.box;
+  it.trust_radius = 0.02; // several steps
+  auto df3 = df;
+  auto it3 = it;
+  df3.threads = it3.threads = 3;
+  for (const auto& [p, q] :
+       {std::pair{misd::deepfool(model, x, df), misd::deepfool(model, x, df3)},
+        std::pair{misd::rr_iter(model, x, it), misd::rr_iter(model, x, it3)}}) {
+    CHECK(p.prediction == q.prediction);
+    CHECK(p.status == q.status);
+    CHECK(p.example_forwards == q.example_forwards);
+    for (Eigen::Index i = 0; i < p.radius.size(); ++i) {
+      CHECK(close(p.radius[i], q.radius[i], 1e-12));
+      CHECK(close(p.lower[i], q.lower[i], 1e-12));
+    }
+  }
 }
