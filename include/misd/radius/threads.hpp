@@ -21,7 +21,7 @@ void call_block(One& one, const X& x, W& ws, radius_result& res, std::size_t fir
   if constexpr (std::is_invocable_v<One&, const X&, W&, radius_result&, std::size_t>)
     one(x, ws, res, first_row);
   else
-    call_block(one, x, ws, res, 0);
+    one(x, ws, res);
 }
 
 /// Runs `one(x_block, ws_block, res_block)` on row blocks of x, on o.threads threads, and
