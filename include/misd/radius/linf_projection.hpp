@@ -24,14 +24,13 @@ struct linf_projection_result {
 /// Buffers of linf_projection, kept between calls (no allocation once D has been seen).
 struct linf_projection_workspace {
   std::vector<std::pair<double, double>> room_weight; ///< (ρ_i, |w_i|) of the features with w_i ≠ 0
-  std::vector<double> slope;
 };
 
 /// d = the least-L∞ step from u onto H ∩ box, H = {z : w·z = b}, box = [lo, hi] per feature
 /// (empty lo and hi: no box, unbounded room). With c = w·u − b, the step moves each feature
 /// against sign(c·w_i), by at most its room ρ_i to the box's edge in that direction; it is
-/// the least t with Σ|w_i|·min(t, ρ_i) = |c|, found exactly by sorting ρ (the sum is
-/// piecewise linear in t): d_i = s_i·min(t, ρ_i). When even Σ|w_i|ρ_i < |c| (H misses the
+/// the least t with Σ|w_i|·min(t, ρ_i) = |c|, found exactly by selection on ρ (the sum
+/// is piecewise linear in t): d_i = s_i·min(t, ρ_i). When even Σ|w_i|ρ_i < |c| (H misses the
 /// box) every feature moves to its edge, d_i = s_i·ρ_i, the box point nearest H in w·z.
 /// Features with w_i = 0 do not move. u should lie in the box (room below 0 counts as 0).
 inline linf_projection_result linf_projection(std::span<const double> u, std::span<const double> w,
@@ -77,22 +76,41 @@ inline linf_projection_result linf_projection(std::span<const double> u, std::sp
       }
     return out;
   }
-  // g(t) = Σ_{ρ_j < t} |w_j|ρ_j + t·Σ_{ρ_j ≥ t} |w_j|: walk the sorted rooms until g reaches |c|.
-  // The slopes are suffix sums (not a running difference) so that no rounding accumulates.
-  std::sort(rw.begin(), rw.end());
-  auto& slope = ws.slope; // slope[k] = Σ_{j ≥ k} |w_j|: the features not yet at their edge
-  slope.assign(rw.size() + 1, 0.0);
-  for (std::size_t k = rw.size(); k-- > 0;)
-    slope[k] = slope[k + 1] + rw[k].second;
-  double fixed = 0.0;         // Σ|w_j|ρ_j over the features at their edge
-  double t = rw.back().first; // reached only through rounding: every feature at its edge
-  for (std::size_t k = 0; k < rw.size(); ++k) {
-    const auto [r, a] = rw[k];
-    if (fixed + slope[k] * r >= need) {
-      t = std::max(0.0, (need - fixed) / slope[k]);
-      break;
+  // g(t) = Σ_j |w_j|·min(t, ρ_j) is piecewise linear and increasing: its root of g = |c|
+  // is found by selection (quickselect on ρ: expected O(D)) rather than a full sort. Each
+  // round splits the features still undecided at the median room ρ_m: if g(ρ_m) ≥ |c| the
+  // root lies at or below ρ_m and the features above it move by t (their |w| joins
+  // `slope`), else above ρ_m and those at or below it move to their edge (|w|ρ joins
+  // `fixed`). Without a box every feature moves by t: t = |c|/‖w‖₁ directly.
+  double t = 0.0;
+  if (!boxed) {
+    double norm1 = 0.0;
+    for (const auto& [r, a] : rw)
+      norm1 += a;
+    t = need / norm1;
+  } else {
+    double fixed = 0.0, slope = 0.0;
+    auto first = rw.begin(), last = rw.end();
+    while (first != last) {
+      const auto mid = first + (last - first) / 2;
+      std::nth_element(first, mid, last);
+      const double rm = mid->first;
+      double below = 0.0, at_or_above = 0.0; // Σ|w|ρ below ρ_m, Σ|w| from ρ_m up
+      for (auto it = first; it != mid; ++it)
+        below += it->second * it->first;
+      for (auto it = mid; it != last; ++it)
+        at_or_above += it->second;
+      if (fixed + below + rm * (slope + at_or_above) >= need) {
+        slope += at_or_above; // from ρ_m up they move by t ≤ ρ_m
+        last = mid;
+      } else {
+        fixed += below + mid->second * rm;
+        first = mid + 1;
+      }
     }
-    fixed += a * r;
+    // slope = 0 only through rounding (g reaches |c| at the largest room): all at the edge.
+    t = slope > 0 ? std::max(0.0, (need - fixed) / slope)
+                  : std::max_element(rw.begin(), rw.end())->first;
   }
   for (std::size_t i = 0; i < n; ++i)
     if (w[i] != 0) {
