@@ -16,6 +16,7 @@
 #include <limits>
 #include <numeric>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 using misd::host_matrix;
@@ -337,4 +338,168 @@ TEST_CASE("threads: row blocks give the one-thread answer on a dyadic linear mod
       CHECK(close(p.lower[i], q.lower[i], 1e-12));
     }
   }
+}
+
+TEST_CASE("DeepFool and rr-iter: one class, bad options, a flat model") {
+  const dbatch x = uniform01(4, 6, 1);
+  misd::eigen::linear<double> one_class(random_weights(1, 6, 2), Eigen::VectorXd::Zero(1));
+  CHECK_THROWS_WITH_AS(misd::deepfool(one_class, x), doctest::Contains("K >= 2"),
+                       misd::invalid_argument);
+  CHECK_THROWS_WITH_AS(misd::rr_iter(one_class, x), doctest::Contains("K >= 2"),
+                       misd::invalid_argument);
+  misd::eigen::linear<double> model(random_weights(3, 6, 2), Eigen::VectorXd::Zero(3));
+  auto bad_df = [&](auto set, const char* what) {
+    misd::deepfool_options o;
+    set(o);
+    CHECK_THROWS_WITH_AS(misd::deepfool(model, x, o), doctest::Contains(what),
+                         misd::invalid_argument);
+  };
+  bad_df([](auto& o) { o.steps = 0; }, "steps = 0");
+  bad_df([](auto& o) { o.candidates = 1; }, "candidates = 1");
+  bad_df([](auto& o) { o.overshoot = -0.1; }, "overshoot = -0.1");
+  bad_df([](auto& o) { o.refine_probes = 0; }, "refine_probes = 0");
+  bad_df([](auto& o) { o.box = misd::input_box{1, 0}; }, "input box");
+  auto bad_it = [&](auto set, const char* what) {
+    misd::rr_iter_options o;
+    set(o);
+    CHECK_THROWS_WITH_AS(misd::rr_iter(model, x, o), doctest::Contains(what),
+                         misd::invalid_argument);
+  };
+  bad_it([](auto& o) { o.steps = 0; }, "steps = 0");
+  bad_it([](auto& o) { o.trust_radius = 0; }, "trust_radius = 0");
+  bad_it([](auto& o) { o.overshoot = 0.5; }, "overshoot = 0.5");
+  bad_it([](auto& o) { o.floor = -1; }, "floor = -1");
+  bad_it([](auto& o) { o.select_classes = 0; }, "select_classes = 0");
+
+  // A constant model: every input gradient is zero.
+  misd::eigen::linear<double> flat(host_matrix::Zero(3, 6),
+                                   Eigen::VectorXd::LinSpaced(3, -0.2, 0.3));
+  misd::rr_iter_options lin;
+  lin.select = misd::rr_iter_select::linear;
+  for (const auto& r :
+       {misd::deepfool(flat, x), misd::rr_iter(flat, x), misd::rr_iter(flat, x, lin)}) {
+    for (std::size_t i = 0; i < 4; ++i) {
+      CHECK(r.status[i] == misd::radius_status::zero_direction);
+      CHECK(r.radius[static_cast<Eigen::Index>(i)] == 0);
+    }
+    CHECK(r.forwards <= 2); // nothing after the first step
+  }
+}
+
+TEST_CASE("DeepFool and rr-iter: Eigen float, Eigen double and xtensor agree") {
+  const host_matrix w = random_weights(4, 10, 7);
+  const Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(4, -0.1, 0.1);
+  const dbatch x = uniform01(30, 10, 5);
+  misd::eigen::linear<double> md(w, b);
+  misd::eigen::linear<float> mf(w.cast<float>(), b.cast<float>());
+  using xbatch = misd::xtensor::batch<double>;
+  xt::xtensor<double, 1> xb = xt::zeros<double>({4});
+  for (std::size_t k = 0; k < 4; ++k)
+    xb(k) = b[static_cast<Eigen::Index>(k)];
+  misd::xtensor::linear<double> mx(misd::batch_ops<xbatch>::from_host(w, xbatch{}), xb);
+  const xbatch xx = misd::batch_ops<xbatch>::from_host(x, xbatch{});
+  misd::deepfool_options df;
+  df.box = misd::input_box{0, 1};
+  misd::rr_iter_options it;
+  it.box = df.box;
+  it.trust_radius = 0.05;
+  const auto d = misd::deepfool(md, x, df), f = misd::deepfool(mf, fbatch(x.cast<float>()), df),
+             t = misd::deepfool(mx, xx, df);
+  const auto di = misd::rr_iter(md, x, it), fi = misd::rr_iter(mf, fbatch(x.cast<float>()), it),
+             ti = misd::rr_iter(mx, xx, it);
+  for (const auto& [p, q, rel] : {std::tuple{&d, &t, 1e-12}, std::tuple{&d, &f, 1e-4},
+                                  std::tuple{&di, &ti, 1e-12}, std::tuple{&di, &fi, 1e-4}}) {
+    CHECK(p->prediction == q->prediction);
+    CHECK(p->status == q->status);
+    for (Eigen::Index i = 0; i < 30; ++i)
+      CHECK(close(p->radius[i], q->radius[i], rel));
+  }
+}
+
+TEST_CASE("DeepFool and rr-iter against a plain re-implementation on one example") {
+  // A linear model in a box, started near the edge, so that clamping binds and DeepFool
+  // takes several steps; rr-iter with a small trust radius takes several too.
+  const host_matrix w = random_weights(4, 8, 31);
+  const Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(4, -0.3, 0.2);
+  misd::eigen::linear<double> model(w, b);
+  const dbatch x = (uniform01(12, 8, 17).array() * 1.6 - 0.3).cwiseMax(0.0).cwiseMin(1.0);
+  const misd::input_box box{0, 1};
+  auto logits = [&](const Eigen::VectorXd& v) -> Eigen::VectorXd { return w * v + b; };
+  auto pred = [&](const Eigen::VectorXd& v) {
+    Eigen::Index k;
+    logits(v).maxCoeff(&k);
+    return static_cast<int>(k);
+  };
+  auto clamp = [&](Eigen::VectorXd v) { return v.cwiseMax(box.lo).cwiseMin(box.hi).eval(); };
+  // §0: bisection of [x0, xa]; returns (lower, upper) or (0, inf) when xa does not flip.
+  auto refine = [&](const Eigen::VectorXd& x0, const Eigen::VectorXd& xa, int y) {
+    if (pred(xa) == y)
+      return std::pair{0.0, inf};
+    double lo = 0, hi = 1;
+    for (int p = 0; p < 10; ++p) {
+      const double t = (lo + hi) / 2;
+      (pred(x0 + t * (xa - x0)) != y ? hi : lo) = t;
+    }
+    const double len = (xa - x0).cwiseAbs().maxCoeff();
+    return std::pair{lo * len, hi * len};
+  };
+  auto sign = [](const Eigen::VectorXd& v) {
+    return v.unaryExpr([](double a) { return a > 0 ? 1.0 : a < 0 ? -1.0 : 0.0; }).eval();
+  };
+  misd::deepfool_options df;
+  df.box = box;
+  df.candidates = 3;
+  misd::rr_iter_options it;
+  it.box = box;
+  it.trust_radius = 0.03;
+  const auto r_df = misd::deepfool(model, x, df);
+  const auto r_it = misd::rr_iter(model, x, it);
+  int multi_step = 0;
+  for (Eigen::Index i = 0; i < 12; ++i) {
+    CAPTURE(i);
+    const Eigen::VectorXd x0 = x.row(i).transpose();
+    const Eigen::VectorXd z0 = logits(x0);
+    const int y = pred(x0);
+    // DeepFool: candidates by logit at x0; p accumulates; overshoot on the sum.
+    std::vector<int> cl(4);
+    std::iota(cl.begin(), cl.end(), 0);
+    std::stable_sort(cl.begin(), cl.end(), [&](int a, int c) { return z0[a] > z0[c]; });
+    Eigen::VectorXd p = Eigen::VectorXd::Zero(8), xt = x0;
+    int steps = 0;
+    for (; steps < df.steps && pred(xt) == y; ++steps) {
+      const Eigen::VectorXd z = logits(xt);
+      double best = inf;
+      Eigen::VectorXd step;
+      for (int k = 1; k < 3; ++k) {
+        const Eigen::VectorXd g = (w.row(cl[k]) - w.row(cl[0])).transpose();
+        const double d = std::abs(z[cl[k]] - z[cl[0]]) / (g.cwiseAbs().sum() + 1e-8);
+        if (d < best) {
+          best = d;
+          step = sign(g);
+        }
+      }
+      p += (best + 1e-4) * step;
+      xt = clamp(x0 + (1 + df.overshoot) * p);
+    }
+    multi_step += steps > 1;
+    const auto [lo, hi] = refine(x0, xt, y);
+    CHECK(close(r_df.lower[i], lo, 1e-9));
+    CHECK(close(r_df.upper[i], hi, 1e-9));
+    // rr-iter: the runner-up at each iterate.
+    xt = x0;
+    for (int s = 0; s < it.steps && pred(xt) == y; ++s) {
+      const Eigen::VectorXd z = logits(xt);
+      int k = -1;
+      for (int c = 0; c < 4; ++c)
+        if (c != y && (k < 0 || z[c] > z[k]))
+          k = c;
+      const Eigen::VectorXd g = (w.row(k) - w.row(y)).transpose();
+      const double step = std::min((z[y] - z[k]) / (g.cwiseAbs().sum() + 1e-6), it.trust_radius);
+      xt = clamp(xt + 1.02 * (step + 1e-4) * sign(g));
+    }
+    const auto [lo2, hi2] = refine(x0, xt, y);
+    CHECK(close(r_it.lower[i], lo2, 1e-9));
+    CHECK(close(r_it.upper[i], hi2, 1e-9));
+  }
+  CHECK(multi_step > 2);
 }

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -36,6 +37,13 @@ struct score_options {
   int steps_per_pass = 1;
   double fd_step = 1e-3;
   int pgd_steps = 10;
+  int refine_probes = 10;  // deepfool, rr-iter: bisection probes
+  int deepfool_steps = 50; // deepfool
+  int candidates = 10;     // deepfool
+  double overshoot = 0.02; // deepfool
+  int iter_steps = 10;     // rr-iter
+  double trust_radius = std::numeric_limits<double>::infinity(); // rr-iter
+  std::string select = "per_step";                               // rr-iter: per_step | linear
   std::optional<std::uint64_t> seed;
   std::optional<int> threads; ///< model directories only
   std::string device = "cpu";

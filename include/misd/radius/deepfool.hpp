@@ -21,6 +21,7 @@
 #pragma once
 
 #include "misd/radius/attack_point.hpp"
+#include "misd/radius/bracket.hpp"
 #include "misd/radius/boundary_refine.hpp"
 #include "misd/radius/options.hpp"
 #include "misd/radius/ray.hpp"

@@ -11,12 +11,15 @@
 //   confidence(output, fit, fit_correct)  the confidences; only methods learned from a
 //                                    labelled set (RelU) use the fit output and correctness.
 // Registry names (docs/cli.md): msr, odin, doctor, energy, max-logit, entropy, margin, relu,
-// rr-bs, rr-bs-pgd, rr-fast, rr-refine. Default grids: the paper's T x ε grid for odin and doctor,
-// the T grid for the rr-* estimators, T = 1 (ε = 0) for the plain baselines.
+// rr-bs, rr-bs-pgd, rr-fast, rr-refine, deepfool, rr-iter. Default grids: the paper's T x ε grid
+// for odin and doctor, the T grid for the rr-* estimators, T = 1 for deepfool and rr-iter (their
+// steps use logit differences, in which T cancels) and (ε = 0) for the plain baselines.
 #pragma once
 
+#include "misd/radius/deepfool.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
+#include "misd/radius/rr_iter.hpp"
 #include "misd/radius/rr_refine.hpp"
 #include "misd/score/preprocess.hpp"
 #include "misd/score/relu.hpp"
@@ -69,6 +72,8 @@ struct method_output {
   /// Empty for the other methods. (Default-initialised, so that `{confidence, features}`
   /// stays a complete initialiser.)
   std::vector<radius_status> status = {};
+  /// The radius estimators' passes (radius_result's forwards, backwards, example_forwards).
+  std::size_t forwards = 0, backwards = 0, example_forwards = 0;
 };
 
 /// How a method learned from labelled data (RelU) scores: (output on the fit set, its 0/1
@@ -84,6 +89,8 @@ struct radius_method_options {
   rr_bs_pgd_options rr_bs_pgd;
   rr_fast_options rr_fast;
   rr_refine_options rr_refine;
+  deepfool_options deepfool;
+  rr_iter_options rr_iter;
 };
 
 /// Options shared by the methods the registry makes.
@@ -176,9 +183,9 @@ private:
 
 /// The names make_method knows, in the order of docs/cli.md.
 inline const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names{"msr",       "odin",      "doctor",  "energy",
-                                              "max-logit", "entropy",   "margin",  "relu",
-                                              "rr-bs",     "rr-bs-pgd", "rr-fast", "rr-refine"};
+  static const std::vector<std::string> names{
+      "msr",  "odin",  "doctor",    "energy",  "max-logit", "entropy",  "margin",
+      "relu", "rr-bs", "rr-bs-pgd", "rr-fast", "rr-refine", "deepfool", "rr-iter"};
   return names;
 }
 
@@ -216,9 +223,14 @@ method<M> logit_method(std::string method_name, logit_score s, std::vector<hyper
 /// A radius estimator `run(model, x, options)` with options `base` and the grid's temperature.
 template <class M, class Options, class Run>
 method<M> radius_method(std::string name, Options base, const method_options& o, Run run) {
-  if constexpr (std::is_base_of_v<ray_search_options, Options>)
+  if constexpr (std::is_base_of_v<ray_search_options, Options> ||
+                std::is_base_of_v<minimal_perturbation_options, Options>)
     if (o.box)
       base.box = o.box;
+  // DeepFool and rr-iter step on logit differences: T cancels, so their grid is T = 1.
+  auto grid = std::is_base_of_v<minimal_perturbation_options, Options>
+                  ? make_grid({1.0})
+                  : make_grid(paper_temperature_grid());
   auto compute = [name, base, run](M& model, const batch_t<M>& x, const hyper_parameters& p) {
     if (p.epsilon != 0.0)
       throw invalid_argument(
@@ -226,9 +238,10 @@ method<M> radius_method(std::string name, Options base, const method_options& o,
     auto ro = base;
     ro.temperature = p.temperature;
     radius_result r = run(model, x, ro);
-    return method_output{to_std(r.radius), {}, std::move(r.status)};
+    return method_output{to_std(r.radius), {},          std::move(r.status),
+                         r.forwards,       r.backwards, r.example_forwards};
   };
-  return method<M>(name, make_grid(paper_temperature_grid()), compute);
+  return method<M>(name, std::move(grid), compute);
 }
 
 template <class M>
@@ -241,6 +254,14 @@ method<M> radius_method(const std::string& name, const method_options& o) {
     return radius_method<M>(
         name, o.radius.rr_bs, o,
         [](M& m, const batch_t<M>& x, const rr_bs_options& ro) { return rr_bs(m, x, ro); });
+  if (name == "deepfool")
+    return radius_method<M>(
+        name, o.radius.deepfool, o,
+        [](M& m, const batch_t<M>& x, const deepfool_options& ro) { return deepfool(m, x, ro); });
+  if (name == "rr-iter")
+    return radius_method<M>(
+        name, o.radius.rr_iter, o,
+        [](M& m, const batch_t<M>& x, const rr_iter_options& ro) { return rr_iter(m, x, ro); });
   if (name == "rr-refine")
     return radius_method<M>(
         name, o.radius.rr_refine, o,
@@ -291,7 +312,8 @@ method<M> make_method(std::string_view name, const method_options& o = {}) {
     };
     return method<M>(n, t1, compute, fit);
   }
-  const bool is_radius = n == "rr-bs" || n == "rr-bs-pgd" || n == "rr-fast" || n == "rr-refine";
+  const bool is_radius = n == "rr-bs" || n == "rr-bs-pgd" || n == "rr-fast" || n == "rr-refine" ||
+                         n == "deepfool" || n == "rr-iter";
   if (n == "odin" || is_radius) {
     if constexpr (Differentiable<M>) {
       if (n == "odin")
