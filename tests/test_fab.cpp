@@ -340,3 +340,29 @@ TEST_CASE("fab: a constant model is zero_direction; K = 1 and bad options are re
   bad([](auto& o) { o.threads = 0; }, "threads = 0");
   bad([](auto& o) { o.box = misd::input_box{1, 0}; }, "input box");
 }
+
+TEST_CASE("fab in the method registry: the direct call with the registry's box, grid T = 1") {
+  namespace sc = misd::score;
+  using model_t = misd::eigen::linear<double>;
+  const host_matrix w = uniform(4, 5, 19, -1, 1);
+  model_t model(w, Eigen::VectorXd::Zero(4));
+  const host_matrix x = uniform(6, 5, 20, 0, 1);
+  sc::method_options mo;
+  mo.box = misd::input_box{0.0, 1.0};
+  mo.radius.fab.iterations = 10;
+  mo.radius.fab.target_classes = 2;
+  const auto m = sc::make_method<model_t>("fab", mo);
+  CHECK(m.grid() == std::vector<sc::hyper_parameters>{{1.0, 0.0}});
+  const auto out = m.compute(model, dbatch(x), m.grid().front());
+  auto o = mo.radius.fab;
+  o.box = mo.box;
+  const auto r = misd::fab(model, dbatch(x), o);
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    CHECK(out.confidence[static_cast<std::size_t>(i)] == r.radius[i]);
+  CHECK(out.status == r.status);
+  CHECK(out.backwards == 2 * 10);
+  // Without the box the radii differ for some rows: the registry did pass it on.
+  o.box.reset();
+  const auto unboxed = misd::fab(model, dbatch(x), o);
+  CHECK(unboxed.radius != r.radius);
+}

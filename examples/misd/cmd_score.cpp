@@ -49,7 +49,7 @@ int cmd_score(const score_options& opt) {
         "--method '" + method_name +
         "' is not available here; known: msr, odin, "
         "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast, rr-refine, "
-        "deepfool, rr-iter");
+        "deepfool, rr-iter, fab");
   check_out_status_usage(opt, method_name);
   misd::score::hyper_parameters p;
   p.temperature = opt.temperature;
