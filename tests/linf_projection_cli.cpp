@@ -2,18 +2,22 @@
 // tests/python/check_linf_projection.py (which checks them against scipy's linprog).
 //
 // Input, per instance: D b has_box, then u (D numbers), w (D), and with a box lo (D), hi (D).
-// Output, per instance, one line: reachable step d_1 ... d_D.
+// Output, per instance, one line: reachable step d_1 ... d_D. An argument N sets the
+// projection's Newton steps (0: the selection alone).
 #include "misd/radius/linf_projection.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <vector>
 
-int main() {
+int main(int argc, char** argv) {
   std::size_t n = 0;
   double b = 0;
   int has_box = 0;
   misd::detail::linf_projection_workspace ws;
+  if (argc > 1)
+    ws.newton_steps = std::atoi(argv[1]);
   auto read = [](std::vector<double>& v, std::size_t n) {
     v.resize(n);
     for (auto& e : v)

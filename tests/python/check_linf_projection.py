@@ -22,7 +22,7 @@ except ImportError as e:
 def instances(rng):
     out = []
     for k in range(400):
-        n = int(rng.integers(1, 25))
+        n = int(rng.integers(1, 25)) if k % 10 else int(rng.integers(100, 800))
         boxed = k % 4 != 0
         lo = rng.uniform(-1.0, 0.0, n) if boxed else None
         hi = rng.uniform(0.1, 1.0, n) if boxed else None
@@ -67,13 +67,17 @@ def main():
         parts = [f"{n} {b!r} {int(boxed)}"] + [" ".join(repr(float(v)) for v in a)
                                                 for a in ([u, w] + ([lo, hi] if boxed else []))]
         text.append("\n".join(parts))
-    run = subprocess.run([sys.argv[1]], input="\n".join(text) + "\n", capture_output=True,
-                         text=True, check=True)
-    lines = run.stdout.strip().split("\n")
-    assert len(lines) == len(cases), (len(lines), len(cases))
+    # The projection's Newton steps alone (up to 100), then its selection alone (0 steps).
+    answers = []
+    for steps in ("100", "0"):
+        run = subprocess.run([sys.argv[1], steps], input="\n".join(text) + "\n",
+                             capture_output=True, text=True, check=True)
+        lines = run.stdout.strip().split("\n")
+        assert len(lines) == len(cases), (len(lines), len(cases))
+        answers += [(steps, case, line) for case, line in zip(cases, lines)]
     failures = 0
     reached = missed = 0
-    for k, ((n, b, boxed, u, w, lo, hi), line) in enumerate(zip(cases, lines)):
+    for k, (steps, (n, b, boxed, u, w, lo, hi), line) in enumerate(answers):
         v = [float(x) for x in line.split()]
         reachable, step, d = bool(v[0]), v[1], np.array(v[2:])
         z = u + d
@@ -99,9 +103,10 @@ def main():
             ok &= abs(w @ z - w @ r.x) <= 1e-10 * scale
         if not ok:
             failures += 1
-            print(f"instance {k}: n={n} boxed={boxed} reachable={reachable} step={step} lp={t}")
-    print(f"{len(cases)} instances ({reached} reachable, {missed} missing the box), "
-          f"{failures} failures")
+            print(f"instance {k % len(cases)} (newton steps {steps}): n={n} boxed={boxed} "
+                  f"reachable={reachable} step={step} lp={t}")
+    print(f"{len(cases)} instances, each with Newton steps and with the selection "
+          f"({reached} reachable, {missed} missing the box), {failures} failures")
     return 1 if failures or missed == 0 or reached == 0 else 0
 
 

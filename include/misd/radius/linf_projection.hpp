@@ -24,6 +24,8 @@ struct linf_projection_result {
 /// Buffers of linf_projection, kept between calls (no allocation once D has been seen).
 struct linf_projection_workspace {
   std::vector<std::pair<double, double>> room_weight; ///< (ρ_i, |w_i|) of the features with w_i ≠ 0
+  /// Newton steps on g before the selection takes over (tests set 0 to check the selection).
+  int newton_steps = 8;
 };
 
 /// d = the least-L∞ step from u onto H ∩ box, H = {z : w·z = b}, box = [lo, hi] per feature
@@ -76,19 +78,34 @@ inline linf_projection_result linf_projection(std::span<const double> u, std::sp
       }
     return out;
   }
-  // g(t) = Σ_j |w_j|·min(t, ρ_j) is piecewise linear and increasing: its root of g = |c|
-  // is found by selection (quickselect on ρ: expected O(D)) rather than a full sort. Each
-  // round splits the features still undecided at the median room ρ_m: if g(ρ_m) ≥ |c| the
-  // root lies at or below ρ_m and the features above it move by t (their |w| joins
-  // `slope`), else above ρ_m and those at or below it move to their edge (|w|ρ joins
-  // `fixed`). Without a box every feature moves by t: t = |c|/‖w‖₁ directly.
-  double t = 0.0;
-  if (!boxed) {
-    double norm1 = 0.0;
-    for (const auto& [r, a] : rw)
-      norm1 += a;
-    t = need / norm1;
-  } else {
+  // g(t) = Σ_j |w_j|·min(t, ρ_j) is piecewise linear, increasing and concave. Without a box
+  // every feature moves by t: t = |c|/‖w‖₁. With one, Newton's method from t = |c|/‖w‖₁
+  // (g(t) ≤ t·‖w‖₁, so the root is not below it): the tangent of a concave g lies above it,
+  // so each step stays at or below the root, and once no room lies between two steps the
+  // step is the root exactly. It usually ends in a few passes over the features; past
+  // `newton_steps`, a selection on the rooms takes over (quickselect: expected O(D)). Each
+  // of its rounds splits the undecided features at the median room ρ_m: if g(ρ_m) ≥ |c| the
+  // root lies at or below ρ_m and the features from ρ_m up move by t (their |w| joins
+  // `slope`), else those up to ρ_m move to their edge (|w|ρ joins `fixed`).
+  double norm1 = 0.0;
+  for (const auto& [r, a] : rw)
+    norm1 += a;
+  double t = need / norm1;
+  bool solved = !boxed;
+  for (int k = 0; !solved && k < ws.newton_steps; ++k) {
+    double fixed = 0.0, slope = 0.0;
+    for (const auto& [r, a] : rw) {
+      const bool at_edge = r <= t;
+      fixed += at_edge ? a * r : 0.0;
+      slope += at_edge ? 0.0 : a;
+    }
+    if (!(slope > 0))
+      break;
+    const double next = (need - fixed) / slope;
+    solved = !(next > t); // no room crossed: t solves g(t) = |c| (up to rounding)
+    t = std::max(t, next);
+  }
+  if (!solved) {
     double fixed = 0.0, slope = 0.0;
     auto first = rw.begin(), last = rw.end();
     while (first != last) {
