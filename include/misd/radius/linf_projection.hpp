@@ -24,6 +24,7 @@ struct linf_projection_result {
 /// Buffers of linf_projection, kept between calls (no allocation once D has been seen).
 struct linf_projection_workspace {
   std::vector<std::pair<double, double>> room_weight; ///< (ρ_i, |w_i|) of the features with w_i ≠ 0
+  std::vector<double> sign, room;                     ///< s_i and ρ_i of every feature
   /// Newton steps on g before the selection takes over (tests set 0 to check the selection).
   int newton_steps = 8;
 };
@@ -52,30 +53,33 @@ inline linf_projection_result linf_projection(std::span<const double> u, std::sp
   if (c == 0)
     return out;
   constexpr double inf = std::numeric_limits<double>::infinity();
-  // Feature i moves by s_i·(its share); s_i = −sign(c·w_i).
-  auto direction = [&](std::size_t i) { return (c > 0) == (w[i] > 0) ? -1.0 : 1.0; };
-  auto room = [&](std::size_t i, double s) {
-    if (!boxed)
-      return inf;
-    return std::max(0.0, s < 0 ? u[i] - lo[i] : hi[i] - u[i]);
-  };
+  // Feature i moves by s_i·min(t, ρ_i), s_i = −sign(c·w_i) (0 where w_i = 0), ρ_i its room.
+  auto& sign = ws.sign;
+  auto& room = ws.room;
   auto& rw = ws.room_weight;
-  rw.clear();
+  sign.resize(n);
+  room.resize(n);
+  rw.resize(n);
+  std::size_t m = 0;  // features with w_i ≠ 0: rw[0, m)
   double total = 0.0; // Σ|w_i|ρ_i: how far w·z can move inside the box
-  for (std::size_t i = 0; i < n; ++i)
-    if (w[i] != 0) {
-      const double r = room(i, direction(i));
-      rw.emplace_back(r, std::abs(w[i]));
+  for (std::size_t i = 0; i < n; ++i) {
+    const double s = w[i] == 0 ? 0.0 : (c > 0) == (w[i] > 0) ? -1.0 : 1.0;
+    const double r = !boxed ? inf : std::max(0.0, s < 0 ? u[i] - lo[i] : hi[i] - u[i]);
+    sign[i] = s;
+    room[i] = r;
+    if (s != 0) {
+      rw[m++] = {r, std::abs(w[i])};
       total += std::abs(w[i]) * r;
     }
+  }
+  rw.resize(m);
   const double need = std::abs(c);
   if (!(total > need)) {
     out.reachable = false;
-    for (std::size_t i = 0; i < n; ++i)
-      if (w[i] != 0) {
-        d[i] = direction(i) * room(i, direction(i));
-        out.step = std::max(out.step, std::abs(d[i]));
-      }
+    for (std::size_t i = 0; i < n; ++i) {
+      d[i] = sign[i] == 0 ? 0.0 : sign[i] * room[i];
+      out.step = std::max(out.step, std::abs(d[i]));
+    }
     return out;
   }
   // g(t) = Σ_j |w_j|·min(t, ρ_j) is piecewise linear, increasing and concave. Without a box
@@ -129,12 +133,10 @@ inline linf_projection_result linf_projection(std::span<const double> u, std::sp
     t = slope > 0 ? std::max(0.0, (need - fixed) / slope)
                   : std::max_element(rw.begin(), rw.end())->first;
   }
-  for (std::size_t i = 0; i < n; ++i)
-    if (w[i] != 0) {
-      const double s = direction(i);
-      d[i] = s * std::min(t, room(i, s));
-      out.step = std::max(out.step, std::abs(d[i]));
-    }
+  for (std::size_t i = 0; i < n; ++i) {
+    d[i] = sign[i] * std::min(t, room[i]);
+    out.step = std::max(out.step, std::abs(d[i]));
+  }
   return out;
 }
 
