@@ -6,6 +6,7 @@
 
 #include "misd/detail/random.hpp"
 #include "misd/radius/boundary_refine.hpp"
+#include "misd/radius/bracket.hpp"
 #include "misd/radius/linf_projection.hpp"
 #include "misd/radius/options.hpp"
 #include "misd/radius/ray.hpp"
