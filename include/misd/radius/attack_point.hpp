@@ -3,6 +3,7 @@
 // examples still searching, gathered into one batch. Not for direct inclusion.
 #pragma once
 
+#include "misd/box.hpp"
 #include "misd/detail/batch_rows.hpp"
 #include "misd/detail/model_calls.hpp"
 #include "misd/model_adapter.hpp"
