@@ -1,8 +1,8 @@
 // bench/bench_radius.cpp -- throughput of the forward pass, of the ray-based estimators and
 // of FAB-L∞ on the MLP 784-512-256-10 (Eigen, float), batches 256 and 1024, in one binary and
-// one run. Wall-clock time (UseRealTime: threads count). items_per_second = images/s; passes_per_image
-// = example-forwards / images. Ratios to misd's forward: bench/ratios.py on the JSON output (see
-// bench/README.md).
+// one run. Wall-clock time (UseRealTime: threads count). items_per_second = images/s;
+// passes_per_image = example-forwards / images. Ratios to misd's forward: bench/ratios.py on the
+// JSON output (see bench/README.md).
 #include "bench_common.hpp"
 
 #include <benchmark/benchmark.h>
