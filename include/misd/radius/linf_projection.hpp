@@ -5,6 +5,8 @@
 
 #include "misd/error.hpp"
 
+#include <Eigen/Core>
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -23,8 +25,8 @@ struct linf_projection_result {
 
 /// Buffers of linf_projection, kept between calls (no allocation once D has been seen).
 struct linf_projection_workspace {
-  std::vector<std::pair<double, double>> room_weight; ///< (ρ_i, |w_i|) of the features with w_i ≠ 0
-  std::vector<double> sign, room;                     ///< s_i and ρ_i of every feature
+  Eigen::ArrayXd sign, room, weight;                  ///< s_i, ρ_i and |w_i| of every feature
+  std::vector<std::pair<double, double>> room_weight; ///< the selection's (ρ_i, |w_i|), w_i ≠ 0
   /// Newton steps on g before the selection takes over (tests set 0 to check the selection).
   int newton_steps = 8;
 };
@@ -44,42 +46,36 @@ inline linf_projection_result linf_projection(std::span<const double> u, std::sp
   if (w.size() != n || d.size() != n || lo.size() != hi.size() || (!lo.empty() && lo.size() != n))
     throw invalid_argument(message("linf_projection: sizes do not agree: u ", n, ", w ", w.size(),
                                    ", d ", d.size(), ", lo ", lo.size(), ", hi ", hi.size()));
+  using map = Eigen::Map<const Eigen::ArrayXd>;
+  const auto len = static_cast<Eigen::Index>(n);
+  const map uu(u.data(), len), ww(w.data(), len);
+  Eigen::Map<Eigen::ArrayXd> dd(d.data(), len);
   const bool boxed = !lo.empty();
-  double c = -b;
-  for (std::size_t i = 0; i < n; ++i)
-    c += w[i] * u[i];
-  std::fill(d.begin(), d.end(), 0.0);
+  const double c = (ww * uu).sum() - b;
   linf_projection_result out;
+  dd.setZero();
   if (c == 0)
     return out;
   constexpr double inf = std::numeric_limits<double>::infinity();
   // Feature i moves by s_i·min(t, ρ_i), s_i = −sign(c·w_i) (0 where w_i = 0), ρ_i its room.
-  auto& sign = ws.sign;
-  auto& room = ws.room;
-  auto& rw = ws.room_weight;
-  sign.resize(n);
-  room.resize(n);
-  rw.resize(n);
-  std::size_t m = 0;  // features with w_i ≠ 0: rw[0, m)
-  double total = 0.0; // Σ|w_i|ρ_i: how far w·z can move inside the box
-  for (std::size_t i = 0; i < n; ++i) {
-    const double s = w[i] == 0 ? 0.0 : (c > 0) == (w[i] > 0) ? -1.0 : 1.0;
-    const double r = !boxed ? inf : std::max(0.0, s < 0 ? u[i] - lo[i] : hi[i] - u[i]);
-    sign[i] = s;
-    room[i] = r;
-    if (s != 0) {
-      rw[m++] = {r, std::abs(w[i])};
-      total += std::abs(w[i]) * r;
-    }
-  }
-  rw.resize(m);
+  ws.sign = (c > 0 ? -1.0 : 1.0) * ww.sign();
+  ws.weight = ww.abs();
+  if (boxed)
+    ws.room = (ws.sign < 0).select(uu - map(lo.data(), len), map(hi.data(), len) - uu).max(0.0);
+  else
+    ws.room.setConstant(len, inf);
+  const auto& sign = ws.sign;
+  const auto& room = ws.room;
+  const auto& weight = ws.weight;
   const double need = std::abs(c);
+  const double norm1 = weight.sum();
+  // Σ|w_i|ρ_i: how far w·z can move inside the box (features with w_i = 0 add nothing).
+  const double total = boxed ? (weight * room).sum() : norm1 > 0 ? inf : 0.0;
   if (!(total > need)) {
     out.reachable = false;
-    for (std::size_t i = 0; i < n; ++i) {
-      d[i] = sign[i] == 0 ? 0.0 : sign[i] * room[i];
-      out.step = std::max(out.step, std::abs(d[i]));
-    }
+    if (boxed)
+      dd = sign * room;
+    out.step = dd.abs().maxCoeff();
     return out;
   }
   // g(t) = Σ_j |w_j|·min(t, ρ_j) is piecewise linear, increasing and concave. Without a box
@@ -91,18 +87,11 @@ inline linf_projection_result linf_projection(std::span<const double> u, std::sp
   // of its rounds splits the undecided features at the median room ρ_m: if g(ρ_m) ≥ |c| the
   // root lies at or below ρ_m and the features from ρ_m up move by t (their |w| joins
   // `slope`), else those up to ρ_m move to their edge (|w|ρ joins `fixed`).
-  double norm1 = 0.0;
-  for (const auto& [r, a] : rw)
-    norm1 += a;
   double t = need / norm1;
   bool solved = !boxed;
   for (int k = 0; !solved && k < ws.newton_steps; ++k) {
-    double fixed = 0.0, slope = 0.0;
-    for (const auto& [r, a] : rw) {
-      const bool at_edge = r <= t;
-      fixed += at_edge ? a * r : 0.0;
-      slope += at_edge ? 0.0 : a;
-    }
+    const double fixed = (room <= t).select(weight * room, 0.0).sum();
+    const double slope = (room <= t).select(0.0, weight).sum();
     if (!(slope > 0))
       break;
     const double next = (need - fixed) / slope;
@@ -110,6 +99,11 @@ inline linf_projection_result linf_projection(std::span<const double> u, std::sp
     t = std::max(t, next);
   }
   if (!solved) {
+    auto& rw = ws.room_weight;
+    rw.clear();
+    for (Eigen::Index i = 0; i < len; ++i)
+      if (weight[i] > 0)
+        rw.emplace_back(room[i], weight[i]);
     double fixed = 0.0, slope = 0.0;
     auto first = rw.begin(), last = rw.end();
     while (first != last) {
@@ -133,10 +127,8 @@ inline linf_projection_result linf_projection(std::span<const double> u, std::sp
     t = slope > 0 ? std::max(0.0, (need - fixed) / slope)
                   : std::max_element(rw.begin(), rw.end())->first;
   }
-  for (std::size_t i = 0; i < n; ++i) {
-    d[i] = sign[i] * std::min(t, room[i]);
-    out.step = std::max(out.step, std::abs(d[i]));
-  }
+  dd = sign * room.min(t);
+  out.step = dd.abs().maxCoeff();
   return out;
 }
 
