@@ -7,7 +7,8 @@ ReLU MLP 10-16-4, box [0, 1], at 1, 2, 3 and 8 iterations per target and untarge
 evaluates model directories in float32; the reference rounds its iterates to float32 before
 each model pass as misd does and evaluates the model in float32 too, so the radii agree to
 relative 1e-4 (measured: 5e-6). The check can fail: with alpha_max 0.2, eta 1.1 or beta 0.8
-in the reference, 2 to 25 of the 25 radii move by more than 1e-4.
+in the reference, 2 to 25 of the 25 radii move by more than 1e-4. Also: with restarts the
+same --seed gives the same scores, and out-of-range --fab-* values exit 2.
 Usage: python3 check_fab_numpy.py MISD_TOOL WORK_DIR     (exit 77: numpy missing)"""
 import os, subprocess, sys
 
@@ -129,6 +130,20 @@ def main():
         for i in np.flatnonzero(bad):
             print(f'iterations {iterations} targeted {targeted} row {i}: misd {got[i]!r}, '
                   f'numpy {want[i]!r}')
+    # Restarts: the same --seed gives the same scores; a bad flag is a usage error (exit 2).
+    base = [tool, 'score', '--model', os.path.join(work, 'model'), '--inputs',
+            os.path.join(work, 'x.npy'), '--method', 'fab', '--box', '0,1', '--quiet',
+            '--fab-iterations', '3', '--fab-restarts', '3', '--seed', '5']
+    runs = [subprocess.run(base, capture_output=True, text=True, check=True).stdout
+            for _ in range(2)]
+    if runs[0] != runs[1]:
+        failures += 1
+        print('--fab-restarts 3 --seed 5: two runs differ')
+    for flag, value in [('--fab-epsilon', '0'), ('--fab-restarts', '0'), ('--fab-targets', 'x')]:
+        r = subprocess.run(base + [flag, value], capture_output=True, text=True)
+        if r.returncode != 2 or flag not in r.stderr:
+            failures += 1
+            print(f'{flag} {value}: exit {r.returncode}, stderr {r.stderr!r}')
     # The check can fail: the iteration counts give different answers.
     spread = np.abs(answers[(1, True)] - answers[(3, True)]) / answers[(3, True)]
     print(f'{failures} mismatches; 1 vs 3 iterations differ by up to {spread.max():.3f}')
