@@ -118,6 +118,27 @@ void BM_rr_iter(benchmark::State& st) {
                                                  auto& r) { misd::rr_iter(m, x, o, ws, r); });
 }
 
+/// FAB-L∞ (AutoAttack's fab-t: 100 iterations per target class, each 2 forwards + 1
+/// input gradient, then the 10-probe bisection). Args: batch, threads, target classes.
+void BM_fab(benchmark::State& st) {
+  const auto n = st.range(0);
+  const batch& x = inputs(n);
+  misd::fab_options o;
+  o.box = misd::input_box{0, 1};
+  o.threads = static_cast<int>(st.range(1));
+  o.target_classes = static_cast<int>(st.range(2));
+  misd::radius_workspace<const model_type> ws;
+  misd::radius_result r;
+  for (auto _ : st) {
+    misd::fab(model(), x, o, ws, r);
+    benchmark::DoNotOptimize(r.radius.data());
+  }
+  st.SetItemsProcessed(st.iterations() * n);
+  st.counters["passes_per_image"] = double(r.example_forwards) / double(n);
+  st.counters["backwards_per_image"] = double(r.backwards);
+  st.counters["batch_forwards"] = double(r.forwards);
+}
+
 } // namespace
 
 BENCHMARK(BM_raw_chain)->Arg(256)->Arg(1024)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -152,6 +173,13 @@ BENCHMARK(BM_deepfool)->Args({256, 1})->UseRealTime()->Unit(benchmark::kMillisec
 BENCHMARK(BM_rr_iter)
     ->Args({256, 1})
     ->Args({1024, 1})
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(BM_fab)
+    ->Args({256, 1, 1})
+    ->Args({256, 1, 9})
+    ->Args({256, 2, 9})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 

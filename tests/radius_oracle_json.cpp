@@ -16,6 +16,7 @@
 #include "misd/detail/random.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/radius/deepfool.hpp"
+#include "misd/radius/fab.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
 #include "misd/radius/rr_iter.hpp"
@@ -112,6 +113,9 @@ int main(int argc, char** argv) {
   misd::deepfool_options deepfool;
   deepfool.box = box;
   deepfool.refine_probes = 40;
+  misd::fab_options fab;
+  fab.box = box;
+  fab.refine_probes = 40;
   misd::rr_iter_options iter;
   iter.box = box;
   iter.refine_probes = 40;
@@ -133,6 +137,7 @@ int main(int argc, char** argv) {
   out += ",\"rr-refine\":" + result_json(misd::rr_refine(model, x, refine));
   out += ",\"rr-fast\":" + result_json(misd::rr_fast(model, x, fast));
   out += ",\"deepfool\":" + result_json(misd::deepfool(model, x, deepfool));
+  out += ",\"fab\":" + result_json(misd::fab(model, x, fab));
   out += ",\"rr-iter\":" + result_json(misd::rr_iter(model, x, iter));
   out += "}}\n";
   std::cout << out;

@@ -7,6 +7,7 @@
 // test on a machine that has LibTorch and Eigen alone.
 #include "misd/attack/pgd.hpp"
 #include "misd/eigen/mlp.hpp"
+#include "misd/radius/fab.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
 #include "misd/score/method.hpp"
@@ -475,6 +476,30 @@ TEST_CASE("double-precision Eigen and torch MLPs: RR-Fast at the default finite-
   const misd_test::radius_settings o; // α = 1e-3, no box
   check_close(misd::rr_fast(model, xt, o).radius, misd::rr_fast(em, xe, o).radius, 1e-5);
   check_close(misd::rr_bs(model, xt, o).radius, misd::rr_bs(em, xe, o).radius, 1e-5);
+}
+
+TEST_CASE("double-precision Eigen and torch MLPs: FAB-L-inf, targeted and untargeted") {
+  const auto ef = eigen_mlp();
+  std::vector<misd::eigen::dense_layer<double>> layers;
+  for (const auto& l : ef.dense_layers())
+    layers.push_back({l.weight.cast<double>(), l.bias.cast<double>()});
+  misd::eigen::mlp<double> em(std::move(layers));
+  auto net = torch_mlp(ef);
+  net->to(torch::kDouble);
+  tb::module_model<torch::nn::Sequential, double> model(net, tb::options{test_device()});
+  const misd::eigen::batch<double> xe = mlp_inputs(32).cast<double>();
+  const auto xt = tensor(host_matrix(xe)).to(model.device());
+  misd::fab_options o;
+  o.box = misd::input_box{0.0, 1.0};
+  o.iterations = 20;
+  o.target_classes = 3;
+  o.restarts = 2;
+  const auto a = misd::fab(model, xt, o), b = misd::fab(em, xe, o);
+  check_close(a.radius, b.radius, 1e-6);
+  CHECK((a.status == b.status)); // (glog's operator<< for vectors cannot print the statuses)
+  CHECK(a.forwards == b.forwards);
+  o.targeted = false;
+  check_close(misd::fab(model, xt, o).radius, misd::fab(em, xe, o).radius, 1e-6);
 }
 
 TEST_CASE("torch MLP is Trainable: RAT gradients and an SGD step match the Eigen MLP") {

@@ -48,7 +48,7 @@ int cmd_score(const score_options& opt) {
     throw usage_error("--method '" + method_name +
                       "' is not available here; known: msr, odin, doctor, energy, max-logit, "
                       "entropy, margin, maxlogit-pnorm, pnorm-softmax, gen, rr-bs, rr-bs-pgd, "
-                      "rr-fast, rr-refine, deepfool, rr-iter");
+                      "rr-fast, rr-refine, deepfool, rr-iter, fab");
   check_out_status_usage(opt, method_name);
   const misd::score::hyper_parameters p = score_point(opt);
   misd::score::method_options o;

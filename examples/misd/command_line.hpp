@@ -338,7 +338,7 @@ private:
         "\nX.npy: float32/float64, N x D or N x C x H x W\n"
         "METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, maxlogit-pnorm,\n"
         "        pnorm-softmax, gen, rr-bs, rr-bs-pgd, rr-fast, rr-refine,\n"
-        "        deepfool, rr-iter\n"
+        "        deepfool, rr-iter, fab\n"
         "pnorm-softmax scores at tau = T (no validation set here to rescale T by).\n"
         "--steps-per-pass S (rr-bs): S steps of the search per forward pass over up to 2^S - 1\n"
         "points per input, the same radii in fewer, larger passes (for GPUs). Progress on\n"
@@ -392,7 +392,7 @@ private:
         ->capture_default_str()
         ->check(integer_in(1));
     s->add_option("--refine-probes", o.refine_probes,
-                  "bisection probes on [x, attack point] (deepfool, rr-iter)")
+                  "bisection probes on [x, attack point] (deepfool, rr-iter, fab)")
         ->capture_default_str()
         ->check(integer_in(1, 60));
     s->add_option("--deepfool-steps", o.deepfool_steps, "DeepFool steps (deepfool)")
@@ -413,11 +413,32 @@ private:
     s->add_option("--select", o.select, "class to step towards: per_step or linear (rr-iter)")
         ->capture_default_str()
         ->check(CLI::IsMember({"per_step", "linear"}));
+    s->add_option("--fab-iterations", o.fab_iterations, "iterations per run (fab)")
+        ->capture_default_str()
+        ->check(integer_in(1, 100000));
+    s->add_option("--fab-targets", o.fab_targets,
+                  "target classes, one run each, capped at K - 1 (fab)")
+        ->capture_default_str()
+        ->check(integer_in(1, 100000));
+    s->add_option("--fab-restarts", o.fab_restarts,
+                  "runs per target, random starts after the "
+                  "first (fab; --seed draws them)")
+        ->capture_default_str()
+        ->check(integer_in(1, 100000));
+    s->add_option("--fab-epsilon", o.fab_epsilon,
+                  "restarts start within 1/2 min(best, E) of x (fab)")
+        ->capture_default_str()
+        ->check(number_in(0, true));
+    s->add_flag("--fab-untargeted", o.fab_untargeted,
+                "every class each iteration (K - 1 input gradients) instead of one target per "
+                "run (fab)");
     add_optional(*s, "--seed", o.seed,
 #ifdef MISD_WITH_TORCH
-                 "rr-bs-pgd: a random start drawn from this seed (model directories)"
+                 "rr-bs-pgd: a random start drawn from this seed (model directories); fab: "
+                 "its restarts' random starts"
 #else
-                 "rr-bs-pgd: a random start drawn from this seed"
+                 "rr-bs-pgd: a random start drawn from this seed; fab: its restarts' random "
+                 "starts"
 #endif
                  )
         ->check(integer_in(0));

@@ -48,6 +48,11 @@ struct score_options {
   int iter_steps = 10;     // rr-iter
   double trust_radius = std::numeric_limits<double>::infinity(); // rr-iter
   std::string select = "per_step";                               // rr-iter: per_step | linear
+  int fab_iterations = 100;                                      // fab: iterations per run
+  int fab_targets = 9;                                           // fab: target classes (runs)
+  int fab_restarts = 1;                                          // fab: runs per target
+  double fab_epsilon = 0.3; // fab: the restarts' random starts lie within ½·min(best, ε)
+  bool fab_untargeted = false;
   std::optional<std::uint64_t> seed;
   std::optional<int> threads; ///< model directories only
   std::string device = "cpu";

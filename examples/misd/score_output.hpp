@@ -24,7 +24,8 @@ namespace misd_cli {
 /// The estimators' options from the flags: --budget (rr-bs, rr-bs-pgd, rr-refine),
 /// --steps-per-pass (rr-bs), --fd-step (rr-fast, rr-refine), --pgd-steps (rr-bs-pgd),
 /// --refine-probes (deepfool, rr-iter), --deepfool-steps, --candidates, --overshoot
-/// (deepfool), --iter-steps, --trust-radius, --select (rr-iter).
+/// (deepfool), --iter-steps, --trust-radius, --select (rr-iter), --refine-probes and the
+/// --fab-* flags (fab).
 inline void set_radius_options(const score_options& opt, misd::score::radius_method_options& r) {
   r.rr_bs.budget = r.rr_bs_pgd.budget = r.rr_refine.budget = opt.budget;
   r.rr_bs.steps_per_pass = opt.steps_per_pass;
@@ -38,6 +39,13 @@ inline void set_radius_options(const score_options& opt, misd::score::radius_met
   r.rr_iter.trust_radius = opt.trust_radius;
   r.rr_iter.select =
       opt.select == "linear" ? misd::rr_iter_select::linear : misd::rr_iter_select::per_step;
+  r.fab.refine_probes = opt.refine_probes;
+  r.fab.iterations = opt.fab_iterations;
+  r.fab.target_classes = opt.fab_targets;
+  r.fab.restarts = opt.fab_restarts;
+  r.fab.epsilon = opt.fab_epsilon;
+  r.fab.targeted = !opt.fab_untargeted;
+  r.fab.seed = opt.seed.value_or(0);
 }
 
 /// Every estimator's threads.
@@ -68,12 +76,14 @@ std::vector<double> score_confidence(const Method& method, const misd::score::me
 inline void set_radius_threads(int threads, misd::score::radius_method_options& r) {
   r.rr_bs.threads = r.rr_bs_pgd.threads = r.rr_fast.threads = r.rr_refine.threads = threads;
   r.deepfool.threads = r.rr_iter.threads = threads;
+  r.fab.threads = threads;
 }
 
 inline void check_out_status_usage(const score_options& o, const std::string& method) {
-  if (o.out_status && method.rfind("rr-", 0) != 0 && method != "deepfool")
-    throw usage_error("--out-status is only for the radius estimators (rr-*, deepfool), not '" +
-                      method + "'");
+  if (o.out_status && method.rfind("rr-", 0) != 0 && method != "deepfool" && method != "fab")
+    throw usage_error(
+        "--out-status is only for the radius estimators (rr-*, deepfool, fab), not '" + method +
+        "'");
 }
 
 /// Scores as float64 NPY: a float32 file would tie the log-space MSR of confident inputs

@@ -21,6 +21,7 @@
 #include "misd/model_adapter.hpp"
 #include "misd/radius/boundary_refine.hpp"
 #include "misd/radius/deepfool.hpp"
+#include "misd/radius/fab.hpp"
 #include "misd/radius/options.hpp"
 #include "misd/radius/result.hpp"
 #include "misd/radius/rr_bs.hpp"

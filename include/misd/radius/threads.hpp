@@ -10,8 +10,19 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 
 namespace misd::detail {
+
+/// `one(x_block, ws, res)`, or `one(x_block, ws, res, first_row)` for an estimator that needs
+/// the block's place in the batch (FAB seeds each example's random starts by its row).
+template <class X, class W, class One>
+void call_block(One& one, const X& x, W& ws, radius_result& res, std::size_t first_row) {
+  if constexpr (std::is_invocable_v<One&, const X&, W&, radius_result&, std::size_t>)
+    one(x, ws, res, first_row);
+  else
+    one(x, ws, res);
+}
 
 /// Runs `one(x_block, ws_block, res_block)` on row blocks of x, on o.threads threads, and
 /// merges the results; one thread (or a backend without row operations) runs it directly.
@@ -32,7 +43,7 @@ void over_row_blocks(const batch_t<M>& x, const radius_options& o, radius_worksp
         if (!ws.part_inputs[p])
           ws.part_inputs[p].emplace(x);
         ops::copy_rows(x, first, last - first, *ws.part_inputs[p]);
-        one(*ws.part_inputs[p], ws.parts[p], ws.part_results[p]);
+        call_block(one, *ws.part_inputs[p], ws.parts[p], ws.part_results[p], first);
       };
       worker_pool::shared().run(T, run);
       init_result(res, n);
@@ -54,7 +65,7 @@ void over_row_blocks(const batch_t<M>& x, const radius_options& o, radius_worksp
       return;
     }
   }
-  one(x, ws, res);
+  call_block(one, x, ws, res, 0);
 }
 
 } // namespace misd::detail

@@ -12,15 +12,17 @@
 //                                    labelled set (RelU, pnorm-softmax) use the fit output
 //                                    and correctness.
 // Registry names (docs/cli.md): msr, odin, doctor, energy, max-logit, entropy, margin, relu,
-// maxlogit-pnorm, pnorm-softmax, gen, rr-bs, rr-bs-pgd, rr-fast, rr-refine, deepfool, rr-iter.
+// maxlogit-pnorm, pnorm-softmax, gen, rr-bs, rr-bs-pgd, rr-fast, rr-refine, deepfool, rr-iter,
+// fab.
 // Default grids: the paper's T x ε grid for odin and doctor, its T grid for relu and the rr-*
-// estimators, T = 1 for deepfool and rr-iter (their steps use logit differences, in which T
+// estimators, T = 1 for deepfool, rr-iter and fab (their steps use logit differences, in which T
 // cancels), the MSR fallback then p = 0 … 9 for maxlogit-pnorm and pnorm-softmax (whose fit then
 // searches T on the validation part), γ x M for gen, T = 1 (ε = 0) for the plain baselines.
 #pragma once
 
 #include "misd/metric/aurc.hpp"
 #include "misd/radius/deepfool.hpp"
+#include "misd/radius/fab.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
 #include "misd/radius/rr_iter.hpp"
@@ -134,6 +136,7 @@ struct radius_method_options {
   rr_refine_options rr_refine;
   deepfool_options deepfool;
   rr_iter_options rr_iter;
+  fab_options fab;
 };
 
 /// Options shared by the methods the registry makes.
@@ -245,7 +248,7 @@ inline const std::vector<std::string>& method_names() {
   static const std::vector<std::string> names{
       "msr",       "odin",    "doctor",         "energy",        "max-logit", "entropy",
       "margin",    "relu",    "maxlogit-pnorm", "pnorm-softmax", "gen",       "rr-bs",
-      "rr-bs-pgd", "rr-fast", "rr-refine",      "deepfool",      "rr-iter"};
+      "rr-bs-pgd", "rr-fast", "rr-refine",      "deepfool",      "rr-iter",   "fab"};
   return names;
 }
 
@@ -359,7 +362,7 @@ method<M> radius_method(std::string name, Options base, const method_options& o,
                 std::is_base_of_v<minimal_perturbation_options, Options>)
     if (o.box)
       base.box = o.box;
-  // DeepFool and rr-iter step on logit differences: T cancels, so their grid is T = 1.
+  // DeepFool, rr-iter and FAB step on logit differences: T cancels, so their grid is T = 1.
   auto grid = std::is_base_of_v<minimal_perturbation_options, Options>
                   ? make_grid({1.0})
                   : make_grid(paper_temperature_grid());
@@ -394,6 +397,10 @@ method<M> radius_method(const std::string& name, const method_options& o) {
     return radius_method<M>(
         name, o.radius.rr_iter, o,
         [](M& m, const batch_t<M>& x, const rr_iter_options& ro) { return rr_iter(m, x, ro); });
+  if (name == "fab")
+    return radius_method<M>(
+        name, o.radius.fab, o,
+        [](M& m, const batch_t<M>& x, const fab_options& ro) { return fab(m, x, ro); });
   if (name == "rr-refine")
     return radius_method<M>(
         name, o.radius.rr_refine, o,
@@ -490,7 +497,7 @@ method<M> make_method(std::string_view name, const method_options& o = {}) {
     return method<M>(n, make_grid(paper_temperature_grid()), compute, fit);
   }
   const bool is_radius = n == "rr-bs" || n == "rr-bs-pgd" || n == "rr-fast" || n == "rr-refine" ||
-                         n == "deepfool" || n == "rr-iter";
+                         n == "deepfool" || n == "rr-iter" || n == "fab";
   if (n == "odin" || is_radius) {
     if constexpr (Differentiable<M>) {
       if (n == "odin")
