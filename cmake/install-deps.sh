@@ -10,7 +10,7 @@ packages=(
   libeigen3-dev xtensor-dev xtl-dev nlohmann-json3-dev
   doctest-dev libbenchmark-dev zlib1g-dev libcli11-dev
   dataset-fashion-mnist gnuplot-nox
-  python3 python3-numpy python3-sklearn python3-scipy
+  python3 python3-numpy python3-sklearn python3-scipy python3-mpmath
   clang libclang-rt-14-dev valgrind
 )
 if [ "${MISD_NO_TORCH:-0}" != 1 ]; then

@@ -15,8 +15,10 @@
 // Infinity.
 #include "misd/detail/random.hpp"
 #include "misd/eigen/mlp.hpp"
+#include "misd/radius/deepfool.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
+#include "misd/radius/rr_iter.hpp"
 #include "misd/radius/rr_refine.hpp"
 
 #include <charconv>
@@ -107,6 +109,12 @@ int main(int argc, char** argv) {
   refine.budget = 60;
   refine.refine_budget = 30;
   misd::rr_fast_options fast;
+  misd::deepfool_options deepfool;
+  deepfool.box = box;
+  deepfool.refine_probes = 40;
+  misd::rr_iter_options iter;
+  iter.box = box;
+  iter.refine_probes = 40;
 
   std::string out = "{\"layers\":[";
   const auto layers = model.dense_layers();
@@ -124,6 +132,8 @@ int main(int argc, char** argv) {
   out += ",\"rr-bs-pgd\":" + result_json(misd::rr_bs_pgd(model, x, pgd));
   out += ",\"rr-refine\":" + result_json(misd::rr_refine(model, x, refine));
   out += ",\"rr-fast\":" + result_json(misd::rr_fast(model, x, fast));
+  out += ",\"deepfool\":" + result_json(misd::deepfool(model, x, deepfool));
+  out += ",\"rr-iter\":" + result_json(misd::rr_iter(model, x, iter));
   out += "}}\n";
   std::cout << out;
   return 0;

@@ -141,7 +141,11 @@ TEST_CASE("RelU is refitted on each validation part") {
       zv.row(static_cast<Eigen::Index>(i)) = z.row(static_cast<Eigen::Index>(s.validation[i]));
       cv.push_back(correct[s.validation[i]]);
     }
-    const auto fitted = sc::relu_fit(zv, cv, 1.0);
+    // RelU is tuned over the paper's T grid: refit at the temperature the protocol chose.
+    CHECK(run.chosen.epsilon == 0.0);
+    const auto grid = sc::paper_temperature_grid();
+    CHECK(std::find(grid.begin(), grid.end(), run.chosen.temperature) != grid.end());
+    const auto fitted = sc::relu_fit(zv, cv, run.chosen.temperature);
     const auto all = sc::confidence(fitted, z);
     std::vector<double> tc;
     std::vector<std::uint8_t> ty;

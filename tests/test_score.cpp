@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -427,8 +429,11 @@ TEST_CASE("method registry: each name computes its method, by values on a fixed 
       const std::size_t y = top_of(z);
       q[y] -= 1;
       const auto d = sign_wt(q);
-      crossing[static_cast<std::size_t>(i)] = misd_test::linear_crossing(
-          w, Eigen::Vector3d(z[0], z[1], z[2]), Eigen::Vector2d(d[0], d[1]), static_cast<int>(y));
+      Eigen::VectorXd zv(3), dv(2);
+      zv << z[0], z[1], z[2];
+      dv << d[0], d[1];
+      crossing[static_cast<std::size_t>(i)] =
+          misd_test::linear_crossing(w, zv, dv, static_cast<int>(y));
       REQUIRE(std::isfinite(crossing[static_cast<std::size_t>(i)]));
     }
     const auto run = [&](const std::string& name) {
@@ -492,4 +497,132 @@ TEST_CASE("Classifier-only models: logit scores yes, gradient methods named as n
                        misd::invalid_argument);
   CHECK_THROWS_WITH_AS(sc::make_method<logits_only>("rr-bs"), doctest::Contains("Differentiable"),
                        misd::invalid_argument);
+}
+
+TEST_CASE("post-hoc scores: closed forms, invariants and bad input") {
+  const host_matrix z = rows({{2.0, 0.5, -1.0}, {0.1, 0.3, 0.2}, {-0.5, 1.5, 1.4}, {30, 0, -2}});
+  SUBCASE("p = 0, τ = 1 is MSR; MaxLogit-pNorm at p = 0 is the max logit") {
+    const auto a = sc::pnorm_softmax(z, 0.0, 1.0), b = sc::confidence(sc::logit_score::msr, z);
+    const auto m = sc::maxlogit_pnorm(z, 0.0);
+    for (Eigen::Index i = 0; i < z.rows(); ++i) {
+      CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-15));
+      CHECK(m[i] == z.row(i).maxCoeff());
+    }
+  }
+  SUBCASE("MaxLogit-pNorm and p-NormSoftmax are scale-invariant in z (p > 0)") {
+    for (double p : {1.0, 2.0, 7.0}) {
+      const auto a = sc::maxlogit_pnorm(z, p, true), b = sc::maxlogit_pnorm(z * 13.5, p, true);
+      const auto c = sc::pnorm_softmax(z, p, 0.1), d = sc::pnorm_softmax(z * 13.5, p, 0.1);
+      for (Eigen::Index i = 0; i < z.rows(); ++i) {
+        CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-14));
+        CHECK(c[i] == doctest::Approx(d[i]).epsilon(1e-13));
+      }
+    }
+  }
+  SUBCASE("GEN with γ = 1, M = K is −log(1 − Σ p²)") {
+    const auto g = sc::gen(z, 1.0, 3);
+    for (Eigen::Index i = 0; i < 3; ++i) { // row 3 saturates: 1 − Σ p² cancels in a plain sum
+      const auto q = softmax_row({z(i, 0), z(i, 1), z(i, 2)}, 1.0);
+      CHECK(g[i] ==
+            doctest::Approx(-std::log(1 - q[0] * q[0] - q[1] * q[1] - q[2] * q[2])).epsilon(1e-13));
+    }
+    CHECK(std::isfinite(g[3]));
+    CHECK(g[3] > g[0]);
+  }
+  SUBCASE("bad input names the value") {
+    host_matrix bad = z;
+    bad(1, 2) = std::nan("");
+    CHECK_THROWS_WITH_AS(sc::maxlogit_pnorm(bad, 2.0), doctest::Contains("column 2 = nan"),
+                         misd::data_error);
+    CHECK_THROWS_WITH_AS(sc::pnorm_softmax(bad, 2.0, 1.0), doctest::Contains("column 2 = nan"),
+                         misd::data_error);
+    CHECK_THROWS_WITH_AS(sc::gen(bad), doctest::Contains("column 2 = nan"), misd::data_error);
+    CHECK_THROWS_WITH_AS(sc::maxlogit_pnorm(z, -1.0), doctest::Contains("p = -1"),
+                         misd::invalid_argument);
+    CHECK_THROWS_WITH_AS(sc::pnorm_softmax(z, 2.0, 0.0), doctest::Contains("temperature"),
+                         misd::invalid_argument);
+    CHECK_THROWS_WITH_AS(sc::gen(z, 0.0), doctest::Contains("gamma = 0"), misd::invalid_argument);
+    CHECK_THROWS_WITH_AS(sc::gen(z, 0.1, 0), doctest::Contains("M = 0"), misd::invalid_argument);
+    CHECK_THROWS_WITH_AS(sc::gen(host_matrix(0, 3)), doctest::Contains("empty"),
+                         misd::invalid_argument);
+  }
+}
+
+TEST_CASE("post-hoc methods in the registry: grids and the pnorm-softmax fit") {
+  using model_t = misd::eigen::linear<double>;
+  CHECK(sc::make_method<model_t>("maxlogit-pnorm").grid().size() == 11);
+  CHECK(sc::make_method<model_t>("maxlogit-pnorm").grid().front().msr_fallback);
+  CHECK(sc::make_method<model_t>("pnorm-softmax").grid().size() == 11);
+  CHECK(sc::make_method<model_t>("relu").grid().size() == 15);
+  CHECK(sc::make_method<model_t>("gen").grid().size() == 7 * 6);
+  sc::method_options o;
+  o.classes = 10;
+  CHECK(sc::make_method<model_t>("gen", o).grid().size() == 7); // M = 10 only
+  o.classes = 150;
+  CHECK(sc::make_method<model_t>("gen", o).grid().size() == 7 * 4); // 10, 50, 100, 150
+
+  // A linear model whose logits are the inputs: the fit's ν̄ and T pick, by hand.
+  model_t model(misd::eigen::batch<double>::Identity(3, 3), Eigen::VectorXd::Zero(3));
+  const host_matrix x = rows({{2.0, 0.5, -1.0}, {0.1, 0.3, 0.2}, {-0.5, 1.5, 1.4}, {3, 0, -2}});
+  auto m = sc::make_method<model_t>("pnorm-softmax");
+  sc::hyper_parameters h;
+  h.norm_order = 2.0;
+  h.temperature = 0.5;
+  const auto out = m.compute(model, x, h);
+  CHECK(out.point == h);
+  const std::vector<double> norms{std::sqrt(4 + 0.25 + 1), std::sqrt(0.01 + 0.09 + 0.04),
+                                  std::sqrt(0.25 + 2.25 + 1.96), std::sqrt(9 + 0 + 4.0)};
+  SUBCASE("no fit set: τ = T") {
+    const sc::method_output none{};
+    const auto c = m.confidence(out, &none, {});
+    const auto d = sc::pnorm_softmax(x, 2.0, 0.5);
+    for (Eigen::Index i = 0; i < 4; ++i)
+      CHECK(c[static_cast<std::size_t>(i)] == doctest::Approx(d[i]).epsilon(1e-15));
+  }
+  SUBCASE("one T: τ = T / ν̄, ν̄ the fit set's mean norm; the fit reports that T") {
+    sc::method_options one;
+    one.pnorm_temperatures = {0.3};
+    const auto m1 = sc::make_method<model_t>("pnorm-softmax", one);
+    const auto r = m1.fitted(out, &out, std::vector<std::uint8_t>(4, 1));
+    const double nu = (norms[0] + norms[1] + norms[2] + norms[3]) / 4;
+    const auto d = sc::pnorm_softmax(x, 2.0, 0.3 / nu);
+    for (Eigen::Index i = 0; i < 4; ++i)
+      CHECK(r.confidence[static_cast<std::size_t>(i)] == doctest::Approx(d[i]).epsilon(1e-14));
+    REQUIRE(r.chosen);
+    CHECK(r.chosen->temperature == 0.3);
+    CHECK(*r.chosen->norm_order == 2.0);
+  }
+}
+
+TEST_CASE("combined score: bad input, the one-class case, extremes stay finite") {
+  const std::vector<double> r{0.1, 0.0, std::numeric_limits<double>::infinity(), 0.5, 0.02};
+  const std::vector<double> s{-0.1, -2.0, -0.01, -0.3, -1.0};
+  const std::vector<std::uint8_t> y{1, 0, 1, 1, 0};
+  const auto c = sc::combined_score(r, s, y, r, s);
+  for (double v : c)
+    CHECK(std::isfinite(v));
+  CHECK(c[2] > c[1]); // +inf radius and high MSR above radius 0 and low MSR
+  CHECK_THROWS_WITH_AS(sc::combined_score({}, {}, {}, r, s), doctest::Contains("empty"),
+                       misd::invalid_argument);
+  CHECK_THROWS_WITH_AS(sc::combined_score(r, s, std::vector<std::uint8_t>{1, 0}, r, s),
+                       doctest::Contains("2 correctness"), misd::invalid_argument);
+  std::vector<double> bad = r;
+  bad[3] = std::nan("");
+  CHECK_THROWS_WITH_AS(sc::combined_score(bad, s, y, r, s), doctest::Contains("first[3] is NaN"),
+                       misd::invalid_argument);
+  bad[3] = -1.0;
+  CHECK_THROWS_WITH_AS(sc::combined_score(bad, s, y, r, s), doctest::Contains("negative"),
+                       misd::invalid_argument);
+  CHECK_THROWS_WITH_AS(sc::combined_score(r, s, y, bad, s), doctest::Contains("negative"),
+                       misd::invalid_argument);
+  sc::combine_options o;
+  o.ridge = 0;
+  CHECK_THROWS_WITH_AS(sc::combined_score(r, s, y, r, s, o), doctest::Contains("ridge 0"),
+                       misd::invalid_argument);
+  const std::vector<double> zeros(5, 0.0);
+  CHECK_THROWS_WITH_AS(sc::combined_score(zeros, s, y, r, s), doctest::Contains("no finite"),
+                       misd::invalid_argument);
+  const auto one = sc::fit_combined(r, s, std::vector<std::uint8_t>(5, 1));
+  CHECK(!one.fitted);
+  CHECK(one.weight == std::array<double, 2>{1.0, 1.0});
 }

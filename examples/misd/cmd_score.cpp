@@ -45,16 +45,15 @@ int cmd_score(const score_options& opt) {
   for (const auto& n : misd::score::method_names())
     known = known || n == method_name;
   if (!known || method_name == "relu")
-    throw usage_error(
-        "--method '" + method_name +
-        "' is not available here; known: msr, odin, "
-        "doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd, rr-fast, rr-refine");
+    throw usage_error("--method '" + method_name +
+                      "' is not available here; known: msr, odin, doctor, energy, max-logit, "
+                      "entropy, margin, maxlogit-pnorm, pnorm-softmax, gen, rr-bs, rr-bs-pgd, "
+                      "rr-fast, rr-refine, deepfool, rr-iter");
   check_out_status_usage(opt, method_name);
-  misd::score::hyper_parameters p;
-  p.temperature = opt.temperature;
-  p.epsilon = opt.epsilon;
+  const misd::score::hyper_parameters p = score_point(opt);
   misd::score::method_options o;
   o.box = opt.box;
+  o.pnorm_centre = opt.centre;
   set_radius_options(opt, o.radius);
   if (opt.seed) { // rr-bs-pgd: a random start drawn from this seed
     o.radius.rr_bs_pgd.seed = *opt.seed;
@@ -100,15 +99,19 @@ int cmd_score(const score_options& opt) {
   // Scores in slices of rows (bounded memory), with progress on a terminal.
   std::vector<double> conf(static_cast<std::size_t>(n));
   std::vector<misd::radius_status> status;
+  std::size_t forwards = 0, backwards = 0, example_forwards = 0;
   std::vector<std::uint8_t> correct;
   progress_line progress("misd score: " + method_name, double(n), progress_wanted(opt.quiet));
   for (Eigen::Index first = 0; first < n; first += rows_per_call) {
     const Eigen::Index rows = std::min(rows_per_call, n - first);
     const batch xs = x.middleRows(first, rows);
     const auto out = method.compute(model, xs, p);
-    const auto c = method.confidence(out);
+    const auto c = score_confidence(method, out);
     std::copy(c.begin(), c.end(), conf.begin() + first);
     status.insert(status.end(), out.status.begin(), out.status.end());
+    forwards += out.forwards;
+    backwards += out.backwards;
+    example_forwards += out.example_forwards;
     if (!labels.empty()) {
       const batch z = model.logits(xs);
       for (Eigen::Index i = 0; i < rows; ++i) {
@@ -128,7 +131,8 @@ int cmd_score(const score_options& opt) {
         std::printf("%.17g\n", c);
     if (format == "json" && counts) // the counts still reach a JSON reader
       std::cout << "{\"method\": \"" << method_name << "\", \"n\": " << n
-                << ", \"status\": " << status_counts_json(*counts) << "}\n";
+                << ", \"status\": " << status_counts_json(*counts)
+                << ", \"passes\": " << passes_json(forwards, backwards, example_forwards) << "}\n";
     return 0;
   }
   const auto s = misd::metric::evaluate(conf, correct);
@@ -149,6 +153,8 @@ int cmd_score(const score_options& opt) {
       j[name] = v.defined() ? nlohmann::json(*v.value) : nlohmann::json(nullptr);
     if (counts)
       j["status"] = nlohmann::json::parse(status_counts_json(*counts));
+    if (counts)
+      j["passes"] = nlohmann::json::parse(passes_json(forwards, backwards, example_forwards));
     std::cout << j.dump() << "\n";
   } else {
     std::printf("| metric | value |\n|---|---|\n| method | %s |\n", method_name.c_str());

@@ -336,8 +336,10 @@ private:
         ",\n   or a TorchScript model (M.pt, .pth, .ts: torch.jit.script(model).save('M.pt'))"
 #endif
         "\nX.npy: float32/float64, N x D or N x C x H x W\n"
-        "METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, rr-bs, rr-bs-pgd,\n"
-        "        rr-fast, rr-refine\n"
+        "METHOD: msr, odin, doctor, energy, max-logit, entropy, margin, maxlogit-pnorm,\n"
+        "        pnorm-softmax, gen, rr-bs, rr-bs-pgd, rr-fast, rr-refine,\n"
+        "        deepfool, rr-iter\n"
+        "pnorm-softmax scores at tau = T (no validation set here to rescale T by).\n"
         "--steps-per-pass S (rr-bs): S steps of the search per forward pass over up to 2^S - 1\n"
         "points per input, the same radii in fewer, larger passes (for GPUs). Progress on\n"
         "stderr when it is a terminal, then a summary line (method, inputs, inputs/s,\n"
@@ -359,6 +361,19 @@ private:
     s->add_option("--epsilon", o.epsilon, "input perturbation (odin, doctor)")
         ->capture_default_str()
         ->check(number_in(0, false));
+    s->add_option("--p", o.norm_p,
+                  "norm order p, 0 = no normalisation (maxlogit-pnorm, pnorm-softmax)")
+        ->capture_default_str()
+        ->check(number_in(0, false));
+    s->add_flag("--centre", o.centre,
+                "subtract each input's mean logit before the norm (maxlogit-pnorm, pnorm-softmax)");
+    s->add_option("--gamma", o.gen_gamma, "exponent gamma (gen)")
+        ->capture_default_str()
+        ->check(number_in(0, true));
+    s->add_option("--top-m", o.gen_top_m, "the M most probable classes, capped at K (gen)")
+        ->type_name("M")
+        ->capture_default_str()
+        ->check(integer_in(1));
     s->add_option_function<std::string>(
          "--box", [&o](const std::string& v) { o.box = parse_box(v); },
          "the valid input range LO,HI (default: none)")
@@ -376,6 +391,28 @@ private:
     s->add_option("--pgd-steps", o.pgd_steps, "PGD steps per probe (rr-bs-pgd)")
         ->capture_default_str()
         ->check(integer_in(1));
+    s->add_option("--refine-probes", o.refine_probes,
+                  "bisection probes on [x, attack point] (deepfool, rr-iter)")
+        ->capture_default_str()
+        ->check(integer_in(1, 60));
+    s->add_option("--deepfool-steps", o.deepfool_steps, "DeepFool steps (deepfool)")
+        ->capture_default_str()
+        ->check(integer_in(1, 100000));
+    s->add_option("--candidates", o.candidates, "classes DeepFool considers (deepfool)")
+        ->capture_default_str()
+        ->check(integer_in(2, 100000));
+    s->add_option("--overshoot", o.overshoot, "DeepFool's overshoot (deepfool)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    s->add_option("--iter-steps", o.iter_steps, "steps S (rr-iter)")
+        ->capture_default_str()
+        ->check(integer_in(1, 100000));
+    s->add_option("--trust-radius", o.trust_radius, "cap on each step, inf = none (rr-iter)")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    s->add_option("--select", o.select, "class to step towards: per_step or linear (rr-iter)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"per_step", "linear"}));
     add_optional(*s, "--seed", o.seed,
 #ifdef MISD_WITH_TORCH
                  "rr-bs-pgd: a random start drawn from this seed (model directories)"

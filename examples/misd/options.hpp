@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -31,11 +32,22 @@ struct score_options {
   std::string model, inputs, method;
   std::optional<std::string> labels, out, out_status;
   double temperature = 1.0, epsilon = 0.0;
+  double norm_p = 2.0;       ///< maxlogit-pnorm, pnorm-softmax: --p
+  bool centre = false;       ///< maxlogit-pnorm, pnorm-softmax: --centre
+  double gen_gamma = 0.1;    ///< gen: --gamma
+  long long gen_top_m = 100; ///< gen: --top-m (capped at the number of classes)
   std::optional<misd::input_box> box;
   int budget = 25;
   int steps_per_pass = 1;
   double fd_step = 1e-3;
   int pgd_steps = 10;
+  int refine_probes = 10;  // deepfool, rr-iter: bisection probes
+  int deepfool_steps = 50; // deepfool
+  int candidates = 10;     // deepfool
+  double overshoot = 0.02; // deepfool
+  int iter_steps = 10;     // rr-iter
+  double trust_radius = std::numeric_limits<double>::infinity(); // rr-iter
+  std::string select = "per_step";                               // rr-iter: per_step | linear
   std::optional<std::uint64_t> seed;
   std::optional<int> threads; ///< model directories only
   std::string device = "cpu";

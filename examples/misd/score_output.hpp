@@ -22,23 +22,58 @@ namespace misd_cli {
 
 /// --out-status is only meaningful for the radius estimators.
 /// The estimators' options from the flags: --budget (rr-bs, rr-bs-pgd, rr-refine),
-/// --steps-per-pass (rr-bs), --fd-step (rr-fast, rr-refine), --pgd-steps (rr-bs-pgd).
+/// --steps-per-pass (rr-bs), --fd-step (rr-fast, rr-refine), --pgd-steps (rr-bs-pgd),
+/// --refine-probes (deepfool, rr-iter), --deepfool-steps, --candidates, --overshoot
+/// (deepfool), --iter-steps, --trust-radius, --select (rr-iter).
 inline void set_radius_options(const score_options& opt, misd::score::radius_method_options& r) {
   r.rr_bs.budget = r.rr_bs_pgd.budget = r.rr_refine.budget = opt.budget;
   r.rr_bs.steps_per_pass = opt.steps_per_pass;
   r.rr_fast.fd_step = r.rr_refine.fd_step = opt.fd_step;
   r.rr_bs_pgd.pgd_steps = opt.pgd_steps;
+  r.deepfool.refine_probes = r.rr_iter.refine_probes = opt.refine_probes;
+  r.deepfool.steps = opt.deepfool_steps;
+  r.deepfool.candidates = opt.candidates;
+  r.deepfool.overshoot = opt.overshoot;
+  r.rr_iter.steps = opt.iter_steps;
+  r.rr_iter.trust_radius = opt.trust_radius;
+  r.rr_iter.select =
+      opt.select == "linear" ? misd::rr_iter_select::linear : misd::rr_iter_select::per_step;
 }
 
 /// Every estimator's threads.
+/// The hyper-parameters of one 'misd score' run, and the options of the post-hoc methods.
+inline misd::score::hyper_parameters score_point(const score_options& opt) {
+  misd::score::hyper_parameters p;
+  p.temperature = opt.temperature;
+  p.epsilon = opt.epsilon;
+  if (opt.method == "maxlogit-pnorm" || opt.method == "pnorm-softmax")
+    p.norm_order = opt.norm_p;
+  if (opt.method == "gen") {
+    p.gen_gamma = opt.gen_gamma;
+    p.gen_top_m = opt.gen_top_m;
+  }
+  return p;
+}
+
+/// Scores of one computed slice. 'misd score' has no labelled set to fit on: pnorm-softmax then
+/// uses τ = T (no ν̄ rescaling); other fitted methods (relu) are rejected before this.
+template <class Method>
+std::vector<double> score_confidence(const Method& method, const misd::score::method_output& out) {
+  if (!method.needs_fit())
+    return method.confidence(out);
+  const misd::score::method_output no_fit_set{};
+  return method.confidence(out, &no_fit_set, {});
+}
+
 inline void set_radius_threads(int threads, misd::score::radius_method_options& r) {
   r.rr_bs.threads = r.rr_bs_pgd.threads = r.rr_fast.threads = r.rr_refine.threads = threads;
+  r.deepfool.threads = r.rr_iter.threads = threads;
 }
 
 inline void check_out_status_usage(const score_options& o, const std::string& method) {
-  if (o.out_status && method.rfind("rr-", 0) != 0)
-    throw usage_error("--out-status is only for the radius estimators (rr-*), not '" + method +
-                      "'");
+  if (o.out_status && method.rfind("rr-", 0) != 0 && method != "deepfool")
+    throw usage_error("--out-status is only for the radius estimators (rr-*, deepfool), not '" +
+                      method + "'");
 }
 
 /// Scores as float64 NPY: a float32 file would tie the log-space MSR of confident inputs
@@ -122,6 +157,16 @@ finish_scores(const score_options& o, const std::string& method, const std::vect
   if (o.out_status)
     write_statuses(*o.out_status, status);
   return counts;
+}
+
+/// {"forwards": f, "backwards": b, "example_forwards": e} as JSON text: the radius
+/// estimators' passes, summed over the slices of rows.
+inline std::string passes_json(std::size_t forwards, std::size_t backwards,
+                               std::size_t example_forwards) {
+  std::ostringstream os;
+  os << "{\"forwards\": " << forwards << ", \"backwards\": " << backwards
+     << ", \"example_forwards\": " << example_forwards << '}';
+  return os.str();
 }
 
 } // namespace misd_cli

@@ -61,12 +61,13 @@ int cmd_score_torch(const score_options& opt) {
   mo.box = opt.box;
   set_radius_options(opt, mo.radius);
   mo.radius.rr_bs_pgd.seed = opt.seed.value_or(0);
+  mo.pnorm_centre = opt.centre;
   auto method = misd::score::make_method<model_type>(method_name, mo);
-  if (method.needs_fit())
+  if (method_name == "relu")
     throw usage_error("method '" + method_name +
                       "' is learned from labelled data and is not available with a TorchScript "
                       "model in 'misd score'");
-  const misd::score::hyper_parameters p{opt.temperature, opt.epsilon};
+  const misd::score::hyper_parameters p = score_point(opt);
 
   // Device first (a usage error), then the files (data errors).
   const torch::Device device = tb::parse_device(opt.device);
@@ -99,7 +100,7 @@ int cmd_score_torch(const score_options& opt) {
     const auto count = std::min<std::int64_t>(batch_size, n - first);
     const auto xb = x_all.narrow(0, first, count).to(device, /*non_blocking=*/false, /*copy=*/true);
     const auto out = method.compute(model, xb, p);
-    const auto c = method.confidence(out);
+    const auto c = score_confidence(method, out);
     confidence.insert(confidence.end(), c.begin(), c.end());
     status.insert(status.end(), out.status.begin(), out.status.end());
     if (!labels.empty()) {

@@ -85,7 +85,9 @@ struct protocol_options {
 /// One method on one split.
 struct method_run {
   std::uint64_t seed = 0;
-  hyper_parameters chosen; ///< lowest validation AURC (first such grid point on ties)
+  /// Lowest validation AURC (first such grid point on ties); a fitted method that chose a
+  /// hyper-parameter on the validation part itself (pnorm-softmax's T) reports its choice.
+  hyper_parameters chosen;
   double validation_aurc = 0.0;
   metric::summary test; ///< the metrics on the test part at `chosen`
   /// Radius estimators: the statuses of the test part's examples at `chosen` (empty for
@@ -160,11 +162,15 @@ inline method_report evaluate_outputs(std::string name, const std::vector<hyper_
     const split s = random_split(n, seed, o.validation_fraction);
     // Views of the stored confidences; only fitted methods produce new ones per split.
     std::vector<std::vector<double>> fitted(fit ? outputs.size() : 0);
+    std::vector<std::optional<hyper_parameters>> fit_chosen(outputs.size());
     std::vector<std::span<const double>> conf(outputs.size());
     for (std::size_t g = 0; g < outputs.size(); ++g) {
       if (fit) {
         method_output on{{}, detail::gather_rows(outputs[g].features, s.validation), {}};
-        fitted[g] = fit(on, detail::gather(correct, s.validation), outputs[g]);
+        on.point = outputs[g].point;
+        auto r = fit(on, detail::gather(correct, s.validation), outputs[g]);
+        fitted[g] = std::move(r.confidence);
+        fit_chosen[g] = std::move(r.chosen);
         conf[g] = fitted[g];
       } else {
         conf[g] = outputs[g].confidence;
@@ -173,7 +179,7 @@ inline method_report evaluate_outputs(std::string name, const std::vector<hyper_
     method_run run;
     run.seed = seed;
     const std::size_t b = best_by_aurc(conf, correct, s.validation, &run.validation_aurc);
-    run.chosen = grid[b];
+    run.chosen = fit_chosen[b] ? *fit_chosen[b] : grid[b];
     const auto tc = detail::gather(conf[b], s.test);
     const auto ty = detail::gather(correct, s.test);
     run.test = metric::evaluate(tc, ty);

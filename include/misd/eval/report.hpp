@@ -97,9 +97,7 @@ inline std::string format_pm(const mean_std& a, double scale, int digits) {
 inline std::string format_parameters(const method_report& m) {
   std::ostringstream os;
   for (std::size_t i = 0; i < m.runs.size(); ++i) {
-    os << (i ? "; " : "") << "T=" << m.runs[i].chosen.temperature;
-    if (m.runs[i].chosen.epsilon != 0.0)
-      os << " ε=" << m.runs[i].chosen.epsilon;
+    os << (i ? "; " : "") << score::describe(m.runs[i].chosen);
   }
   return os.str();
 }

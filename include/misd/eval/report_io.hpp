@@ -56,6 +56,14 @@ inline nlohmann::json to_json(const protocol_report& r) {
                         {"epsilon", run.chosen.epsilon},
                         {"validation_aurc", run.validation_aurc},
                         {"test", detail::to_json(run.test)}};
+      if (run.chosen.msr_fallback)
+        jr["msr_fallback"] = true;
+      if (run.chosen.norm_order)
+        jr["p"] = *run.chosen.norm_order;
+      if (run.chosen.gen_gamma)
+        jr["gamma"] = *run.chosen.gen_gamma;
+      if (run.chosen.gen_top_m)
+        jr["M"] = *run.chosen.gen_top_m;
       if (run.test_status)
         jr["test_status"] = detail::status_json(*run.test_status);
       jm["runs"].push_back(std::move(jr));

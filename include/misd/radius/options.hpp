@@ -7,6 +7,9 @@
 //       ├── rr_bs_options       + steps resolved per forward pass
 //       ├── rr_bs_pgd_options   + the PGD base's steps, step size, random start
 //       └── rr_refine_options   + the finite-difference step, forwards per example
+//   └── minimal_perturbation_options  + box, probes of the boundary refinement
+//       ├── deepfool_options    + DeepFool-L∞'s steps, candidate classes, overshoot
+//       └── rr_iter_options     + rr-iter's steps, trust radius, overshoot, floor, class choice
 #pragma once
 
 #include "misd/box.hpp"
@@ -74,6 +77,39 @@ struct rr_refine_options : ray_search_options {
   int refine_budget = 12; ///< forward passes per example, the clean one and the step included
 };
 
+/// Estimators that search for an attack point x_a that flips ŷ and then bisect the segment
+/// [x, x_a] (radius/boundary_refine.hpp): the radius is the L∞ length of the part of the
+/// segment up to the first verified flip.
+struct minimal_perturbation_options : radius_options {
+  std::optional<input_box> box; ///< attack points are clamped into it
+  int refine_probes = 10;       ///< forward passes of the bisection on [x, x_a]
+};
+
+/// DeepFool-L∞ (Foolbox's LinfDeepFoolAttack). The temperature is not used: the steps
+/// depend on logit differences only.
+struct deepfool_options : minimal_perturbation_options {
+  int steps = 50;          ///< iterations (each: 1 forward + candidates − 1 input gradients)
+  int candidates = 10;     ///< classes considered: ŷ and the next ones by logit at x, fixed
+  double overshoot = 0.02; ///< x = x0 + (1 + overshoot)·p, p the accumulated step
+};
+
+/// How rr-iter picks the class k* whose gap it closes.
+enum class rr_iter_select {
+  per_step, ///< the runner-up at the current point, at every step
+  linear,   ///< once at x: the least linearised distance among the next select_classes classes
+};
+
+/// rr-iter: steps along sign(∇(z_k* − z_ŷ)) sized by the linearised distance to the boundary
+/// (after AttackBench's trust-region attack). The temperature is not used.
+struct rr_iter_options : minimal_perturbation_options {
+  int steps = 10; ///< S: iterations (each: 1 forward + 1 input gradient)
+  double trust_radius = std::numeric_limits<double>::infinity(); ///< cap ε_tr on each step
+  double overshoot = 1.02; ///< the step taken is overshoot·(s + floor)
+  double floor = 1e-4;     ///< added to each step s
+  rr_iter_select select = rr_iter_select::per_step;
+  int select_classes = 9; ///< linear: classes after ŷ considered (c)
+};
+
 namespace detail {
 /// Largest steps_per_pass: 2^8 − 1 = 255 probe points per example and pass.
 inline constexpr int max_steps_per_pass = 8;
@@ -131,6 +167,42 @@ inline void validate(const rr_refine_options& o) {
   if (o.refine_budget < 3)
     throw invalid_argument(message("robust radius: refine_budget = ", o.refine_budget,
                                    " must be >= 3 (clean pass, finite-difference step, a probe)"));
+}
+inline void validate(const minimal_perturbation_options& o) {
+  validate(static_cast<const radius_options&>(o));
+  validate(o.box);
+  if (o.refine_probes < 1)
+    throw invalid_argument(
+        message("robust radius: refine_probes = ", o.refine_probes, " must be >= 1"));
+}
+
+inline void validate(const deepfool_options& o) {
+  validate(static_cast<const minimal_perturbation_options&>(o));
+  if (o.steps < 1)
+    throw invalid_argument(message("deepfool: steps = ", o.steps, " must be >= 1"));
+  if (o.candidates < 2)
+    throw invalid_argument(message("deepfool: candidates = ", o.candidates,
+                                   " must be >= 2 (the predicted class and at least one other)"));
+  if (!(o.overshoot >= 0) || !std::isfinite(o.overshoot))
+    throw invalid_argument(
+        message("deepfool: overshoot = ", o.overshoot, " must be finite and >= 0"));
+}
+
+inline void validate(const rr_iter_options& o) {
+  validate(static_cast<const minimal_perturbation_options&>(o));
+  if (o.steps < 1)
+    throw invalid_argument(message("rr_iter: steps = ", o.steps, " must be >= 1"));
+  if (!(o.trust_radius > 0))
+    throw invalid_argument(
+        message("rr_iter: trust_radius = ", o.trust_radius, " must be > 0 (+inf: no cap)"));
+  if (!(o.overshoot >= 1) || !std::isfinite(o.overshoot))
+    throw invalid_argument(
+        message("rr_iter: overshoot = ", o.overshoot, " must be finite and >= 1"));
+  if (!(o.floor >= 0) || !std::isfinite(o.floor))
+    throw invalid_argument(message("rr_iter: floor = ", o.floor, " must be finite and >= 0"));
+  if (o.select_classes < 1)
+    throw invalid_argument(
+        message("rr_iter: select_classes = ", o.select_classes, " must be >= 1"));
 }
 } // namespace detail
 
