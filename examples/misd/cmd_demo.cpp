@@ -4,6 +4,7 @@
 // Figures 2 and 3, plus risk-coverage curves. Everything is computed first and then
 // written into the output directory in one atomic replacement: a failed run leaves no
 // partial outputs.
+#include "demo_estimators.hpp"
 #include "demo_models.hpp"
 #include "gnuplot.hpp"
 #include "options.hpp"
@@ -62,6 +63,11 @@ struct settings {
   std::vector<double> radius_temperatures{0.5, 1.0, 2.0};
   int pgd_steps = 3;
   int threads = 1; ///< CNN training and evaluation, and the MLP's radius estimators
+  /// The estimator study (Table 4 and the tightness table) runs every estimator, FAB-L∞'s
+  /// 9 x 100 iterations included, on the first images of the test set: FAB costs ~100x
+  /// RR-BS's passes, so the whole set would not fit in the budget.
+  std::size_t mlp_study_images = 1000, cnn_study_images = 200;
+  int fab_iterations = 100;
   std::vector<std::uint64_t> seeds{0, 1, 2};
 };
 
@@ -117,6 +123,7 @@ evaluation evaluate(M& model, const misd::data::dataset& test, const settings& s
 
   misd::score::method_options mo;
   mo.box = misd::input_box{0.0, 1.0};
+  mo.classes = 10; // Fashion-MNIST: GEN's M grid capped at K
   mo.radius.rr_bs_pgd.pgd_steps = s.pgd_steps;
   // A model that splits rows over threads itself (the sequential CNN) gets one caller.
   if constexpr (!requires(M & m) { m.set_threads(2); })
@@ -153,7 +160,7 @@ evaluation evaluate(M& model, const misd::data::dataset& test, const settings& s
     misd::eval::fit_function fit;
     if (m.needs_fit())
       fit = [&m](const method_output& on, std::span<const std::uint8_t> c,
-                 const method_output& target) { return m.confidence(target, &on, c); };
+                 const method_output& target) { return m.fitted(target, &on, c); };
     ev.report.methods.push_back(
         misd::eval::evaluate_outputs(m.name(), m.grid(), outs, fit, ev.correct, ev.report.options));
     ev.grids[m.name()] = m.grid();
@@ -276,9 +283,12 @@ void metrics_row(table& t, const std::string& label, const misd::eval::method_re
   t.json.push_back(extra);
 }
 
-const std::vector<std::string> table2_methods{"msr",       "msr-float32", "odin",      "doctor",
-                                              "relu",      "energy",      "max-logit", "rr-bs",
-                                              "rr-bs-pgd", "rr-fast",     "rr-refine"};
+const std::vector<std::string> table2_methods{
+    "msr",       "msr-float32",    "odin",          "doctor", "relu",  "energy",
+    "max-logit", "maxlogit-pnorm", "pnorm-softmax", "gen",    "rr-bs", "rr-bs-pgd",
+    "rr-fast",   "rr-refine"};
+/// The radius and the softmax score that the combined score joins (docs/algorithms.md).
+const std::string combined_name = "combined (rr-bs + msr)";
 const std::vector<std::string> objectives{"standard", "rat", "at", "reverse-at"};
 
 /// Tables and plots of one regime.
@@ -294,11 +304,118 @@ void add_plot(regime_result& out, std::string name, plot_spec spec, std::vector<
                                               const fs::path& p) { plot_png(p, spec, data); });
 }
 
+/// The combined score of `ev` (rr-bs at T = 1 with log-space MSR), fitted per split.
+void add_combined(evaluation& ev) {
+  const auto& r = ev.outputs.at("rr-bs")[default_point(ev.grids.at("rr-bs"))].confidence;
+  const auto& m = ev.outputs.at("msr")[default_point(ev.grids.at("msr"))].confidence;
+  ev.report.methods.push_back(
+      demo::evaluate_combined(combined_name, r, m, ev.correct, ev.report.options));
+}
+
+/// Table 4 and the tightness table: every estimator on the first `n` test images of the
+/// Standard model, timed in this run.
+template <class Model>
+void estimator_study(regime_result& out, Model& model, const misd::data::dataset& test,
+                     std::size_t n, const settings& s, const std::string& tag) {
+  n = std::min(n, test.labels.size());
+  const batch<float> x = test.images.topRows(static_cast<Eigen::Index>(n));
+  const misd::label_vector y(test.labels.begin(),
+                             test.labels.begin() + static_cast<std::ptrdiff_t>(n));
+  const auto correct = misd::eval::correctness(model, x, y);
+  misd::eval::protocol_options po;
+  po.seeds = s.seeds;
+  demo::study_settings ss;
+  ss.threads = s.threads;
+  ss.fab_iterations = s.fab_iterations;
+  double msr_seconds = 0;
+  if (!s.quiet)
+    std::cerr << "misd demo: " << tag << ": estimator study on " << n << " images\n";
+  const auto runs = demo::run_estimators(model, x, ss, msr_seconds);
+  const auto tightest = demo::tightest_radius(runs);
+  const std::string on = std::to_string(n) + " test images";
+
+  table speed{"table4_" + out.arch,
+              "Table 4 (" + tag + ", standard, first " + on +
+                  "): estimators, their passes per image and speed (images/s, this run)",
+              {"Method", "AUROC ↑", "FPR95 % ↓", "AURC×1000 ↓", "Accuracy %", "forwards/image",
+               "backward passes", "images/s"},
+              {},
+              nlohmann::json::array()};
+  {
+    misd::host_matrix z;
+    misd::detail::checked_logits(model, x, z, "logits");
+    misd::score::method_output mo{
+        misd::score::detail::to_std(misd::score::confidence(misd::score::logit_score::msr, z)),
+        {},
+        {}};
+    const auto rep = misd::eval::evaluate_outputs("msr", misd::score::make_grid({1.0}), {mo}, {},
+                                                  correct, po);
+    const double ips = double(n) / msr_seconds;
+    metrics_row(speed, "msr", rep,
+                {{"images_per_second", ips}, {"forwards_per_image", 1.0}, {"backward_passes", 0}});
+    speed.rows.back().push_back(fmt(1.0, 1));
+    speed.rows.back().push_back("0");
+    speed.rows.back().push_back(fmt(ips, 0));
+  }
+  table tight{"tightness_" + out.arch,
+              "Tightness (" + tag + ", standard, first " + on +
+                  "): each radius over the least radius with a flip any estimator witnessed",
+              {"Method", "median ratio", "90th pct ratio", "within 5 % of least", "AUROC ↑",
+               "AURC×1000 ↓", "forwards/image"},
+              {},
+              nlohmann::json::array()};
+  for (const auto& r : runs) {
+    const auto rep = misd::eval::evaluate_outputs(r.name, misd::score::make_grid({1.0}),
+                                                  {demo::as_output(r.result)}, {}, correct, po);
+    // Forwards per image: the rows every forward pass evaluated (early stopping shows
+    // there) over the images; backward passes: input-gradient passes over (part of) the batch.
+    const double passes = double(r.result.example_forwards) / double(n);
+    const double ips = double(n) / r.seconds;
+    metrics_row(speed, r.name, rep,
+                {{"images_per_second", ips},
+                 {"forwards_per_image", passes},
+                 {"backward_passes", r.result.backwards}});
+    speed.rows.back().push_back(fmt(passes, 1));
+    speed.rows.back().push_back(std::to_string(r.result.backwards));
+    speed.rows.back().push_back(fmt(ips, 0));
+
+    auto q = demo::tightness_ratios(r, tightest);
+    std::vector<double> sorted = q;
+    std::sort(sorted.begin(), sorted.end());
+    const double p90 = sorted.empty()
+                           ? std::nan("")
+                           : sorted[std::min(sorted.size() - 1,
+                                             static_cast<std::size_t>(0.9 * double(sorted.size())))];
+    const double least = sorted.empty() ? std::nan("") : sorted.front();
+    const double within =
+        q.empty() ? std::nan("")
+                  : double(std::count_if(q.begin(), q.end(), [](double v) { return v <= 1.05; })) /
+                        double(q.size());
+    const auto au = misd::eval::aggregate(rep, "auroc"), ar = misd::eval::aggregate(rep, "aurc");
+    tight.rows.push_back({r.name + (r.verified ? "" : " (not verified)"), fmt(median(q), 3),
+                          fmt(p90, 3), fmt(100 * within, 1) + " % of " + std::to_string(q.size()),
+                          pm(au, 1, 4), pm(ar, 1000, 2), fmt(passes, 1)});
+    tight.json.push_back({{"method", r.name},
+                          {"verified", r.verified},
+                          {"median_ratio", median(q)},
+                          {"p90_ratio", p90},
+                          {"min_ratio", least},
+                          {"within_5_percent", within},
+                          {"compared", q.size()},
+                          {"auroc", {{"mean", num(au.mean)}, {"std", num(au.std)}}},
+                          {"aurc", {{"mean", num(ar.mean)}, {"std", num(ar.std)}}},
+                          {"forwards_per_image", passes},
+                          {"images_per_second", ips}});
+  }
+  out.tables.push_back(std::move(speed));
+  out.tables.push_back(std::move(tight));
+}
+
 template <class Model>
 regime_result run_regime(const std::string& regime, const std::string& arch,
                          const demo::model_kind<Model>& kind, demo::recipe base,
                          const misd::data::dataset& train, const misd::data::dataset& test,
-                         const settings& s, const fs::path& cache) {
+                         const settings& s, const fs::path& cache, std::size_t study_images) {
   regime_result out{regime, arch, {}, {}};
   std::map<std::string, evaluation> evals;
   std::map<std::string, double> train_accuracy; // shows whether a regime is over-confident
@@ -312,6 +429,10 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
     const bool full_table = obj == "standard" || obj == "rat";
     const auto names = full_table ? table2_methods : std::vector<std::string>{"msr", "rr-bs"};
     evals.emplace(obj, evaluate(model, test, s, names, arch + " " + obj));
+    if (full_table)
+      add_combined(evals.at(obj));
+    if (obj == "standard")
+      estimator_study(out, model, test, study_images, s, regime + " regime, " + arch);
   }
   const std::string tag = regime + " regime, " + arch;
 
@@ -324,21 +445,6 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
             nlohmann::json::array()};
     for (const auto& m : evals.at(obj).report.methods)
       metrics_row(t, m.name, m);
-    out.tables.push_back(std::move(t));
-  }
-  // Table 4: the estimators with their throughput, on the Standard model.
-  {
-    const auto& ev = evals.at("standard");
-    table t{"table4_" + arch,
-            "Table 4 (" + tag + ", standard): estimators and their speed (images/s, this run)",
-            {"Method", "AUROC ↑", "FPR95 % ↓", "AURC×1000 ↓", "Accuracy %", "images/s"},
-            {},
-            nlohmann::json::array()};
-    for (const auto& name : {"msr", "rr-bs", "rr-bs-pgd", "rr-fast", "rr-refine"}) {
-      const double ips = ev.images_per_second.at(name);
-      metrics_row(t, name, find_method(ev, name), {{"images_per_second", ips}});
-      t.rows.back().push_back(fmt(ips, 0));
-    }
     out.tables.push_back(std::move(t));
   }
   // Table 5: training objectives, confidence from RR-BS.
@@ -405,8 +511,10 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
       errors += c ? 0 : 1;
     const double e = ev.correct.empty() ? 0.0 : double(errors) / double(ev.correct.size());
     for (const auto& m : ev.report.methods) {
-      if (m.name == "relu")
-        continue; // fitted per split: no whole-set curve
+      // Fitted per split (relu, pnorm-softmax, the combined score): no whole-set curve.
+      if (!ev.outputs.count(m.name) ||
+          ev.outputs.at(m.name)[default_point(ev.grids.at(m.name))].confidence.empty())
+        continue;
       const auto& conf = ev.outputs.at(m.name)[default_point(ev.grids.at(m.name))].confidence;
       const auto rc = misd::metric::risk_coverage_curve(conf, ev.correct);
       const int g = m.name.rfind("rr-", 0) == 0 ? 1 : 0;
@@ -512,6 +620,9 @@ int cmd_demo(const demo_options& a) {
     s.epsilons = {0.0, 1e-3};
     s.radius_temperatures = {0.5, 1.0};
     s.pgd_steps = 2;
+    s.mlp_study_images = 200;
+    s.cnn_study_images = 50;
+    s.fab_iterations = 20;
   }
   const fs::path out_dir = a.out_dir;
   const fs::path cache = a.cache_dir ? fs::path(*a.cache_dir) : default_cache_dir();
@@ -545,7 +656,8 @@ int cmd_demo(const demo_options& a) {
     r.epochs = s.mlp_epochs;
     r.train_images = train.labels.size();
     r.weight_decay = 5e-4;
-    results.push_back(run_regime("regularised", "mlp", mlp_kind, r, train, test, s, cache));
+    results.push_back(
+        run_regime("regularised", "mlp", mlp_kind, r, train, test, s, cache, s.mlp_study_images));
   }
   {
     using cnn = misd::eigen::sequential<float>;
@@ -574,7 +686,8 @@ int cmd_demo(const demo_options& a) {
     r.learning_rate = s.cnn_learning_rate;
     r.threads = s.threads;
     results.push_back(
-        run_regime("over-confident", "cnn", cnn_kind, r, cnn_train, cnn_test, s, cache));
+        run_regime("over-confident", "cnn", cnn_kind, r, cnn_train, cnn_test, s, cache,
+                   s.cnn_study_images));
   }
 
   const double seconds =

@@ -83,7 +83,9 @@ check("mlp" in archs, "the MLP (regularised) regime is missing")
 check("cnn" in archs, "the CNN (over-confident) regime is missing")
 objectives = ["standard", "rat", "at", "reverse-at"]
 table2_methods = {"msr", "msr (float32 softmax)", "odin", "doctor", "relu", "energy",
-                  "max-logit", "rr-bs", "rr-bs-pgd", "rr-fast", "rr-refine"}
+                  "max-logit", "maxlogit-pnorm", "pnorm-softmax", "gen", "rr-bs", "rr-bs-pgd",
+                  "rr-fast", "rr-refine", "combined (rr-bs + msr)"}
+study = ["rr-fast", "rr-bs", "rr-refine", "rr-iter", "deepfool", "fab"]
 
 
 def finite_metrics(row, keys, where):
@@ -122,6 +124,8 @@ def same_cells(name, rows, key):
     for r, cells in zip(rows, md):
         want = [mean_std(r["auroc"], 1, 4), mean_std(r["fpr95"], 100, 2),
                 mean_std(r["aurc"], 1000, 2), mean_std(r["accuracy"], 100, 2)]
+        if "forwards_per_image" in r:
+            want += [f"{r['forwards_per_image']:.1f}", str(r["backward_passes"])]
         if "images_per_second" in r:
             want.append(f"{r['images_per_second']:.0f}")
         check(cells[0].startswith(r[key]) and cells[1:] == want,
@@ -138,7 +142,7 @@ for a in archs:
             check(0 <= r["auroc"]["mean"] <= 1, f"table2 auroc out of range: {r}")
             # The radius estimators carry their statuses (summed over the splits' test parts),
             # the others none; and the Markdown names those not measured where there are any.
-            if r["method"].startswith("rr-"):
+            if r["method"].startswith("rr-") or r["method"] in ("deepfool", "fab"):
                 st = r.get("status", {})
                 check(set(st) == {"bracketed", "not_bracketed", "linear_estimate", "zero_direction"},
                       f"table2_{a}_{obj} {r['method']}: statuses {st}")
@@ -152,15 +156,29 @@ for a in archs:
                 check("status" not in r, f"table2_{a}_{obj} {r['method']}: a status without a radius")
         same_cells(f"table2_{a}_{obj}", rows, "method")
     t4 = json.load(open(os.path.join(out, f"table4_{a}.json")))
-    check([r["method"] for r in t4] == ["msr", "rr-bs", "rr-bs-pgd", "rr-fast", "rr-refine"],
-          f"table4_{a} rows")
+    check([r["method"] for r in t4] == ["msr"] + study, f"table4_{a} rows")
     for r in t4:
         check(r["images_per_second"] > 0 and math.isfinite(r["images_per_second"]), f"table4 speed {r}")
+        check(r["forwards_per_image"] >= 1 and r["backward_passes"] >= 0, f"table4 passes {r}")
     same_cells(f"table4_{a}", t4, "method")
     # Wall-clock speeds are measurements of a shared machine, not properties of the code:
-    # reported, not asserted (passes per image: RR-Fast 3, RR-Refine ~6, RR-BS 26, PGD ~120).
+    # reported, not asserted.
     ips = {r["method"]: round(r["images_per_second"]) for r in t4}
     print(f"finding (not asserted), {a}: images/s {ips}")
+    # Tightness: each radius over the least witnessed flip of that example. Invariants: a
+    # radius refined to the flip it witnessed (deepfool, fab, rr-iter) is never below the
+    # least one; RR-BS's midpoint is at least half its own flip, so at least half the least.
+    tt = json.load(open(os.path.join(out, f"tightness_{a}.json")))
+    check([r["method"] for r in tt] == study, f"tightness_{a} rows")
+    for r in tt:
+        check(r["compared"] > 0, f"tightness_{a} {r['method']}: nothing compared")
+        check(0 <= r["within_5_percent"] <= 1, f"tightness_{a}: {r}")
+        floor = 0.5 if r["method"] in ("rr-bs", "rr-refine") else 1 - 1e-12
+        if r["verified"]:
+            check(r["min_ratio"] >= floor, f"tightness_{a} {r['method']}: least ratio {r['min_ratio']}")
+        check(r["min_ratio"] <= r["median_ratio"] <= r["p90_ratio"], f"tightness_{a}: {r}")
+        print(f"finding (not asserted), {a} {r['method']}: median ratio {r['median_ratio']:.3f}, "
+              f"within 5% {r['within_5_percent']:.3f}, AUROC {r['auroc']['mean']:.4f}")
     t5 = json.load(open(os.path.join(out, f"table5_{a}.json")))
     check([r["method"] for r in t5] == objectives, f"table5_{a} rows")
     for r in t5:
