@@ -284,9 +284,9 @@ void metrics_row(table& t, const std::string& label, const misd::eval::method_re
 }
 
 const std::vector<std::string> table2_methods{
-    "msr",       "msr-float32",    "odin",          "doctor", "relu",  "energy",
-    "max-logit", "maxlogit-pnorm", "pnorm-softmax", "gen",    "rr-bs", "rr-bs-pgd",
-    "rr-fast",   "rr-refine"};
+    "msr",    "msr-float32", "odin",           "doctor",        "relu",
+    "energy", "max-logit",   "maxlogit-pnorm", "pnorm-softmax", "gen",
+    "rr-bs",  "rr-bs-pgd",   "rr-fast",        "rr-refine"};
 /// The radius and the softmax score that the combined score joins (docs/algorithms.md).
 const std::string combined_name = "combined (rr-bs + msr)";
 const std::vector<std::string> objectives{"standard", "rat", "at", "reverse-at"};
@@ -348,8 +348,8 @@ void estimator_study(regime_result& out, Model& model, const misd::data::dataset
         misd::score::detail::to_std(misd::score::confidence(misd::score::logit_score::msr, z)),
         {},
         {}};
-    const auto rep = misd::eval::evaluate_outputs("msr", misd::score::make_grid({1.0}), {mo}, {},
-                                                  correct, po);
+    const auto rep =
+        misd::eval::evaluate_outputs("msr", misd::score::make_grid({1.0}), {mo}, {}, correct, po);
     const double ips = double(n) / msr_seconds;
     metrics_row(speed, "msr", rep,
                 {{"images_per_second", ips}, {"forwards_per_image", 1.0}, {"backward_passes", 0}});
@@ -382,10 +382,10 @@ void estimator_study(regime_result& out, Model& model, const misd::data::dataset
     auto q = demo::tightness_ratios(r, tightest);
     std::vector<double> sorted = q;
     std::sort(sorted.begin(), sorted.end());
-    const double p90 = sorted.empty()
-                           ? std::nan("")
-                           : sorted[std::min(sorted.size() - 1,
-                                             static_cast<std::size_t>(0.9 * double(sorted.size())))];
+    const double p90 =
+        sorted.empty() ? std::nan("")
+                       : sorted[std::min(sorted.size() - 1,
+                                         static_cast<std::size_t>(0.9 * double(sorted.size())))];
     const double least = sorted.empty() ? std::nan("") : sorted.front();
     const double within =
         q.empty() ? std::nan("")
@@ -685,9 +685,8 @@ int cmd_demo(const demo_options& a) {
     r.batch = s.cnn_batch;
     r.learning_rate = s.cnn_learning_rate;
     r.threads = s.threads;
-    results.push_back(
-        run_regime("over-confident", "cnn", cnn_kind, r, cnn_train, cnn_test, s, cache,
-                   s.cnn_study_images));
+    results.push_back(run_regime("over-confident", "cnn", cnn_kind, r, cnn_train, cnn_test, s,
+                                 cache, s.cnn_study_images));
   }
 
   const double seconds =

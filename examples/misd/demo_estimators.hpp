@@ -28,8 +28,8 @@ struct estimator_run {
 
 /// Settings of the estimators in the study (the library's defaults otherwise).
 struct study_settings {
-  int threads = 1;      ///< row blocks (models that do not split rows themselves)
-  int fab_targets = 9;  ///< FAB-L∞ target classes (AutoAttack's fab-t: 9)
+  int threads = 1;     ///< row blocks (models that do not split rows themselves)
+  int fab_targets = 9; ///< FAB-L∞ target classes (AutoAttack's fab-t: 9)
   int fab_iterations = 100;
 };
 
@@ -40,7 +40,10 @@ std::vector<estimator_run> run_estimators(M& model, const misd::batch_t<M>& x,
   using clock = std::chrono::steady_clock;
   const misd::input_box box{0.0, 1.0};
   // A model that splits rows over threads itself (the sequential CNN) gets one caller.
-  const int threads = requires(M & m) { m.set_threads(2); } ? 1 : s.threads;
+  const int threads = requires(M & m) {
+    m.set_threads(2);
+  }
+  ? 1 : s.threads;
   {
     const auto t0 = clock::now();
     misd::host_matrix z;
@@ -117,10 +120,11 @@ inline misd::score::method_output as_output(const misd::radius_result& r) {
 
 /// The combined score's protocol entry: features (radius, second score) fitted per split on
 /// its validation part by misd::score::fit_combined.
-inline misd::eval::method_report
-evaluate_combined(const std::string& name, const std::vector<double>& radius,
-                  const std::vector<double>& second, std::span<const std::uint8_t> correct,
-                  const misd::eval::protocol_options& o) {
+inline misd::eval::method_report evaluate_combined(const std::string& name,
+                                                   const std::vector<double>& radius,
+                                                   const std::vector<double>& second,
+                                                   std::span<const std::uint8_t> correct,
+                                                   const misd::eval::protocol_options& o) {
   misd::score::method_output out;
   out.features.resize(static_cast<Eigen::Index>(radius.size()), 2);
   for (std::size_t i = 0; i < radius.size(); ++i) {
@@ -140,8 +144,7 @@ evaluate_combined(const std::string& name, const std::vector<double>& radius,
     return misd::score::combined_confidence(model, column(target.features, 0),
                                             column(target.features, 1));
   };
-  return misd::eval::evaluate_outputs(name, misd::score::make_grid({1.0}), {out}, fit, correct,
-                                      o);
+  return misd::eval::evaluate_outputs(name, misd::score::make_grid({1.0}), {out}, fit, correct, o);
 }
 
 } // namespace misd_cli::demo
