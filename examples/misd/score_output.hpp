@@ -124,10 +124,15 @@ inline void warn_statuses(const std::string& method, const misd::radius_status_c
     std::cerr << "misd score: " << method << ": " << zd
               << " examples have a zero attack direction (the model's input gradient vanishes "
                  "there): their radius 0 is not a measurement; --out-status marks them (code 3)\n";
+  // The ray searches report the largest radius verified not to flip; the attacks that end
+  // in a bisection (deepfool, fab, rr-iter) report max_radius, +inf here.
+  const bool attack = method == "deepfool" || method == "fab" || method == "rr-iter";
   if (nb > 0)
     std::cerr << "misd score: " << method << ": " << nb
-              << " radii are not bracketed (no flip within the budget): they are lower bounds; "
-                 "--out-status marks them (code 1)\n";
+              << " radii are not bracketed (no flip within the budget): "
+              << (attack ? "their radius is +inf (no flip was found to bisect towards)"
+                         : "they are lower bounds")
+              << "; --out-status marks them (code 1)\n";
 }
 
 /// The summary line on stderr: "misd score: rr-fast, 10000 inputs in 61.8 s (162 inputs/s);
