@@ -7,7 +7,9 @@
 // test on a machine that has LibTorch and Eigen alone.
 #include "misd/attack/pgd.hpp"
 #include "misd/eigen/mlp.hpp"
+#include "misd/radius/deepfool.hpp"
 #include "misd/radius/fab.hpp"
+#include "misd/radius/rr_iter.hpp"
 #include "misd/radius/rr_bs.hpp"
 #include "misd/radius/rr_fast.hpp"
 #include "misd/score/method.hpp"
@@ -500,6 +502,34 @@ TEST_CASE("double-precision Eigen and torch MLPs: FAB-L-inf, targeted and untarg
   CHECK(a.forwards == b.forwards);
   o.targeted = false;
   check_close(misd::fab(model, xt, o).radius, misd::fab(em, xe, o).radius, 1e-6);
+}
+
+TEST_CASE("double-precision Eigen and torch MLPs: DeepFool-L-inf and rr-iter") {
+  const auto ef = eigen_mlp();
+  std::vector<misd::eigen::dense_layer<double>> layers;
+  for (const auto& l : ef.dense_layers())
+    layers.push_back({l.weight.cast<double>(), l.bias.cast<double>()});
+  misd::eigen::mlp<double> em(std::move(layers));
+  auto net = torch_mlp(ef);
+  net->to(torch::kDouble);
+  tb::module_model<torch::nn::Sequential, double> model(net, tb::options{test_device()});
+  const misd::eigen::batch<double> xe = mlp_inputs(32).cast<double>();
+  const auto xt = tensor(host_matrix(xe)).to(model.device());
+  misd::deepfool_options d;
+  d.box = misd::input_box{0.0, 1.0};
+  const auto a = misd::deepfool(model, xt, d), b = misd::deepfool(em, xe, d);
+  check_close(a.radius, b.radius, 1e-6);
+  CHECK((a.status == b.status));
+  CHECK(a.example_forwards == b.example_forwards);
+  misd::rr_iter_options r;
+  r.box = misd::input_box{0.0, 1.0};
+  for (const auto select : {misd::rr_iter_select::per_step, misd::rr_iter_select::linear}) {
+    r.select = select;
+    const auto c = misd::rr_iter(model, xt, r), e = misd::rr_iter(em, xe, r);
+    check_close(c.radius, e.radius, 1e-6);
+    CHECK((c.status == e.status));
+    CHECK(c.example_forwards == e.example_forwards);
+  }
 }
 
 TEST_CASE("torch MLP is Trainable: RAT gradients and an SGD step match the Eigen MLP") {
