@@ -6,6 +6,7 @@
 
 #include "misd/radius/boundary_refine.hpp"
 #include "misd/radius/deepfool.hpp"
+#include "misd/radius/fab.hpp"
 #include "misd/radius/rr_iter.hpp"
 #include "misd/xtensor.hpp"
 
@@ -241,6 +242,37 @@ TEST_CASE("DeepFool and rr-iter on linear models: the exact L-inf radius, bracke
     CHECK(r_it.backwards == 2);
     CHECK(r_lin.backwards == static_cast<std::size_t>(K));
   }
+}
+
+TEST_CASE("K = 1000 classes: DeepFool, rr-iter and FAB never below the exact radius; DeepFool "
+          "with every class as a candidate finds it") {
+  const Eigen::Index K = 1000;
+  const host_matrix w = random_weights(K, 16, 21);
+  const Eigen::VectorXd b = Eigen::VectorXd::LinSpaced(K, -0.5, 0.5);
+  misd::eigen::linear<double> model(w, b);
+  const dbatch x = uniform01(6, 16, 22);
+  misd::deepfool_options df; // the 10 classes with the largest logits
+  misd::deepfool_options all;
+  all.candidates = 1000;
+  misd::rr_iter_options it;
+  misd::fab_options fab; // 9 target classes, capped at K - 1 only for small K
+  fab.iterations = 20;
+  const auto r_df = misd::deepfool(model, x, df), r_all = misd::deepfool(model, x, all),
+             r_it = misd::rr_iter(model, x, it), r_fab = misd::fab(model, x, fab);
+  for (std::size_t i = 0; i < 6; ++i) {
+    const auto e = static_cast<Eigen::Index>(i);
+    CAPTURE(i);
+    const double exact = exact_radius(w, b, x.row(e).transpose(), r_df.prediction[i], std::nullopt);
+    REQUIRE(std::isfinite(exact));
+    for (const auto* r : {&r_df, &r_all, &r_it, &r_fab}) {
+      CHECK(r->status[i] == misd::radius_status::bracketed);
+      CHECK(r->upper[e] >= exact * (1 - 1e-12));
+    }
+    // Every class linearised: one step onto the nearest boundary (a linear model).
+    CHECK(r_all.lower[e] <= exact * (1 + 1e-12));
+    CHECK(r_all.upper[e] - r_all.lower[e] <= 1.03 * (exact + 1e-4) / 1024);
+  }
+  CHECK(r_all.backwards == 1000); // 999 input gradients at x, one more pass finds every flip
 }
 
 TEST_CASE("DeepFool and rr-iter in a box: every radius is a witnessed flip inside the box") {
