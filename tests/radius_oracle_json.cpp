@@ -46,14 +46,14 @@ template <class V>
 std::string row(const V& v) {
   std::string s = "[";
   for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(v.size()); ++i)
-    s += (i ? "," : "") + num(static_cast<double>(v[i]));
+    s.append(i ? "," : "").append(num(static_cast<double>(v[i])));
   return s + "]";
 }
 
 std::string matrix(const Eigen::MatrixXd& m) {
   std::string s = "[";
   for (Eigen::Index i = 0; i < m.rows(); ++i)
-    s += (i ? "," : "") + row(Eigen::VectorXd(m.row(i).transpose()));
+    s.append(i ? "," : "").append(row(Eigen::VectorXd(m.row(i).transpose())));
   return s + "]";
 }
 
@@ -61,7 +61,7 @@ std::string result_json(const misd::radius_result& r) {
   std::string s = "{\"radius\":" + row(r.radius) + ",\"lower\":" + row(r.lower) +
                   ",\"upper\":" + row(r.upper) + ",\"status\":[";
   for (std::size_t i = 0; i < r.status.size(); ++i)
-    s += (i ? "," : "") + std::string("\"") + std::string(misd::name(r.status[i])) + "\"";
+    s.append(i ? ",\"" : "\"").append(misd::name(r.status[i])).append("\"");
   return s + "],\"forwards\":" + std::to_string(r.forwards) +
          ",\"backwards\":" + std::to_string(r.backwards) +
          ",\"example_forwards\":" + std::to_string(r.example_forwards) + "}";
@@ -122,15 +122,16 @@ int main(int argc, char** argv) {
 
   std::string out = "{\"layers\":[";
   const auto layers = model.dense_layers();
-  for (std::size_t l = 0; l < layers.size(); ++l)
-    out += (l ? "," : "") + std::string("{\"weight\":") + matrix(layers[l].weight) +
-           ",\"bias\":" + row(layers[l].bias) + "}";
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    out.append(l ? "," : "").append("{\"weight\":").append(matrix(layers[l].weight));
+    out.append(",\"bias\":").append(row(layers[l].bias)).append("}");
+  }
   out += "],\"box\":" + (box ? "[" + num(box->lo) + "," + num(box->hi) + "]" : "null");
   out += ",\"points\":" + matrix(x);
   const auto bs_result = misd::rr_bs(model, x, bs);
   out += ",\"prediction\":[";
   for (std::size_t i = 0; i < bs_result.prediction.size(); ++i)
-    out += (i ? "," : "") + std::to_string(bs_result.prediction[i]);
+    out.append(i ? "," : "").append(std::to_string(bs_result.prediction[i]));
   out += "],\"estimators\":{";
   out += "\"rr-bs\":" + result_json(bs_result);
   out += ",\"rr-bs-pgd\":" + result_json(misd::rr_bs_pgd(model, x, pgd));
