@@ -169,6 +169,22 @@ mutation risk-coverage include/misd/metric/risk_coverage.hpp "test_metric" "^tes
   "risk_at_coverage: the first point with coverage > c instead of >= c" \
   'if (static_cast<double>(kept) / static_cast<double>(g.n) >= coverage)' \
   'if (static_cast<double>(kept) / static_cast<double>(g.n) > coverage)'
+mutation refine-bisect include/misd/radius/boundary_refine.hpp "test_minimal_perturbation test_fab" "^(test_minimal_perturbation|test_fab)$" \
+  "bisection on [x, x_a]: a flip raises lo (bracket update swapped)" \
+  '(flip ? ws.hi[e] : ws.lo[e]) = ws.at[j];' \
+  '(flip ? ws.lo[e] : ws.hi[e]) = ws.at[j];'
+mutation deepfool-overshoot include/misd/radius/deepfool.hpp "test_minimal_perturbation" "^test_minimal_perturbation$" \
+  "DeepFool-L∞: the overshoot shrinks the accumulated step instead of growing it" \
+  'it.x.row(e) = it.x0.row(e) + (1 + o.overshoot) * p.row(e);' \
+  'it.x.row(e) = it.x0.row(e) + (1 - o.overshoot) * p.row(e);'
+mutation rr-iter-step include/misd/radius/rr_iter.hpp "test_minimal_perturbation" "^test_minimal_perturbation$" \
+  "rr-iter: the step divides the margin by the L1 norm squared" \
+  'const double s = std::min(margin / (l1 + 1e-6), o.trust_radius);' \
+  'const double s = std::min(margin / (l1 * l1 + 1e-6), o.trust_radius);'
+mutation fab-alpha include/misd/radius/fab.hpp "test_fab" "^test_fab$" \
+  "FAB-L∞: the weight of the step from x is not capped by alpha_max" \
+  'const double alpha = std::min(a1 / (a1 + a2), o.alpha_max);' \
+  'const double alpha = a1 / (a1 + a2);'
 # --- scores and the method registry (include/misd/score) ------------------------------------
 mutation registry-radius include/misd/score/method.hpp "test_score" "^test_score$" \
   "registry: 'rr-fast' runs RR-BS and 'rr-bs' RR-Fast (names swapped)" \
@@ -181,6 +197,15 @@ mutation registry-entropy include/misd/score/method.hpp "test_score" "^test_scor
   "registry: 'entropy' computes the margin" \
   'return detail::logit_method<M>(n, logit_score::negative_entropy, t1, o);' \
   'return detail::logit_method<M>(n, logit_score::margin, t1, o);'
+
+mutation posthoc-pnorm include/misd/score/posthoc.hpp "test_score test_posthoc_json" "^(test_score|posthoc_reference)$" \
+  "MaxLogit-pNorm: the p-norm without its 1/p root" \
+  'return std::max(a * std::pow(s, 1.0 / p), 1e-12);' \
+  'return std::max(a * s, 1e-12);'
+mutation posthoc-gen include/misd/score/posthoc.hpp "test_score test_posthoc_json" "^(test_score|posthoc_reference)$" \
+  "GEN: log(1 - p_ŷ) taken as log p_ŷ" \
+  'l1mp = l - log1p_s;' \
+  'l1mp = -log1p_s;'
 
 # The patterns of mutation i, "file<US>from<US>to" each, the main one first.
 candidates() {
