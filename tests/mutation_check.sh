@@ -181,7 +181,7 @@ mutation rr-iter-step include/misd/radius/rr_iter.hpp "test_minimal_perturbation
   "rr-iter: the step divides the margin by the L1 norm squared" \
   'const double s = std::min(margin / (l1 + 1e-6), o.trust_radius);' \
   'const double s = std::min(margin / (l1 * l1 + 1e-6), o.trust_radius);'
-mutation fab-alpha include/misd/radius/fab.hpp "test_fab" "^test_fab$" \
+mutation fab-alpha include/misd/radius/fab.hpp "test_fab misd_tool" "^(test_fab|fab_numpy_e2e)$" \
   "FAB-L∞: the weight of the step from x is not capped by alpha_max" \
   'const double alpha = std::min(a1 / (a1 + a2), o.alpha_max);' \
   'const double alpha = a1 / (a1 + a2);'
