@@ -403,16 +403,23 @@ private:
         ->check(integer_in(2, 100000));
     s->add_option("--overshoot", o.overshoot, "DeepFool's overshoot (deepfool)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(number_in(0, false));
     s->add_option("--iter-steps", o.iter_steps, "steps S (rr-iter)")
         ->capture_default_str()
         ->check(integer_in(1, 100000));
     s->add_option("--trust-radius", o.trust_radius, "cap on each step, inf = none (rr-iter)")
         ->capture_default_str()
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Validator(
+            [](std::string& v) -> std::string {
+              const auto x = parse_number(v);
+              if (v == "inf" || (x && std::isfinite(*x) && *x > 0))
+                return {};
+              return "must be a finite number > 0 or inf, got " + v;
+            },
+            "> 0 or inf"));
     s->add_option("--select", o.select, "class to step towards: per_step or linear (rr-iter)")
         ->capture_default_str()
-        ->check(CLI::IsMember({"per_step", "linear"}));
+        ->check(one_of({"per_step", "linear"}, "must be 'per_step' or 'linear'"));
     s->add_option("--fab-iterations", o.fab_iterations, "iterations per run (fab)")
         ->capture_default_str()
         ->check(integer_in(1, 100000));

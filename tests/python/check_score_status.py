@@ -16,6 +16,8 @@
 3. --out-status with a method that is not a radius estimator is a usage error (exit 2).
 4. --steps-per-pass 3 and 8 give rr-bs's radii and statuses of one step per pass, bit for
    bit, on a random MLP; 0, 9 and a non-number are usage errors (exit 2).
+5. Out-of-range options of deepfool and rr-iter are usage errors (exit 2) whose message
+   names the flag and the allowed range.
 Usage: python3 check_score_status.py MISD_TOOL WORK_DIR     (exit 77: numpy missing)"""
 import json, os, subprocess, sys
 
@@ -148,6 +150,15 @@ def main():
         p = score(tool, '--model', mlp, '--inputs', xm, '--method', 'rr-bs', '--steps-per-pass', bad)
         check(p.returncode == 2 and '--steps-per-pass' in p.stderr,
               f'--steps-per-pass {bad}: exit {p.returncode} {p.stderr.strip()}')
+    for method, flag, bad, says in [('deepfool', '--overshoot', '-1', 'must be a finite number >= 0'),
+                                     ('deepfool', '--candidates', '1', 'must be in [2,'),
+                                     ('deepfool', '--deepfool-steps', '0', 'must be in [1,'),
+                                     ('rr-iter', '--trust-radius', '0', '> 0 or inf'),
+                                     ('rr-iter', '--select', 'foo', "'per_step' or 'linear'"),
+                                     ('rr-iter', '--iter-steps', '0', 'must be in [1,')]:
+        p = score(tool, '--model', mlp, '--inputs', xm, '--method', method, flag, bad)
+        check(p.returncode == 2 and flag in p.stderr and says in p.stderr,
+              f'{method} {flag} {bad}: exit {p.returncode} {p.stderr.strip()}')
     print('FAILED: ' + '; '.join(failures) if failures else 'OK')
     return 1 if failures else 0
 
