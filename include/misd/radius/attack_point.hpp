@@ -7,6 +7,7 @@
 #include "misd/detail/batch_rows.hpp"
 #include "misd/detail/model_calls.hpp"
 #include "misd/model_adapter.hpp"
+#include "misd/radius/boundary_refine.hpp"
 #include "misd/radius/result.hpp"
 
 #include <algorithm>
@@ -132,6 +133,19 @@ inline void clamp_row(host_matrix& x, Eigen::Index i, const std::optional<input_
 /// sign(v) with sign(0) = 0.
 inline double sign_of(double v) {
   return v > 0 ? 1.0 : v < 0 ? -1.0 : 0.0;
+}
+
+/// The end of DeepFool's and rr-iter's search: iterates still unchecked after the last step
+/// (`ran_out`) get one more forward pass, then refine_along bisects [x, x_a] for the flipped.
+template <class M, class Options>
+void finish_attack(M& model, const batch_t<M>& x, attack_iterates<M>& it, bool ran_out,
+                   const Options& o, radius_workspace<M>& ws, radius_result& res,
+                   std::string_view what) {
+  if (ran_out)
+    it.forward_and_check(model, ws.model, x, res, what);
+  std::optional<batch_t<M>> xa;
+  host_to(it.x, x, xa);
+  refine_along(model, x, *xa, it.flipped, o, ws, res);
 }
 
 } // namespace misd::detail

@@ -21,8 +21,8 @@
 #pragma once
 
 #include "misd/radius/attack_point.hpp"
-#include "misd/radius/bracket.hpp"
 #include "misd/radius/boundary_refine.hpp"
+#include "misd/radius/bracket.hpp"
 #include "misd/radius/options.hpp"
 #include "misd/radius/ray.hpp"
 #include "misd/radius/result.hpp"
@@ -123,13 +123,7 @@ void deepfool_block(M& model, const batch_t<M>& x, const deepfool_options& o,
     }
     it.collect_rows();
   }
-  // The last step's iterates are checked once more.
-  if (step == o.steps)
-    it.forward_and_check(model, ws.model, x, res, "deepfool: logits at an iterate");
-
-  std::optional<B> xa;
-  host_to(it.x, x, xa);
-  refine_along(model, x, *xa, it.flipped, o, ws, res);
+  finish_attack(model, x, it, step == o.steps, o, ws, res, "deepfool: logits at an iterate");
 }
 } // namespace detail
 

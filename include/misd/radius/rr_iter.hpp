@@ -22,8 +22,8 @@
 #pragma once
 
 #include "misd/radius/attack_point.hpp"
-#include "misd/radius/bracket.hpp"
 #include "misd/radius/boundary_refine.hpp"
+#include "misd/radius/bracket.hpp"
 #include "misd/radius/options.hpp"
 #include "misd/radius/ray.hpp"
 #include "misd/radius/result.hpp"
@@ -153,13 +153,7 @@ void rr_iter_block(M& model, const batch_t<M>& x, const rr_iter_options& o, radi
     }
     it.collect_rows();
   }
-  // The last step's iterates are checked once more.
-  if (step == o.steps)
-    it.forward_and_check(model, ws.model, x, res, "rr_iter: logits at an iterate");
-
-  std::optional<B> xa;
-  host_to(it.x, x, xa);
-  refine_along(model, x, *xa, it.flipped, o, ws, res);
+  finish_attack(model, x, it, step == o.steps, o, ws, res, "rr_iter: logits at an iterate");
 }
 } // namespace detail
 
