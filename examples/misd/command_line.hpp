@@ -206,6 +206,7 @@ public:
 class command_line {
 public:
   metrics_options metrics;
+  threshold_options threshold;
   score_options score;
   train_options train;
   demo_options demo;
@@ -218,6 +219,7 @@ public:
     formatter->column_width(30);
     app_.formatter(formatter);
     add_metrics();
+    add_threshold();
     add_score();
     add_train();
     add_demo();
@@ -325,6 +327,49 @@ private:
         ->required();
     s->add_option("--correct", metrics.correct, "correctness")->type_name("Y.npy")->required();
     format_option(s, metrics.format);
+  }
+
+  void add_threshold() {
+    threshold_options& o = threshold;
+    CLI::App* s = subcommand(
+        "threshold",
+        "a reject threshold whose selective risk is at most --risk with probability 1 - --delta",
+        "C.npy: 1-D float32/float64 calibration confidences (higher = more likely correct)\n"
+        "Y.npy: 1-D bool/uint8/integer, 1 = the prediction was correct\n"
+        "The guarantee holds for new inputs exchangeable with the calibration set.");
+    s->add_option("--confidence", o.confidence, "calibration confidences")
+        ->type_name("C.npy")
+        ->required();
+    s->add_option("--correct", o.correct, "calibration correctness")
+        ->type_name("Y.npy")
+        ->required();
+    s->add_option("--risk", o.risk, "target selective risk r")
+        ->type_name("FLOAT")
+        ->required()
+        ->check(cli_detail::number_in(0.0, true, 1.0));
+    s->add_option("--delta", o.delta, "probability that the risk bound fails")
+        ->type_name("FLOAT")
+        ->required()
+        ->check(cli_detail::number_in(0.0, true, 1.0));
+    s->add_option("--method", o.method, "sgr (accept >= t) or ltt (Learn-then-Test, accept > t)")
+        ->capture_default_str()
+        ->check(cli_detail::one_of({"sgr", "ltt"}, "must be 'sgr' or 'ltt'"));
+    cli_detail::add_optional(*s, "--p-value", o.p_value,
+                             "ltt only: binomial (default) or hoeffding-bentkus")
+        ->type_name("binomial|hoeffding-bentkus")
+        ->check(cli_detail::one_of({"binomial", "hoeffding-bentkus"},
+                                   "must be 'binomial' or 'hoeffding-bentkus'"));
+    cli_detail::add_optional(*s, "--grid-points", o.grid_points,
+                             "ltt only: quantiles of the calibration confidences tested "
+                             "(default 1000)")
+        ->type_name("INT")
+        ->check(cli_detail::integer_in(1, 10000000));
+    cli_detail::add_optional(*s, "--test-confidence", o.test_confidence,
+                             "test confidences: adds the test coverage and risk")
+        ->type_name("T.npy");
+    cli_detail::add_optional(*s, "--test-correct", o.test_correct, "test correctness")
+        ->type_name("TY.npy");
+    format_option(s, o.format);
   }
 
   void add_score() {
