@@ -150,8 +150,9 @@ TEST_CASE("minimum_calibration_size: the first m with 1 - (delta/ceil(log2 m))^(
   CHECK(m::minimum_calibration_size(0.02, 0.001) == 451);
 }
 
-TEST_CASE("sgr_threshold: an error-free tied set of the minimum size reaches the bound; one less "
-          "is an error naming that size") {
+TEST_CASE(
+    "T6 sgr_threshold: an error-free tied set of the minimum size reaches the bound; one less "
+    "is an error naming that size") {
   const std::size_t need = m::minimum_calibration_size(0.02, 0.001);
   const reals same(need, 0.7);
   const bytes right(need, 1);
@@ -204,7 +205,7 @@ TEST_CASE("sgr_threshold: ties are never split and the bound is the chosen candi
   CHECK(out.size == 3000);
 }
 
-TEST_CASE("sgr_threshold and ltt_threshold abstain, flagged, when errors rule out every "
+TEST_CASE("T7 sgr_threshold and ltt_threshold abstain, flagged, when errors rule out every "
           "threshold") {
   const std::size_t n = 2000;
   reals conf(n);
@@ -311,53 +312,81 @@ TEST_CASE("ltt_threshold: a user grid, and the minimum size") {
   CHECK(contains(msg, "needs at least " + std::to_string(need)));
 }
 
-TEST_CASE("risk thresholds: bad input names the value") {
-  const reals conf{0.1, 0.2, 0.3};
-  const bytes correct{1, 0, 1};
+// Rows T1 ... T8 of docs/error_policy.md ("Risk-controlling thresholds"); T6 and T7 are above.
+namespace {
+const reals three_conf{0.1, 0.2, 0.3};
+const bytes three_correct{1, 0, 1};
+} // namespace
+
+TEST_CASE("T1 target_risk or delta outside (0, 1): invalid_argument naming the value") {
   using ia = misd::invalid_argument;
-  using de = misd::data_error;
-  CHECK(contains(thrown_message<ia>([&] {
-                   m::sgr_threshold(conf, correct, {0.0, 0.1});
+  CHECK(contains(thrown_message<ia>([] {
+                   m::sgr_threshold(three_conf, three_correct, {0.0, 0.1});
                  }),
-                 "target_risk = 0 must lie in (0, 1)"));
-  CHECK(contains(thrown_message<ia>([&] {
-                   m::sgr_threshold(conf, correct, {0.1, 1.0});
+                 "sgr_threshold: target_risk = 0 must lie in (0, 1)"));
+  CHECK(contains(thrown_message<ia>([] {
+                   m::sgr_threshold(three_conf, three_correct, {0.1, 1.0});
                  }),
-                 "delta = 1 must lie in (0, 1)"));
-  CHECK(contains(thrown_message<ia>([&] {
+                 "sgr_threshold: delta = 1 must lie in (0, 1)"));
+  CHECK(contains(thrown_message<ia>([] {
                    m::ltt_options o;
                    o.target_risk = std::nan("");
-                   m::ltt_threshold(conf, correct, o);
+                   m::ltt_threshold(three_conf, three_correct, o);
                  }),
-                 "target_risk = nan"));
-  CHECK(contains(thrown_message<ia>([&] {
-                   m::sgr_threshold(conf, bytes{1, 0}, {});
+                 "ltt_threshold: target_risk = nan"));
+  CHECK(contains(thrown_message<ia>([] { m::minimum_calibration_size(0.1, -1.0); }), "delta = -1"));
+}
+
+TEST_CASE("T2 confidence and correctness of different lengths: invalid_argument naming both") {
+  using ia = misd::invalid_argument;
+  CHECK(contains(thrown_message<ia>([] {
+                   m::sgr_threshold(three_conf, bytes{1, 0}, {});
                  }),
                  "confidence has 3 elements but correct has 2"));
-  CHECK(
-      contains(thrown_message<ia>([&] { m::sgr_threshold(reals{}, bytes{}, {}); }), "empty input"));
-  CHECK(contains(thrown_message<de>([&] {
-                   m::sgr_threshold(reals{0.1, std::nan(""), 0.3}, correct, {});
+  CHECK(contains(
+      thrown_message<ia>([] { m::apply_threshold(m::risk_threshold{}, three_conf, bytes{1}); }),
+      "apply_threshold: confidence has 3 elements but correct has 1"));
+}
+
+TEST_CASE("T3 empty calibration set: invalid_argument") {
+  CHECK(contains(
+      thrown_message<misd::invalid_argument>([] { m::ltt_threshold(reals{}, bytes{}, {}); }),
+      "ltt_threshold: empty input (0 examples)"));
+}
+
+TEST_CASE("T4 NaN or infinite confidence: data_error naming the index") {
+  using de = misd::data_error;
+  CHECK(contains(thrown_message<de>([] {
+                   m::sgr_threshold(reals{0.1, std::nan(""), 0.3}, three_correct, {});
                  }),
                  "confidence[1] = nan is not finite"));
-  CHECK(contains(
-      thrown_message<de>([&] {
-        m::ltt_threshold(reals{0.1, 0.2, -std::numeric_limits<double>::infinity()}, correct, {});
-      }),
-      "confidence[2] = -inf is not finite"));
-  CHECK(contains(thrown_message<de>([&] {
-                   m::ltt_threshold(conf, bytes{1, 2, 0}, {});
+  CHECK(contains(thrown_message<de>([] {
+                   m::ltt_threshold(reals{0.1, 0.2, -std::numeric_limits<double>::infinity()},
+                                    three_correct, {});
+                 }),
+                 "confidence[2] = -inf is not finite"));
+}
+
+TEST_CASE("T5 correctness not 0/1: data_error naming the index and value") {
+  CHECK(contains(thrown_message<misd::data_error>([] {
+                   m::ltt_threshold(three_conf, bytes{1, 2, 0}, {});
                  }),
                  "correct[1] = 2, expected 0 or 1"));
-  CHECK(contains(thrown_message<ia>([&] {
+}
+
+TEST_CASE("T8 Learn-then-Test grid of 0 points or a non-finite grid value: invalid_argument") {
+  CHECK(contains(thrown_message<misd::invalid_argument>([] {
                    m::ltt_options o;
                    o.grid_points = 0;
-                   m::ltt_threshold(conf, correct, o);
+                   m::ltt_threshold(three_conf, three_correct, o);
                  }),
                  "grid_points = 0"));
-  CHECK(
-      contains(thrown_message<ia>([&] { m::apply_threshold(m::risk_threshold{}, conf, bytes{1}); }),
-               "apply_threshold: confidence has 3 elements but correct has 1"));
+  CHECK(contains(thrown_message<misd::invalid_argument>([] {
+                   m::ltt_options o;
+                   o.grid = {0.5, std::numeric_limits<double>::infinity()};
+                   m::ltt_threshold(three_conf, three_correct, o);
+                 }),
+                 "ltt_threshold: grid[1] = inf is not finite"));
 }
 
 // The guarantee, simulated. Score k ~ U(0, 1), P(error | k) = 0.3 (1 - k)^2, so accepting

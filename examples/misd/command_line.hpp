@@ -356,7 +356,6 @@ private:
         ->check(cli_detail::one_of({"sgr", "ltt"}, "must be 'sgr' or 'ltt'"));
     cli_detail::add_optional(*s, "--p-value", o.p_value,
                              "ltt only: binomial (default) or hoeffding-bentkus")
-        ->type_name("binomial|hoeffding-bentkus")
         ->check(cli_detail::one_of({"binomial", "hoeffding-bentkus"},
                                    "must be 'binomial' or 'hoeffding-bentkus'"));
     cli_detail::add_optional(*s, "--grid-points", o.grid_points,

@@ -374,6 +374,10 @@ inline risk_threshold ltt_threshold(std::span<const double> confidence,
   detail::check_risk_fraction(o.delta, "ltt_threshold", "delta");
   if (o.grid.empty() && o.grid_points == 0)
     throw invalid_argument(detail::message("ltt_threshold: grid_points = 0, expected >= 1"));
+  for (std::size_t i = 0; i < o.grid.size(); ++i)
+    if (!std::isfinite(o.grid[i]))
+      throw invalid_argument(
+          detail::message("ltt_threshold: grid[", i, "] = ", o.grid[i], " is not finite"));
   detail::check_risk_input(confidence, correct, "ltt_threshold");
   const std::size_t m = confidence.size();
   const std::size_t need_any = ltt_minimum_calibration_size(o.target_risk, o.delta, o.min_accepted);
