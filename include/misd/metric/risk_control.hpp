@@ -48,7 +48,7 @@ struct ltt_options {
   std::size_t min_accepted = 25;
   ltt_p_value p_value = ltt_p_value::binomial;
   /// A grid fixed in advance (any order, duplicates merged); empty: the quantile grid.
-  std::vector<double> grid;
+  std::vector<double> grid = {};
 };
 
 /// A reject threshold and what it does on the calibration set.
@@ -326,20 +326,21 @@ inline risk_threshold sgr_threshold(std::span<const double> confidence,
   return r;
 }
 
-/// The descending, duplicate-free grid Learn-then-Test tests: `o.grid` when given, otherwise
-/// the calibration scores' order statistics at ranks floor((N - j)(m - 1) / N), j = 1..N
-/// (label-free).
-inline std::vector<double> ltt_grid(std::span<const double> confidence, const ltt_options& o) {
+} // namespace misd::metric
+
+namespace misd::detail {
+
+/// ltt_grid from the calibration scores sorted ascending.
+inline std::vector<double> ltt_grid_sorted(std::span<const double> sorted,
+                                           const metric::ltt_options& o) {
   std::vector<double> grid;
   if (!o.grid.empty()) {
     for (std::size_t i = 0; i < o.grid.size(); ++i)
       if (!std::isfinite(o.grid[i]))
         throw invalid_argument(
-            detail::message("ltt_threshold: grid[", i, "] = ", o.grid[i], " is not finite"));
+            message("ltt_threshold: grid[", i, "] = ", o.grid[i], " is not finite"));
     grid = o.grid;
   } else {
-    std::vector<double> sorted(confidence.begin(), confidence.end());
-    std::sort(sorted.begin(), sorted.end());
     const std::size_t m = sorted.size(), n_grid = o.grid_points;
     grid.reserve(n_grid);
     for (std::size_t j = 1; j <= n_grid; ++j)
@@ -348,6 +349,22 @@ inline std::vector<double> ltt_grid(std::span<const double> confidence, const lt
   std::sort(grid.begin(), grid.end(), std::greater<>());
   grid.erase(std::unique(grid.begin(), grid.end()), grid.end());
   return grid;
+}
+
+} // namespace misd::detail
+
+namespace misd::metric {
+
+/// The descending, duplicate-free grid Learn-then-Test tests: `o.grid` when given, otherwise
+/// the calibration scores' order statistics at ranks floor((N - j)(m - 1) / N), j = 1..N
+/// (label-free).
+inline std::vector<double> ltt_grid(std::span<const double> confidence, const ltt_options& o) {
+  if (o.grid.empty() && (confidence.empty() || o.grid_points == 0))
+    throw invalid_argument(detail::message("ltt_grid: ", confidence.size(), " confidences and ",
+                                           o.grid_points, " grid points, expected >= 1 of each"));
+  std::vector<double> sorted(confidence.begin(), confidence.end());
+  std::sort(sorted.begin(), sorted.end());
+  return detail::ltt_grid_sorted(sorted, o);
 }
 
 /// The p-value of "risk > alpha" after `errors` errors among `n` accepted examples.
@@ -396,7 +413,7 @@ inline risk_threshold ltt_threshold(std::span<const double> confidence,
   r.calibration_size = m;
   r.p_value = 1.0;
   r.risk_bound = 1.0;
-  for (const double lambda : ltt_grid(confidence, o)) {
+  for (const double lambda : detail::ltt_grid_sorted(cal.value, o)) {
     const auto [n, e] = cal.count(lambda, false);
     if (n < first_count)
       continue;
