@@ -312,6 +312,52 @@ TEST_CASE("ltt_threshold: a user grid, and the minimum size") {
   CHECK(contains(msg, "needs at least " + std::to_string(need)));
 }
 
+TEST_CASE("risk thresholds: a looser target or a larger delta never raises the threshold") {
+  // SGR: the bounds do not depend on r and fall with delta, so the first differing step of the
+  // bisection turns a fail into a pass and moves to lower candidates. LTT: the p-values do not
+  // depend on delta and fall with alpha, so the walk goes at least as far.
+  splitmix rng{3};
+  reals conf(3000);
+  bytes correct(3000);
+  for (std::size_t i = 0; i < conf.size(); ++i) {
+    conf[i] = std::round(rng.uniform() * 200) / 200; // some ties
+    correct[i] = rng.uniform() < 0.4 * (1 - conf[i]) ? 0 : 1;
+  }
+  const auto check_falls = [](const std::vector<m::risk_threshold>& ts) {
+    for (std::size_t i = 1; i < ts.size(); ++i) {
+      CAPTURE(i);
+      CHECK(ts[i].threshold <= ts[i - 1].threshold); // +inf (abstaining) is the highest
+      CHECK(ts[i].coverage >= ts[i - 1].coverage);
+    }
+  };
+  for (auto kind : {m::ltt_p_value::binomial, m::ltt_p_value::hoeffding_bentkus}) {
+    std::vector<m::risk_threshold> by_risk_sgr, by_risk_ltt, by_delta_sgr, by_delta_ltt;
+    for (double r : {0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2}) {
+      by_risk_sgr.push_back(m::sgr_threshold(conf, correct, {r, 0.05}));
+      m::ltt_options o;
+      o.target_risk = r;
+      o.delta = 0.05;
+      o.p_value = kind;
+      by_risk_ltt.push_back(m::ltt_threshold(conf, correct, o));
+    }
+    for (double d : {1e-4, 1e-3, 0.01, 0.05, 0.2, 0.5}) {
+      by_delta_sgr.push_back(m::sgr_threshold(conf, correct, {0.05, d}));
+      m::ltt_options o;
+      o.target_risk = 0.05;
+      o.delta = d;
+      o.p_value = kind;
+      by_delta_ltt.push_back(m::ltt_threshold(conf, correct, o));
+    }
+    check_falls(by_risk_sgr);
+    check_falls(by_risk_ltt);
+    check_falls(by_delta_sgr);
+    check_falls(by_delta_ltt);
+    // Not vacuous: the sweep goes from a high threshold (or abstention) to a low one.
+    CHECK(by_risk_sgr.front().threshold > by_risk_sgr.back().threshold);
+    CHECK(by_risk_ltt.front().threshold > by_risk_ltt.back().threshold);
+  }
+}
+
 // Rows T1 ... T8 of docs/error_policy.md ("Risk-controlling thresholds"); T6 and T7 are above.
 namespace {
 const reals three_conf{0.1, 0.2, 0.3};
