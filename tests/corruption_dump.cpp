@@ -55,8 +55,9 @@ int main(int argc, char** argv) {
         std::vector<double> draws;
         std::vector<float> scratch(h * w);
         for (std::size_t i = 0; i < rows; ++i) {
-          md::detail::corruption_draws d;
-          md::detail::corrupt_image(pixels.data() + i * h * w, scratch.data(), h, w, o, i, &d);
+          misd::detail::corruption::corruption_draws d;
+          misd::detail::corruption::corrupt_image(pixels.data() + i * h * w, scratch.data(), h, w,
+                                                  o, i, &d);
           draws.insert(draws.end(), d.values.begin(), d.values.end());
         }
         write_raw(stem + ".draws", draws);

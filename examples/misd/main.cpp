@@ -26,6 +26,8 @@ int run(const misd_cli::command_line& c) {
   }
   if (cmd == "train")
     return misd_cli::cmd_train(c.train);
+  if (cmd == "corrupt")
+    return misd_cli::cmd_corrupt(c.corrupt);
   return misd_cli::cmd_demo(c.demo);
 }
 } // namespace

@@ -55,7 +55,13 @@ struct corruption_options {
   std::size_t threads = 1; ///< images are split across this many threads (0 counts as 1)
 };
 
-namespace detail {
+} // namespace misd::data
+
+namespace misd::detail::corruption {
+
+using misd::data::corruption_kind;
+using misd::data::corruption_options;
+using misd::data::corruption_preset;
 
 inline constexpr std::array<corruption_kind, 12> corruption_kinds{
     corruption_kind::gaussian_noise, corruption_kind::shot_noise,    corruption_kind::impulse_noise,
@@ -377,28 +383,30 @@ inline void corrupt_image(const float* in, float* out, std::size_t h, std::size_
   }
 }
 
-} // namespace detail
+} // namespace misd::detail::corruption
+
+namespace misd::data {
 
 /// The 12 kinds, in the order of corruption_kind.
 inline std::span<const corruption_kind> all_corruption_kinds() {
-  return detail::corruption_kinds;
+  return misd::detail::corruption::corruption_kinds;
 }
 
 /// "gaussian_noise", "shot_noise", ..., "jpeg", "elastic" (the enumerator's name).
 inline std::string_view corruption_name(corruption_kind kind) {
-  if (std::size_t(kind) >= detail::corruption_names.size())
+  if (std::size_t(kind) >= misd::detail::corruption::corruption_names.size())
     throw invalid_argument(
         misd::detail::message("corruption_name: unknown corruption kind ", int(kind)));
-  return detail::corruption_names[std::size_t(kind)];
+  return misd::detail::corruption::corruption_names[std::size_t(kind)];
 }
 
 /// The kind named `name` (as corruption_name writes it).
 inline corruption_kind parse_corruption_kind(std::string_view name) {
   std::string valid;
-  for (std::size_t i = 0; i < detail::corruption_names.size(); ++i) {
-    if (detail::corruption_names[i] == name)
-      return detail::corruption_kinds[i];
-    valid += (i ? ", " : "") + std::string(detail::corruption_names[i]);
+  for (std::size_t i = 0; i < misd::detail::corruption::corruption_names.size(); ++i) {
+    if (misd::detail::corruption::corruption_names[i] == name)
+      return misd::detail::corruption::corruption_kinds[i];
+    valid += (i ? ", " : "") + std::string(misd::detail::corruption::corruption_names[i]);
   }
   throw invalid_argument(
       misd::detail::message("unknown corruption kind '", name, "' (valid: ", valid, ")"));
@@ -410,7 +418,7 @@ inline corruption_kind parse_corruption_kind(std::string_view name) {
 inline std::vector<float> corrupt_images(std::span<const float> pixels, std::size_t rows,
                                          std::size_t height, std::size_t width,
                                          const corruption_options& o) {
-  detail::check_corruption_options(o);
+  misd::detail::corruption::check_corruption_options(o);
   if (height == 0 || width == 0)
     throw invalid_argument(misd::detail::message("corrupt_images: images of ", height, " x ", width,
                                                  " pixels (need at least 1 x 1)"));
@@ -430,7 +438,8 @@ inline std::vector<float> corrupt_images(std::span<const float> pixels, std::siz
   const std::size_t threads = std::clamp<std::size_t>(o.threads, 1, std::max<std::size_t>(rows, 1));
   auto task = [&](std::size_t t) {
     for (std::size_t i = t; i < rows; i += threads)
-      detail::corrupt_image(pixels.data() + i * n, out.data() + i * n, height, width, o, i);
+      misd::detail::corruption::corrupt_image(pixels.data() + i * n, out.data() + i * n, height,
+                                              width, o, i);
   };
   misd::detail::worker_pool::shared().run(threads, task);
   return out;

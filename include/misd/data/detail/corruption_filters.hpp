@@ -14,7 +14,7 @@
 #include <numbers>
 #include <vector>
 
-namespace misd::data::detail {
+namespace misd::detail::corruption {
 
 /// How an index outside [0, n) is read.
 enum class border {
@@ -200,4 +200,4 @@ inline double poisson(misd::detail::splitmix64& rng, double mean) {
   }
 }
 
-} // namespace misd::data::detail
+} // namespace misd::detail::corruption

@@ -13,7 +13,7 @@
 
 #include <jpeglib.h>
 
-namespace misd::data::detail {
+namespace misd::detail::corruption {
 
 struct jpeg_error_jump {
   jpeg_error_mgr mgr;
@@ -91,4 +91,4 @@ inline std::vector<unsigned char> jpeg_round_trip(const std::vector<unsigned cha
   return out;
 }
 
-} // namespace misd::data::detail
+} // namespace misd::detail::corruption
