@@ -656,7 +656,7 @@ private:
     s->add_option("--kind", o.kind, "the corruption")
         ->type_name("KIND")
         ->required()
-        ->check(one_of(kinds, listed));
+        ->check(one_of(kinds, listed).description(""));
     s->add_option("--severity", o.severity, "1 (mildest) to 5")
         ->type_name("S")
         ->required()
