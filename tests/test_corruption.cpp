@@ -96,6 +96,10 @@ TEST_CASE("corrupt_images: bad options, sizes and pixels name the value") {
     CHECK(m.find("pixel 7 of image 1") != std::string::npos);
   }
   CHECK(md::corrupt_images({}, 0, 5, 4, o).empty()); // no images: nothing to do
+  const std::size_t huge = std::size_t(1) << 40; // huge x huge overflows: a mismatch, not a crash
+  CHECK(message_of([&] {
+          md::corrupt_images({}, 0, huge, huge, o);
+        }).find("0 pixels for 0 images") != std::string::npos);
 }
 
 TEST_CASE("corrupt_images: one seed, one result, whatever the batch and the threads") {

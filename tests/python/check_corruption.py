@@ -235,6 +235,8 @@ def synthetic(h, w, rng):
         rng.uniform(0, 1, (h, w)),
         (xx + yy) / (h + w - 2),
         np.full((h, w), 0.5),
+        np.full((h, w), 0.5),
+        np.full((h, w), 0.5),
         np.full((h, w), 0.2),
         ((xx // 4 + yy // 4) % 2).astype(np.float64),  # checkerboard: edges everywhere
         np.zeros((h, w)),
@@ -342,11 +344,19 @@ def check_draws(kind, preset, s, p, d, x32, tag, n_const):
               f"{tag}: normals mean {z.mean():.3f} var {z.var():.3f}")
         ks = stats.kstest(z, "norm").pvalue
         check(ks > 1e-4, f"{tag}: Kolmogorov-Smirnov p = {ks:.2g}")
+        # Box-Muller gives two normals per pair of uniforms: they must be independent.
+        pairs = d[:, : d.shape[1] // 2 * 2].reshape(-1, 2)
+        r = np.corrcoef(pairs[:, 0], pairs[:, 1])[0, 1]
+        check(abs(r) < 5 / np.sqrt(len(pairs)), f"{tag}: correlation within pairs {r:.3f}")
     elif kind == "shot_noise":
         counts = d.reshape(x32.shape)
         for v in (0.5, 0.2):  # the constant images
             sel = counts[np.all(x32 == np.float32(v), axis=(1, 2))].ravel()
             lam = p * float(np.float32(v))
+            zm = (sel.mean() - lam) / np.sqrt(lam / sel.size)
+            check(abs(zm) < 5, f"{tag}: Poisson({lam:g}) mean {sel.mean():.3f}, z = {zm:.1f}")
+            zv = (sel.var() / lam - 1) / np.sqrt(2 / sel.size + 1 / (lam * sel.size))
+            check(abs(zv) < 5, f"{tag}: Poisson({lam:g}) variance {sel.var():.3f}, z = {zv:.1f}")
             # Chi-square over bins of expected count >= 5.
             lo, hi = int(stats.poisson.ppf(1e-3, lam)), int(stats.poisson.ppf(1 - 1e-3, lam))
             edges = np.arange(lo, hi + 2)

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <numbers>
 #include <span>
 #include <string>
@@ -422,8 +423,9 @@ inline std::vector<float> corrupt_images(std::span<const float> pixels, std::siz
   if (height == 0 || width == 0)
     throw invalid_argument(misd::detail::message("corrupt_images: images of ", height, " x ", width,
                                                  " pixels (need at least 1 x 1)"));
-  const std::size_t n = height * width;
-  if (rows > pixels.size() / n || rows * n != pixels.size())
+  const bool fits = width <= std::numeric_limits<std::size_t>::max() / height;
+  const std::size_t n = fits ? height * width : 0;
+  if (!fits || rows > pixels.size() / n || rows * n != pixels.size())
     throw invalid_argument(misd::detail::message("corrupt_images: ", pixels.size(), " pixels for ",
                                                  rows, " images of ", height, " x ", width));
   if (o.kind == corruption_kind::jpeg && (height > 65500 || width > 65500))
