@@ -37,7 +37,7 @@ except ImportError:
 KINDS = ["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "gaussian_blur",
          "defocus_blur", "motion_blur", "brightness", "contrast", "pixelate", "jpeg", "elastic"]
 
-# The parameter tables, transcribed from the specification's tables (not from the C++).
+# The parameter tables, transcribed from the generators' tables (docs/algorithms.md), not from the C++.
 TABLE = {
     "cifar": {
         "gaussian_noise": [.04, .06, .08, .09, .10],
