@@ -124,7 +124,7 @@ int cmd_score(const score_options& opt) {
   }
   progress.finish();
 
-  const auto counts = finish_scores(opt, method_name, conf, status, progress.seconds());
+  const auto counts = finish_scores(opt, method_name, conf, status, correct, progress.seconds());
   if (labels.empty()) {
     if (!opt.out)
       for (double c : conf)

@@ -402,6 +402,10 @@ private:
         ->type_name("Y.npy");
     add_optional(*s, "--out", o.out, "write the scores (atomically)")->type_name("S.npy");
     add_optional(*s, "--out-status", o.out_status, "write the radius statuses")->type_name("F.npy");
+    add_optional(*s, "--out-correct", o.out_correct,
+                 "write 1 where the prediction equals the label, else 0 (uint8; needs --labels), "
+                 "for misd threshold --correct")
+        ->type_name("Y.npy");
     s->add_option("--temperature", o.temperature, "softmax temperature T")
         ->capture_default_str()
         ->check(number_in(0, true));

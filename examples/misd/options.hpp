@@ -42,6 +42,7 @@ struct threshold_options {
 struct score_options {
   std::string model, inputs, method;
   std::optional<std::string> labels, out, out_status;
+  std::optional<std::string> out_correct; ///< 0/1 correctness as uint8 NPY (needs --labels)
   double temperature = 1.0, epsilon = 0.0;
   double norm_p = 2.0;       ///< maxlogit-pnorm, pnorm-softmax: --p
   bool centre = false;       ///< maxlogit-pnorm, pnorm-softmax: --centre

@@ -84,6 +84,8 @@ inline void check_out_status_usage(const score_options& o, const std::string& me
     throw usage_error(
         "--out-status is only for the radius estimators (rr-*, deepfool, fab), not '" + method +
         "'");
+  if (o.out_correct && !o.labels)
+    throw usage_error("--out-correct needs --labels (correctness is the prediction against them)");
 }
 
 /// Scores as float64 NPY: a float32 file would tie the log-space MSR of confident inputs
@@ -92,6 +94,13 @@ inline void write_scores(const std::string& path, const std::vector<double>& sco
   const std::vector<std::size_t> shape{scores.size()};
   misd::data::write_npy<double>(path, std::span<const double>(scores),
                                 std::span<const std::size_t>(shape));
+}
+
+/// One uint8 per example: 1 where the prediction was correct (misd threshold's --correct).
+inline void write_correct(const std::string& path, const std::vector<std::uint8_t>& correct) {
+  const std::vector<std::size_t> shape{correct.size()};
+  misd::data::write_npy<std::uint8_t>(path, std::span<const std::uint8_t>(correct),
+                                      std::span<const std::size_t>(shape));
 }
 
 /// One uint8 per example: the radius_status code (0 bracketed, 1 not_bracketed,
@@ -155,10 +164,12 @@ inline void print_summary(const std::string& method, std::size_t n, double secon
 }
 
 /// After scoring: the summary line and, for a radius estimator, the warnings about its
-/// statuses (all on stderr, none with --quiet), then the --out / --out-status files.
+/// statuses (all on stderr, none with --quiet), then the --out / --out-status / --out-correct
+/// files.
 inline std::optional<misd::radius_status_counts>
 finish_scores(const score_options& o, const std::string& method, const std::vector<double>& scores,
-              const std::vector<misd::radius_status>& status, double seconds) {
+              const std::vector<misd::radius_status>& status,
+              const std::vector<std::uint8_t>& correct, double seconds) {
   std::optional<misd::radius_status_counts> counts;
   if (!status.empty())
     counts = misd::count_statuses(status);
@@ -171,6 +182,8 @@ finish_scores(const score_options& o, const std::string& method, const std::vect
     write_scores(*o.out, scores);
   if (o.out_status)
     write_statuses(*o.out_status, status);
+  if (o.out_correct)
+    write_correct(*o.out_correct, correct);
   return counts;
 }
 

@@ -120,7 +120,8 @@ int cmd_score_torch(const score_options& opt) {
   }
 
   progress.finish();
-  const auto counts = finish_scores(opt, method_name, confidence, status, progress.seconds());
+  const auto counts =
+      finish_scores(opt, method_name, confidence, status, correct, progress.seconds());
 
   if (format == "json") {
     std::cout << "{\"n\": " << n << ", \"method\": \"" << method_name << "\", \"device\": \""

@@ -13,6 +13,9 @@
 4. Bad data, exit 1: a NaN confidence (the message names the index), lengths that differ,
    float correctness, a set too small to reach the bound (the message names the smallest
    size, 451 for risk 0.02 and delta 0.001).
+5. The workflow from a model: 'misd score --labels --out-correct' writes uint8 correctness
+   equal to NumPy's argmax of a random float32 MLP against the labels, which 'misd threshold'
+   takes as it is; --out-correct without --labels is a usage error (exit 2).
 Usage: python3 check_threshold_cli.py MISD_TOOL WORK_DIR     (exit 77: numpy missing)"""
 import json
 import os
@@ -159,6 +162,38 @@ def main():
                       '--delta', 0.001, '--method', method)
         check(r.returncode == 1 and f'needs at least {need}' in r.stderr,
               f'too small ({method}): exit 1 naming {need} ({r.returncode}, {r.stderr.strip()})')
+
+    # 5. From a model: misd score --out-correct, then misd threshold.
+    rng = np.random.default_rng(5)
+    model = os.path.join(work, 'mlp')
+    os.makedirs(model, exist_ok=True)
+    layers = [(rng.normal(size=(16, 8)), rng.normal(size=16)),
+              (rng.normal(size=(3, 16)), rng.normal(size=3))]
+    for i, (w, b) in enumerate(layers):
+        np.save(os.path.join(model, f'weights_{i}.npy'), w.astype(np.float32))
+        np.save(os.path.join(model, f'biases_{i}.npy'), b.astype(np.float32))
+    x = rng.uniform(size=(2000, 8)).astype(np.float32)
+    h = np.maximum(x @ layers[0][0].T.astype(np.float32) + layers[0][1].astype(np.float32), 0)
+    z = h @ layers[1][0].T.astype(np.float32) + layers[1][1].astype(np.float32)
+    labels = np.where(rng.uniform(size=2000) < 0.8, z.argmax(1), rng.integers(0, 3, 2000))
+    X, L = save('mx.npy', x), save('my.npy', labels.astype(np.int64))
+    S, K = os.path.join(work, 'ms.npy'), os.path.join(work, 'mk.npy')
+    r = subprocess.run([tool, 'score', '--model', model, '--inputs', X, '--labels', L,
+                        '--method', 'msr', '--out', S, '--out-correct', K, '--quiet'],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f'score --out-correct: exit 0 ({r.returncode}, {r.stderr.strip()})')
+    if r.returncode == 0:
+        k = np.load(K)
+        check(k.dtype == np.uint8 and k.shape == (2000,), f'--out-correct: uint8 (2000,): {k.dtype} {k.shape}')
+        check(np.array_equal(k, (z.argmax(1) == labels).astype(np.uint8)),
+              f'--out-correct equals NumPy argmax == label ({int((k != (z.argmax(1) == labels)).sum())} differ)')
+        r = threshold('--confidence', S, '--correct', K, '--risk', 0.1, '--delta', 0.05,
+                      '--format', 'json')
+        check(r.returncode == 0, f'threshold on score --out-correct: exit 0 ({r.returncode}, {r.stderr.strip()})')
+    r = subprocess.run([tool, 'score', '--model', model, '--inputs', X, '--method', 'msr',
+                        '--out-correct', K], capture_output=True, text=True)
+    check(r.returncode == 2 and '--labels' in r.stderr,
+          f'--out-correct without --labels: exit 2 ({r.returncode}, {r.stderr.strip()})')
 
     if failures:
         print(f'{len(failures)} failures')
