@@ -5,3 +5,4 @@
 #include "misd/torch/model.hpp"
 #include "misd/torch/ops.hpp"
 #include "misd/torch/script.hpp"
+#include "misd/torch/distributed.hpp"
