@@ -45,9 +45,9 @@ void cluster::check_all(const std::exception_ptr& mine, const char* stage) {
     std::rethrow_exception(mine);
   for (std::size_t r = 0; r < failed.size(); ++r)
     if (failed[r])
-      throw misd::data_error(misd::detail::message(
-          "rank ", rank_, " of ", size_, ": rank ", r, " failed during ", stage,
-          " (its message is above); nothing is written"));
+      throw misd::data_error(misd::detail::message("rank ", rank_, " of ", size_, ": rank ", r,
+                                                   " failed during ", stage,
+                                                   " (its message is above); nothing is written"));
 }
 #else
 struct cluster::impl {};
@@ -57,8 +57,12 @@ cluster::cluster() {
     throw usage_error(std::string("WORLD_SIZE=") + w +
                       ": this misd was built without LibTorch, so it runs as one process only");
 }
-std::vector<double> cluster::gather(const std::vector<double>& mine) { return mine; }
-std::vector<std::uint8_t> cluster::gather(const std::vector<std::uint8_t>& mine) { return mine; }
+std::vector<double> cluster::gather(const std::vector<double>& mine) {
+  return mine;
+}
+std::vector<std::uint8_t> cluster::gather(const std::vector<std::uint8_t>& mine) {
+  return mine;
+}
 void cluster::all_reduce_sum(std::vector<double>&) {}
 void cluster::check_all(const std::exception_ptr& mine, const char*) {
   if (mine)

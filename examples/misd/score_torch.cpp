@@ -87,59 +87,60 @@ int cmd_score_torch(const score_options& opt) {
   auto scoring_start = std::chrono::steady_clock::now();
   std::exception_ptr failure;
   try {
-  tb::options to;
-  if (opt.tf32)
-    to.tf32 = *opt.tf32;
-  to.bf16_autocast = opt.bf16;
-  auto model = tb::load_torchscript(opt.model, device, to);
-  const std::string& inputs_path = opt.inputs;
-  const auto xs = misd::data::read_npy_matrix<float>(inputs_path);
-  n = static_cast<std::int64_t>(xs.shape.at(0));
-  device_name = model.device().str();
-  if (n == 0)
-    throw misd::data_error(misd::detail::message("'", inputs_path, "': no examples (N = 0)"));
-  std::vector<std::int64_t> shape(xs.shape.begin(), xs.shape.end());
-  const auto x_all = torch::from_blob(const_cast<float*>(xs.values.data()), shape, torch::kFloat);
-  std::vector<int> labels;
-  if (const auto& lp = opt.labels) {
-    labels = misd::data::read_npy_labels(*lp);
-    if (static_cast<std::int64_t>(labels.size()) != n)
-      throw misd::data_error(misd::detail::message("'", *lp, "': ", labels.size(), " labels for ",
-                                                   n, " inputs in '", inputs_path, "'"));
-  }
-
-  const auto shard = misd::detail::slice_aligned_shard(std::size_t(n), std::size_t(batch_size),
-                                                       std::size_t(ranks.rank()),
-                                                       std::size_t(ranks.size()));
-  const auto shard_first = static_cast<std::int64_t>(shard.first);
-  const auto shard_end = static_cast<std::int64_t>(shard.end());
-  scoring_start = std::chrono::steady_clock::now();
-  progress_line progress("misd score: " + method_name, double(shard.count),
-                         ranks.root() && progress_wanted(opt.quiet));
-  for (std::int64_t first = shard_first; first < shard_end; first += batch_size) {
-    const auto count = std::min<std::int64_t>(batch_size, shard_end - first);
-    const auto xb = x_all.narrow(0, first, count).to(device, /*non_blocking=*/false, /*copy=*/true);
-    const auto out = method.compute(model, xb, p);
-    const auto c = score_confidence(method, out);
-    confidence.insert(confidence.end(), c.begin(), c.end());
-    for (const auto st : out.status)
-      status_codes.push_back(static_cast<std::uint8_t>(st));
-    if (!labels.empty()) {
-      misd::host_matrix z;
-      misd::detail::checked_logits(model, xb, z, "logits");
-      misd::label_vector yhat;
-      misd::detail::argmax_rows(z, yhat);
-      for (std::int64_t i = 0; i < count; ++i) {
-        const int y = labels[static_cast<std::size_t>(first + i)];
-        if (y >= z.cols())
-          throw misd::data_error(misd::detail::message("label ", y, " of example ", first + i,
-                                                       " is outside [0, ", z.cols(), ")"));
-        correct.push_back(yhat[static_cast<std::size_t>(i)] == y ? 1 : 0);
-      }
+    tb::options to;
+    if (opt.tf32)
+      to.tf32 = *opt.tf32;
+    to.bf16_autocast = opt.bf16;
+    auto model = tb::load_torchscript(opt.model, device, to);
+    const std::string& inputs_path = opt.inputs;
+    const auto xs = misd::data::read_npy_matrix<float>(inputs_path);
+    n = static_cast<std::int64_t>(xs.shape.at(0));
+    device_name = model.device().str();
+    if (n == 0)
+      throw misd::data_error(misd::detail::message("'", inputs_path, "': no examples (N = 0)"));
+    std::vector<std::int64_t> shape(xs.shape.begin(), xs.shape.end());
+    const auto x_all = torch::from_blob(const_cast<float*>(xs.values.data()), shape, torch::kFloat);
+    std::vector<int> labels;
+    if (const auto& lp = opt.labels) {
+      labels = misd::data::read_npy_labels(*lp);
+      if (static_cast<std::int64_t>(labels.size()) != n)
+        throw misd::data_error(misd::detail::message("'", *lp, "': ", labels.size(), " labels for ",
+                                                     n, " inputs in '", inputs_path, "'"));
     }
-    progress.update(double(first + count - shard_first));
-  }
-  progress.finish();
+
+    const auto shard =
+        misd::detail::slice_aligned_shard(std::size_t(n), std::size_t(batch_size),
+                                          std::size_t(ranks.rank()), std::size_t(ranks.size()));
+    const auto shard_first = static_cast<std::int64_t>(shard.first);
+    const auto shard_end = static_cast<std::int64_t>(shard.end());
+    scoring_start = std::chrono::steady_clock::now();
+    progress_line progress("misd score: " + method_name, double(shard.count),
+                           ranks.root() && progress_wanted(opt.quiet));
+    for (std::int64_t first = shard_first; first < shard_end; first += batch_size) {
+      const auto count = std::min<std::int64_t>(batch_size, shard_end - first);
+      const auto xb =
+          x_all.narrow(0, first, count).to(device, /*non_blocking=*/false, /*copy=*/true);
+      const auto out = method.compute(model, xb, p);
+      const auto c = score_confidence(method, out);
+      confidence.insert(confidence.end(), c.begin(), c.end());
+      for (const auto st : out.status)
+        status_codes.push_back(static_cast<std::uint8_t>(st));
+      if (!labels.empty()) {
+        misd::host_matrix z;
+        misd::detail::checked_logits(model, xb, z, "logits");
+        misd::label_vector yhat;
+        misd::detail::argmax_rows(z, yhat);
+        for (std::int64_t i = 0; i < count; ++i) {
+          const int y = labels[static_cast<std::size_t>(first + i)];
+          if (y >= z.cols())
+            throw misd::data_error(misd::detail::message("label ", y, " of example ", first + i,
+                                                         " is outside [0, ", z.cols(), ")"));
+          correct.push_back(yhat[static_cast<std::size_t>(i)] == y ? 1 : 0);
+        }
+      }
+      progress.update(double(first + count - shard_first));
+    }
+    progress.finish();
   } catch (...) {
     failure = std::current_exception();
   }

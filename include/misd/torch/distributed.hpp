@@ -36,10 +36,14 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace misd::torch_backend {
@@ -62,6 +66,10 @@ struct distributed_options {
   /// The store at master_addr:master_port is already served (torchrun's agent serves it and
   /// sets TORCHELASTIC_USE_AGENT_STORE=True): rank 0 connects to it instead of listening.
   bool external_store = false;
+  /// c10d's store client can block with no timeout once connected to a port that something
+  /// other than a store holds. When set, a watchdog thread ends the process (message on
+  /// stderr, exit status 1) if the rendezvous has not finished after 2 x timeout + 5 s.
+  bool exit_on_stuck_rendezvous = true;
 };
 
 namespace detail {
@@ -81,6 +89,42 @@ inline std::string what_of(const std::exception& e) {
     return c->what_without_backtrace();
   return e.what();
 }
+/// Ends the process with `message` unless destroyed within `limit` (see
+/// distributed_options::exit_on_stuck_rendezvous).
+class rendezvous_watchdog {
+public:
+  rendezvous_watchdog(bool on, std::chrono::milliseconds limit, std::string message) {
+    if (!on)
+      return;
+    thread_ = std::thread([this, limit, message = std::move(message)] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!done_cv_.wait_for(lock, limit, [this] { return done_; })) {
+        std::fprintf(stderr, "%s\n", message.c_str());
+        std::fflush(stderr);
+        std::_Exit(1);
+      }
+    });
+  }
+  ~rendezvous_watchdog() {
+    if (!thread_.joinable())
+      return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      done_ = true;
+    }
+    done_cv_.notify_all();
+    thread_.join();
+  }
+  rendezvous_watchdog(const rendezvous_watchdog&) = delete;
+  rendezvous_watchdog& operator=(const rendezvous_watchdog&) = delete;
+
+private:
+  std::mutex mutex_;
+  std::condition_variable done_cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 template <class T>
 constexpr torch::Dtype dtype_of() {
   if constexpr (std::is_same_v<T, double>)
@@ -143,6 +187,11 @@ public:
       return;
     const auto t0 = std::chrono::steady_clock::now();
     const std::string where = o.master_addr + ":" + std::to_string(o.master_port);
+    detail::rendezvous_watchdog watchdog(
+        o.exit_on_stuck_rendezvous, 2 * o.timeout + std::chrono::seconds(5),
+        misd::detail::message("rank ", o.rank, " of ", o.world_size, ": rendezvous at ", where,
+                              " did not finish within ", double((2 * o.timeout).count()) / 1000 + 5,
+                              " s (is something other than rank 0's store on that port?)"));
     try {
       c10d::TCPStoreOptions so;
       so.port = static_cast<std::uint16_t>(o.master_port);
@@ -176,8 +225,7 @@ public:
       throw distributed_error(misd::detail::message(
           "rank ", o.rank, " of ", o.world_size, ": rendezvous at ", where, " failed after ",
           waited, " s (timeout ", double(o.timeout.count()) / 1000, " s): ", detail::what_of(e),
-          serves_store(o) ? " (rank 0 listens on that port: is it in use?)"
-                      : " (did rank 0 start, and on that address and port?)"));
+          hint(o, detail::what_of(e))));
     }
   }
 
@@ -186,10 +234,18 @@ public:
     return process_group(distributed_options_from_environment());
   }
 
-  int rank() const { return o_.rank; }
-  int world_size() const { return o_.world_size; }
-  bool is_root() const { return o_.rank == 0; }
-  const distributed_options& options() const { return o_; }
+  int rank() const {
+    return o_.rank;
+  }
+  int world_size() const {
+    return o_.world_size;
+  }
+  bool is_root() const {
+    return o_.rank == 0;
+  }
+  const distributed_options& options() const {
+    return o_;
+  }
 
   /// In place, on every rank: the element-wise sum over the ranks (the same on each).
   template <class T>
@@ -227,8 +283,7 @@ public:
     auto piece = torch::zeros({longest}, torch::TensorOptions().dtype(dtype));
     if (!mine.empty())
       piece.narrow(0, 0, std::int64_t(mine.size()))
-          .copy_(torch::from_blob(const_cast<T*>(mine.data()), {std::int64_t(mine.size())},
-                                  dtype));
+          .copy_(torch::from_blob(const_cast<T*>(mine.data()), {std::int64_t(mine.size())}, dtype));
     std::vector<torch::Tensor> input{piece.to(device_)};
     std::vector<std::vector<torch::Tensor>> output;
     if (is_root()) {
@@ -263,8 +318,13 @@ public:
   }
 
 private:
-  static bool serves_store(const distributed_options& o) {
-    return o.rank == 0 && !o.external_store;
+  static const char* hint(const distributed_options& o, const std::string& what) {
+    if (o.rank != 0 || o.external_store)
+      return " (did rank 0 start, on that address and port?)";
+    return what.find("in use") != std::string::npos
+               ? " (rank 0 serves the store on that port, which is in use: pick another "
+                 "MASTER_PORT)"
+               : " (rank 0 serves the store on that port: did every rank start?)";
   }
   template <class F>
   void run(const char* what, F&& start) {

@@ -76,7 +76,7 @@ struct train_options {
   double mixup_alpha = 0.0;              ///< Beta(α, α); 0 = no Mixup
   std::size_t mixup_off_last_epochs = 0; ///< the last epochs train without Mixup
   objective_options objective{};
-  std::uint64_t seed = 0; ///< shuffling and Mixup
+  std::uint64_t seed = 0;           ///< shuffling and Mixup
   data_parallel_options parallel{}; ///< one process by default
 };
 
@@ -112,11 +112,9 @@ inline void validate(const train::train_options& o, std::size_t n) {
         misd::detail::message("train: mixup alpha ", o.mixup_alpha, " must be finite and >= 0"));
   const auto& dp = o.parallel;
   if (dp.world_size < 1 || dp.rank >= dp.world_size || (dp.world_size > 1 && !dp.all_reduce_sum))
-    throw invalid_argument(misd::detail::message("train: rank ", dp.rank, " of ", dp.world_size,
-                                                 " processes",
-                                                 dp.world_size > 1 && !dp.all_reduce_sum
-                                                     ? " without an all_reduce_sum"
-                                                     : ""));
+    throw invalid_argument(misd::detail::message(
+        "train: rank ", dp.rank, " of ", dp.world_size, " processes",
+        dp.world_size > 1 && !dp.all_reduce_sum ? " without an all_reduce_sum" : ""));
 }
 
 /// Data-parallel step: this rank's gradient (the mean over its `share` of `m` rows) weighted
@@ -247,9 +245,9 @@ std::vector<progress> fit(M& model, labelled_data<D> data, const train_options& 
       const std::size_t first = b * o.batch_size, m = std::min(o.batch_size, n - first);
       // Data-parallel: this rank's rows [s.first, s.end()) of the batch. Mixup draws its λ
       // and permutation for the whole batch (on every rank alike), then keeps the share.
-      const auto s = parallel ? misd::detail::contiguous_shard(m, o.parallel.rank,
-                                                              o.parallel.world_size)
-                              : misd::detail::row_range{0, m};
+      const auto s = parallel
+                         ? misd::detail::contiguous_shard(m, o.parallel.rank, o.parallel.world_size)
+                         : misd::detail::row_range{0, m};
       const bool whole = use_mixup || !parallel;
       D h = batch_ops<D>::gather_rows(data.images, order.data() + first + (whole ? 0 : s.first),
                                       whole ? m : s.count);
