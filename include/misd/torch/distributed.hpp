@@ -35,6 +35,10 @@
 #endif
 #include <torch/torch.h>
 
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -89,6 +93,32 @@ inline std::string what_of(const std::exception& e) {
     return c->what_without_backtrace();
   return e.what();
 }
+/// Waits until host:port accepts a TCP connection (or `limit` passes): c10d's store client
+/// retries a refused connection only after about a second, so a rank that starts before rank
+/// 0 listens would lose that second; polling every 10 ms here avoids it.
+inline void wait_until_listening(const std::string& host, int port,
+                                 std::chrono::milliseconds limit) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) != 0 || !found)
+    return; // the store reports the bad address itself
+  const auto end = std::chrono::steady_clock::now() + limit;
+  for (bool up = false; !up && std::chrono::steady_clock::now() < end;) {
+    for (addrinfo* a = found; a && !up; a = a->ai_next) {
+      const int fd = ::socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+      if (fd < 0)
+        continue;
+      up = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+      ::close(fd);
+    }
+    if (!up)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  freeaddrinfo(found);
+}
+
 /// Ends the process with `message` unless destroyed within `limit` (see
 /// distributed_options::exit_on_stuck_rendezvous).
 class rendezvous_watchdog {
@@ -193,6 +223,8 @@ public:
                               " did not finish within ", double((2 * o.timeout).count()) / 1000 + 5,
                               " s (is something other than rank 0's store on that port?)"));
     try {
+      if (o.rank != 0 || o.external_store)
+        detail::wait_until_listening(o.master_addr, o.master_port, o.timeout);
       c10d::TCPStoreOptions so;
       so.port = static_cast<std::uint16_t>(o.master_port);
       so.isServer = o.rank == 0 && !o.external_store;
