@@ -6,7 +6,9 @@
 
 #include "misd/error.hpp"
 
-#ifdef MISD_WITH_TORCH
+// The process group needs LibTorch and Gloo's headers (Debian: libgloo-dev).
+#if defined(MISD_WITH_TORCH) && __has_include(<gloo/algorithm.h>)
+#define MISD_CLI_PROCESS_GROUP 1
 #include "misd/torch/distributed.hpp"
 #endif
 
@@ -16,7 +18,7 @@
 
 namespace misd_cli {
 
-#ifdef MISD_WITH_TORCH
+#ifdef MISD_CLI_PROCESS_GROUP
 struct cluster::impl {
   misd::torch_backend::process_group group;
 };
@@ -55,7 +57,8 @@ struct cluster::impl {};
 cluster::cluster() {
   if (const char* w = std::getenv("WORLD_SIZE"); w && std::string(w) != "1" && *w)
     throw usage_error(std::string("WORLD_SIZE=") + w +
-                      ": this misd was built without LibTorch, so it runs as one process only");
+                      ": this misd was built without LibTorch or without Gloo's headers "
+                      "(libgloo-dev), so it runs as one process only");
 }
 std::vector<double> cluster::gather(const std::vector<double>& mine) {
   return mine;

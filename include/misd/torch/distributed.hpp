@@ -20,6 +20,10 @@
 // WORLD_SIZE unset or 1 is one process: no rendezvous, and every collective is the identity.
 #pragma once
 
+#if !__has_include(<gloo/algorithm.h>)
+#error                                                                                             \
+    "misd/torch/distributed.hpp needs Gloo's headers (Debian: libgloo-dev), which c10d's ProcessGroupGloo.hpp includes"
+#endif
 #ifndef USE_C10D_GLOO
 #define USE_C10D_GLOO // LibTorch's libtorch_cpu has Gloo; its header is guarded by this macro
 #endif
