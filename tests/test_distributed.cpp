@@ -153,7 +153,7 @@ TEST_CASE("3 ranks: all-reduce sums, gather of uneven parts in rank order, flags
   CHECK(status == std::vector<int>{0, 0, 0});
 }
 
-TEST_CASE("A rank killed mid-run: the others' next collective fails within the timeout") {
+TEST_CASE("D4: a rank killed mid-run: the others' next collective fails within the timeout") {
   const int port = socket_on_free_port(false).port;
   const auto t0 = std::chrono::steady_clock::now();
   const auto status = run_ranks(2, [port](int rank) {
@@ -232,7 +232,7 @@ TEST_CASE("Data-parallel fit of a LibTorch module on 2 ranks gives the one-proce
   CHECK(status == std::vector<int>{0, 0});
 }
 
-TEST_CASE("One process needs no rendezvous; bad options and environment are refused") {
+TEST_CASE("D1, D2: one process needs no rendezvous; bad options and environment are refused") {
   tb::process_group one;
   CHECK(one.world_size() == 1);
   CHECK(one.is_root());
@@ -251,6 +251,10 @@ TEST_CASE("One process needs no rendezvous; bad options and environment are refu
   ::unsetenv("WORLD_SIZE");
   CHECK_THROWS_WITH_AS(tb::process_group(rank_options(2, 2, 29500)),
                        doctest::Contains("rank 2 of 2"), misd::invalid_argument);
+  auto mpi = rank_options(0, 2, 29500);
+  mpi.backend = "mpi";
+  CHECK_THROWS_WITH_AS(tb::process_group{mpi}, doctest::Contains("backend 'mpi'"),
+                       misd::invalid_argument);
 #ifndef USE_C10D_NCCL
   auto nccl = rank_options(0, 2, 29500);
   nccl.backend = "nccl";
@@ -259,7 +263,7 @@ TEST_CASE("One process needs no rendezvous; bad options and environment are refu
 #endif
 }
 
-TEST_CASE("A rendezvous that cannot happen names the rank, the address and the wait") {
+TEST_CASE("D3: a rendezvous that cannot happen names the rank, the address and the wait") {
   {
     // Nobody serves the store: rank 1 waits out its timeout.
     const int port = socket_on_free_port(false).port;
