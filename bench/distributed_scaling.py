@@ -6,13 +6,15 @@ score:     'misd score --method rr-bs --threads 1' on Fashion-MNIST test images 
            run REPEATS times, alternating, with a control: two independent one-process runs
            on the two halves at once (no communication at all), whose speed-up over one
            process is what the machine allows at that moment (other jobs share its 2 cores).
-           Reports each run's wall time (process start to the last exit) and the speed-ups.
+           Reports each run's wall time (process start to the last exit), the CPU time of
+           all its processes (user + system: what 2 ranks cost beyond one process, whatever
+           else runs on the machine) and the speed-ups.
 allreduce: the all-reduce of a WideResNet-28-10's 36.5M parameters over Gloo on 127.0.0.1,
            2 processes (PyTorch's torch.distributed, the same Gloo as LibTorch's), float32
            and float64 (misd's fit all-reduces float64), median of 5 after one warm-up.
 Usage: /usr/bin/python3 bench/distributed_scaling.py MISD_TOOL WORK_DIR [score|allreduce]...
        (environment REPEATS, default 3; IMAGES, default 4096)"""
-import gzip, os, socket, subprocess, sys, time
+import gzip, os, resource, socket, subprocess, sys, time
 
 import numpy as np
 
@@ -60,8 +62,10 @@ def score(tool, work):
     np.save(halves[0], np.load(x)[:split])
     np.save(halves[1], np.load(x)[split:])
     times = {1: [], 2: [], 'control': []}
+    cpu = {1: [], 2: [], 'control': []}
     for rep in range(repeats):
         for world in (1, 2, 'control'):
+            r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.monotonic()
             if world == 'control':
                 procs = [subprocess.Popen([*cmd[:5], h, *cmd[6:-1], os.path.join(work, f'c{i}.npy')],
@@ -72,12 +76,16 @@ def score(tool, work):
             else:
                 outs = ranks(cmd, world)
             times[world].append(time.monotonic() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[world].append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
             summary = [line for line in outs[0][1].splitlines() if 'inputs in' in line]
-            print(f'run {rep + 1}, {world}: {times[world][-1]:.2f} s wall; '
+            print(f'run {rep + 1}, {world}: {times[world][-1]:.2f} s wall, '
+                  f'{cpu[world][-1]:.2f} s CPU (all its processes); '
                   f'{summary[0] if summary else ""}', flush=True)
     for rep in range(repeats):
         print(f'run {rep + 1}: speed-up 2 ranks {times[1][rep] / times[2][rep]:.2f}x, '
-              f'control {times[1][rep] / times["control"][rep]:.2f}x')
+              f'control {times[1][rep] / times["control"][rep]:.2f}x; CPU time of 2 ranks '
+              f'{cpu[2][rep] / cpu[1][rep]:.2f}x one process\'s')
 
 
 ALLREDUCE = r'''
