@@ -8,9 +8,9 @@ set -euo pipefail
 packages=(
   cmake g++ make pkg-config
   libeigen3-dev xtensor-dev xtl-dev nlohmann-json3-dev
-  doctest-dev libbenchmark-dev zlib1g-dev libcli11-dev
+  doctest-dev libbenchmark-dev zlib1g-dev libjpeg-dev libcli11-dev
   dataset-fashion-mnist gnuplot-nox
-  python3 python3-numpy python3-sklearn python3-scipy python3-mpmath
+  python3 python3-numpy python3-sklearn python3-scipy python3-mpmath python3-pil
   clang libclang-rt-14-dev valgrind
 )
 if [ "${MISD_NO_TORCH:-0}" != 1 ]; then

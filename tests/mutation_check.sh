@@ -169,6 +169,30 @@ mutation risk-coverage include/misd/metric/risk_coverage.hpp "test_metric" "^tes
   "risk_at_coverage: the first point with coverage > c instead of >= c" \
   'if (static_cast<double>(kept) / static_cast<double>(g.n) >= coverage)' \
   'if (static_cast<double>(kept) / static_cast<double>(g.n) > coverage)'
+mutation sgr-ties include/misd/metric/risk_control.hpp "test_risk_control risk_control_json" "^(test_risk_control|risk_control_reference)$" \
+  "SGR: a candidate accepts scores above it only (ties split off)" \
+  'const auto it = inclusive ? std::lower_bound(value.begin(), value.end(), t)' \
+  'const auto it = inclusive ? std::upper_bound(value.begin(), value.end(), t)'
+mutation sgr-union include/misd/metric/risk_control.hpp "test_risk_control risk_control_json" "^(test_risk_control|risk_control_reference)$" \
+  "SGR: each candidate's bound at delta instead of delta / ceil(log2 m) (no union bound)" \
+  'const double delta_each = o.delta / static_cast<double>(k);' \
+  'const double delta_each = o.delta;'
+mutation sgr-bisect include/misd/metric/risk_control.hpp "test_risk_control risk_control_json" "^(test_risk_control|risk_control_reference)$" \
+  "SGR: the bisection's midpoint rounds down" \
+  'const std::size_t z = (z_lo + z_hi + 1) / 2; // ceil, 1-based rank' \
+  'const std::size_t z = (z_lo + z_hi) / 2; // ceil, 1-based rank'
+mutation cp-zero-errors include/misd/metric/risk_control.hpp "test_risk_control risk_control_json" "^(test_risk_control|risk_control_reference)$" \
+  "Clopper-Pearson bound at 0 errors: 1 - delta^(1/(n+1))" \
+  'return -std::expm1(log_delta / static_cast<double>(n));' \
+  'return -std::expm1(log_delta / static_cast<double>(n + 1));'
+mutation ltt-fixed-sequence include/misd/metric/risk_control.hpp "test_risk_control risk_control_json" "^(test_risk_control|risk_control_reference)$" \
+  "Learn-then-Test: the walk goes on past a failing point" \
+  'if (p > o.delta)' \
+  'if (p > o.delta && false)'
+mutation ltt-hb include/misd/metric/risk_control.hpp "test_risk_control risk_control_json" "^(test_risk_control|risk_control_reference)$" \
+  "Learn-then-Test: Hoeffding-Bentkus without its Bentkus term" \
+  'return std::min(hoeffding, std::exp(1.0) * binom);' \
+  'return hoeffding;'
 mutation refine-bisect include/misd/radius/boundary_refine.hpp "test_minimal_perturbation test_fab" "^(test_minimal_perturbation|test_fab)$" \
   "bisection on [x, x_a]: a flip raises lo (bracket update swapped)" \
   '(flip ? ws.hi[e] : ws.lo[e]) = ws.at[j];' \

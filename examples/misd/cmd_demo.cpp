@@ -6,6 +6,7 @@
 // partial outputs.
 #include "demo_estimators.hpp"
 #include "demo_models.hpp"
+#include "demo_shift.hpp"
 #include "gnuplot.hpp"
 #include "options.hpp"
 #include "progress.hpp"
@@ -68,6 +69,10 @@ struct settings {
   /// RR-BS's passes, so the whole set would not fit in the budget.
   std::size_t mlp_study_images = 1000, cnn_study_images = 200;
   int fab_iterations = 100;
+  /// Figure 4 (covariate shift): the first images of each test set corrupted by every kind at
+  /// every severity, the rest of the test set the clean calibration set of the threshold.
+  std::size_t mlp_shift_images = 2000, cnn_shift_images = 500;
+  std::vector<int> shift_severities{1, 2, 3, 4, 5};
   std::vector<std::uint64_t> seeds{0, 1, 2};
 };
 
@@ -105,6 +110,21 @@ misd::score::method<M> msr_float32() {
   return misd::score::method<M>("msr (float32 softmax)", misd::score::make_grid({1.0}), compute);
 }
 
+/// The methods' options in the demo: inputs in the [0, 1] box, Fashion-MNIST's 10 classes.
+template <class M>
+misd::score::method_options demo_method_options(const settings& s) {
+  misd::score::method_options mo;
+  mo.box = misd::input_box{0.0, 1.0};
+  mo.classes = 10; // Fashion-MNIST: GEN's M grid capped at K
+  mo.radius.rr_bs_pgd.pgd_steps = s.pgd_steps;
+  // A model that splits rows over threads itself (the sequential CNN) gets one caller.
+  if constexpr (!requires(M & m) { m.set_threads(2); })
+    for (int* t : {&mo.radius.rr_bs.threads, &mo.radius.rr_bs_pgd.threads,
+                   &mo.radius.rr_fast.threads, &mo.radius.rr_refine.threads})
+      *t = s.threads;
+  return mo;
+}
+
 template <class M>
 evaluation evaluate(M& model, const misd::data::dataset& test, const settings& s,
                     const std::vector<std::string>& names, const std::string& what) {
@@ -121,15 +141,7 @@ evaluation evaluate(M& model, const misd::data::dataset& test, const settings& s
   ev.report.errors = ev.correct.size() - right;
   ev.report.options.seeds = s.seeds;
 
-  misd::score::method_options mo;
-  mo.box = misd::input_box{0.0, 1.0};
-  mo.classes = 10; // Fashion-MNIST: GEN's M grid capped at K
-  mo.radius.rr_bs_pgd.pgd_steps = s.pgd_steps;
-  // A model that splits rows over threads itself (the sequential CNN) gets one caller.
-  if constexpr (!requires(M & m) { m.set_threads(2); })
-    for (int* t : {&mo.radius.rr_bs.threads, &mo.radius.rr_bs_pgd.threads,
-                   &mo.radius.rr_fast.threads, &mo.radius.rr_refine.threads})
-      *t = s.threads;
+  const auto mo = demo_method_options<M>(s);
   for (const auto& name : names) {
     auto m = name == "msr-float32" ? msr_float32<C>() : misd::score::make_method<C>(name, mo);
     if (name == "odin" || name == "doctor")
@@ -295,6 +307,7 @@ const std::vector<std::string> objectives{"standard", "rat", "at", "reverse-at"}
 struct regime_result {
   std::string regime, arch;
   std::vector<table> tables;
+  std::vector<table> data_tables; ///< written as CSV and JSON only (not in results.md)
   std::vector<std::pair<std::string, std::function<void(const fs::path&)>>> plots;
 };
 
@@ -411,12 +424,184 @@ void estimator_study(regime_result& out, Model& model, const misd::data::dataset
   out.tables.push_back(std::move(tight));
 }
 
+/// Figure 4 and its tables: the Standard model's scores on every corrupted set (AUROC, AURC
+/// against severity, mean over the corruption kinds; each kind in the data table), and the
+/// SGR threshold calibrated on clean test images applied to every set.
+template <class Model>
+void shift_figures(regime_result& out, Model& model, const misd::data::dataset& test,
+                   std::size_t images, const settings& s, const std::string& tag) {
+  demo::shift_settings ss;
+  ss.images = std::min(images, test.labels.size() / 2);
+  ss.severities = s.shift_severities;
+  const std::size_t sets = 1 + misd::data::all_corruption_kinds().size() * ss.severities.size();
+  progress_line bar("misd demo: " + tag + ": scores on " + std::to_string(sets) +
+                        " corrupted test sets",
+                    double(sets), progress_wanted(s.quiet));
+  const auto r =
+      demo::shift_study(model, test, test.rows, test.cols, demo_method_options<Model>(s), ss,
+                        [&](std::size_t done, std::size_t) { bar.update(double(done)); });
+  bar.finish();
+  std::vector<int> severities{0};
+  severities.insert(severities.end(), ss.severities.begin(), ss.severities.end());
+  const std::string on = "first " + std::to_string(r.shifted_size) + " test images, " +
+                         std::to_string(misd::data::all_corruption_kinds().size()) +
+                         " corruption kinds";
+  const auto mean = [&](const std::string& score, int sev, auto field) {
+    return demo::mean_over_kinds(r, score, sev, field);
+  };
+  const auto auroc_of = [](const demo::shift_cell& c) {
+    return c.auroc.defined() ? *c.auroc.value : std::nan("");
+  };
+  const auto aurc_of = [](const demo::shift_cell& c) { return c.aurc; };
+  const auto risk_of = [](const demo::shift_cell& c) { return c.kept.risk; };
+  const auto coverage_of = [](const demo::shift_cell& c) { return c.kept.coverage; };
+  const auto accuracy_of = [](const demo::shift_cell& c) { return c.accuracy; };
+
+  table t{"fig4_shift_" + out.arch,
+          "Figure 4 (" + tag + ", standard, " + on +
+              "): detection against corruption severity, mean over kinds (0 = clean)",
+          {"Severity", "Accuracy %"},
+          {},
+          nlohmann::json::array()};
+  for (const auto& sc : r.scores)
+    t.columns.push_back("AUROC " + sc);
+  for (const auto& sc : r.scores)
+    t.columns.push_back("AURC×1000 " + sc);
+  for (const int sev : severities) {
+    std::vector<std::string> row{std::to_string(sev),
+                                 fmt(100 * mean(r.scores[0], sev, accuracy_of), 2)};
+    nlohmann::json j{{"severity", sev}, {"accuracy", mean(r.scores[0], sev, accuracy_of)}};
+    for (const auto& sc : r.scores) {
+      row.push_back(fmt(mean(sc, sev, auroc_of), 4));
+      j["auroc"][sc] = mean(sc, sev, auroc_of);
+    }
+    for (const auto& sc : r.scores) {
+      row.push_back(fmt(1000 * mean(sc, sev, aurc_of), 2));
+      j["aurc"][sc] = mean(sc, sev, aurc_of);
+    }
+    t.rows.push_back(std::move(row));
+    t.json.push_back(std::move(j));
+  }
+  out.tables.push_back(std::move(t));
+
+  table th{"fig4_threshold_" + out.arch,
+           "Figure 4 (" + tag + ", standard): SGR threshold (target risk " +
+               fmt(100 * ss.target_risk, 0) + " %, δ = " + fmt(ss.delta, 2) + ") calibrated on " +
+               std::to_string(r.calibration_size) +
+               " clean test images; on each severity: realised risk % / coverage %, mean over "
+               "kinds [kinds whose risk exceeds the target]",
+           {"Set"},
+           {},
+           nlohmann::json::array()};
+  for (const auto& sc : r.scores)
+    th.columns.push_back(sc);
+  {
+    std::vector<std::string> row{"calibration (clean)"};
+    nlohmann::json j{{"set", "calibration"}, {"size", r.calibration_size}};
+    for (std::size_t k = 0; k < r.scores.size(); ++k) {
+      const auto& c = r.thresholds[k];
+      row.push_back(c.abstains ? "abstains (least bound " + fmt(100 * c.risk_bound, 2) + " %)"
+                               : fmt(100 * c.empirical_risk, 2) + " / " + fmt(100 * c.coverage, 1) +
+                                     " (bound " + fmt(100 * c.risk_bound, 2) + ")");
+      j["scores"][r.scores[k]] = {
+          {"threshold", c.abstains ? nlohmann::json(nullptr) : nlohmann::json(c.threshold)},
+          {"abstains", c.abstains},
+          {"risk", c.empirical_risk},
+          {"coverage", c.coverage},
+          {"bound", c.risk_bound}};
+    }
+    th.rows.push_back(std::move(row));
+    th.json.push_back(std::move(j));
+  }
+  for (const int sev : severities) {
+    std::vector<std::string> row{sev == 0 ? "clean (first " + std::to_string(r.shifted_size) + ")"
+                                          : "severity " + std::to_string(sev)};
+    nlohmann::json j{{"set", sev == 0 ? "clean" : "severity"}, {"severity", sev}};
+    for (const auto& sc : r.scores) {
+      std::size_t over = 0, kinds = 0;
+      for (const auto& c : r.cells)
+        if (c.score == sc && c.severity == sev) {
+          ++kinds;
+          over += c.kept.risk > ss.target_risk ? 1 : 0;
+        }
+      const double risk = mean(sc, sev, risk_of), cov = mean(sc, sev, coverage_of);
+      row.push_back(fmt(100 * risk, 2) + " / " + fmt(100 * cov, 1) + " [" + std::to_string(over) +
+                    " of " + std::to_string(kinds) + "]");
+      j["scores"][sc] = {
+          {"risk", risk}, {"coverage", cov}, {"kinds_over_target", over}, {"kinds", kinds}};
+    }
+    th.rows.push_back(std::move(row));
+    th.json.push_back(std::move(j));
+  }
+  out.tables.push_back(std::move(th));
+
+  table kinds{"fig4_shift_kinds_" + out.arch,
+              "Figure 4 (" + tag + "): every corruption kind and severity",
+              {"kind", "severity", "score", "accuracy", "auroc", "aurc", "threshold_risk",
+               "threshold_coverage", "accepted"},
+              {},
+              nlohmann::json::array()};
+  for (const auto& c : r.cells) {
+    kinds.rows.push_back({c.kind, std::to_string(c.severity), c.score, fmt(c.accuracy, 4),
+                          c.auroc.defined() ? fmt(*c.auroc.value, 4) : "undefined", fmt(c.aurc, 5),
+                          fmt(c.kept.risk, 4), fmt(c.kept.coverage, 4),
+                          std::to_string(c.kept.accepted)});
+    kinds.json.push_back({{"kind", c.kind},
+                          {"severity", c.severity},
+                          {"score", c.score},
+                          {"accuracy", c.accuracy},
+                          {"auroc", num(c.auroc)},
+                          {"aurc", c.aurc},
+                          {"threshold_risk", c.kept.risk},
+                          {"threshold_coverage", c.kept.coverage},
+                          {"accepted", c.kept.accepted}});
+  }
+  out.data_tables.push_back(std::move(kinds));
+
+  const std::array<std::string, 2> groups{"softmax scores:", "robust radius:"};
+  auto lines = [&](auto field, double scale) {
+    std::vector<series> v;
+    for (const auto& sc : r.scores) {
+      series l{sc, {}, {}, sc.rfind("rr-", 0) == 0 ? 1 : 0};
+      for (const int sev : severities) {
+        l.x.push_back(sev);
+        l.y.push_back(scale * mean(sc, sev, field));
+      }
+      v.push_back(std::move(l));
+    }
+    return v;
+  };
+  const std::string x_label = "corruption severity (0 = clean; mean over kinds)";
+  add_plot(out, "fig4_auroc_" + out.arch + ".png",
+           {"AUROC against corruption severity (" + tag + ", standard)", x_label,
+            "AUROC (higher is better)", false, false, groups},
+           lines(auroc_of, 1.0));
+  add_plot(out, "fig4_aurc_" + out.arch + ".png",
+           {"AURC against corruption severity (" + tag + ", standard)", x_label,
+            "AURC x 1000 (lower is better)", false, false, groups},
+           lines(aurc_of, 1000.0));
+  auto risk = lines(risk_of, 100.0);
+  risk.push_back({"target risk",
+                  {0.0, double(severities.back())},
+                  {100 * ss.target_risk, 100 * ss.target_risk},
+                  0});
+  add_plot(out, "fig4_threshold_risk_" + out.arch + ".png",
+           {"Risk of the clean-calibrated SGR threshold under corruption (" + tag + ")", x_label,
+            "selective risk % among the inputs kept", false, false, groups},
+           std::move(risk));
+  add_plot(out, "fig4_threshold_coverage_" + out.arch + ".png",
+           {"Coverage of the clean-calibrated SGR threshold under corruption (" + tag + ")",
+            x_label, "coverage % (inputs kept)", false, false, groups},
+           lines(coverage_of, 100.0));
+}
+
 template <class Model>
 regime_result run_regime(const std::string& regime, const std::string& arch,
                          const demo::model_kind<Model>& kind, demo::recipe base,
                          const misd::data::dataset& train, const misd::data::dataset& test,
-                         const settings& s, const fs::path& cache, std::size_t study_images) {
-  regime_result out{regime, arch, {}, {}};
+                         const settings& s, const fs::path& cache, std::size_t study_images,
+                         std::size_t shift_images) {
+  regime_result out{regime, arch, {}, {}, {}};
   std::map<std::string, evaluation> evals;
   std::map<std::string, double> train_accuracy; // shows whether a regime is over-confident
   for (const auto& obj : objectives) {
@@ -431,8 +616,10 @@ regime_result run_regime(const std::string& regime, const std::string& arch,
     evals.emplace(obj, evaluate(model, test, s, names, arch + " " + obj));
     if (full_table)
       add_combined(evals.at(obj));
-    if (obj == "standard")
+    if (obj == "standard") {
       estimator_study(out, model, test, study_images, s, regime + " regime, " + arch);
+      shift_figures(out, model, test, shift_images, s, regime + " regime, " + arch);
+    }
   }
   const std::string tag = regime + " regime, " + arch;
 
@@ -623,6 +810,9 @@ int cmd_demo(const demo_options& a) {
     s.mlp_study_images = 200;
     s.cnn_study_images = 50;
     s.fab_iterations = 20;
+    s.mlp_shift_images = 300;
+    s.cnn_shift_images = 100;
+    s.shift_severities = {1, 3, 5};
   }
   const fs::path out_dir = a.out_dir;
   const fs::path cache = a.cache_dir ? fs::path(*a.cache_dir) : default_cache_dir();
@@ -656,8 +846,8 @@ int cmd_demo(const demo_options& a) {
     r.epochs = s.mlp_epochs;
     r.train_images = train.labels.size();
     r.weight_decay = 5e-4;
-    results.push_back(
-        run_regime("regularised", "mlp", mlp_kind, r, train, test, s, cache, s.mlp_study_images));
+    results.push_back(run_regime("regularised", "mlp", mlp_kind, r, train, test, s, cache,
+                                 s.mlp_study_images, s.mlp_shift_images));
   }
   {
     using cnn = misd::eigen::sequential<float>;
@@ -686,7 +876,7 @@ int cmd_demo(const demo_options& a) {
     r.learning_rate = s.cnn_learning_rate;
     r.threads = s.threads;
     results.push_back(run_regime("over-confident", "cnn", cnn_kind, r, cnn_train, cnn_test, s,
-                                 cache, s.cnn_study_images));
+                                 cache, s.cnn_study_images, s.cnn_shift_images));
   }
 
   const double seconds =
@@ -714,6 +904,10 @@ int cmd_demo(const demo_options& a) {
     for (const auto& r : results) {
       for (const auto& t : r.tables) {
         write(tmp / (t.name + ".md"), t.markdown());
+        write(tmp / (t.name + ".csv"), t.csv());
+        write(tmp / (t.name + ".json"), t.json.dump(2) + "\n");
+      }
+      for (const auto& t : r.data_tables) {
         write(tmp / (t.name + ".csv"), t.csv());
         write(tmp / (t.name + ".json"), t.json.dump(2) + "\n");
       }

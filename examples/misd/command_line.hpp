@@ -8,6 +8,7 @@
 
 #include "options.hpp"
 
+#include "misd/data/corruption.hpp"
 #include "misd/radius/options.hpp"
 
 #include <CLI/CLI.hpp>
@@ -206,9 +207,11 @@ public:
 class command_line {
 public:
   metrics_options metrics;
+  threshold_options threshold;
   score_options score;
   train_options train;
   demo_options demo;
+  corrupt_options corrupt;
 
   command_line() : app_("misd: misclassification detection by robust radius", "misd") {
     app_.require_subcommand(0, 1);
@@ -218,9 +221,11 @@ public:
     formatter->column_width(30);
     app_.formatter(formatter);
     add_metrics();
+    add_threshold();
     add_score();
     add_train();
     add_demo();
+    add_corrupt();
     // Every option may be given once: a repeated option is a usage error, flags included.
     for (CLI::App* sub : app_.get_subcommands({}))
       for (CLI::Option* o : sub->get_options())
@@ -325,6 +330,48 @@ private:
         ->required();
     s->add_option("--correct", metrics.correct, "correctness")->type_name("Y.npy")->required();
     format_option(s, metrics.format);
+  }
+
+  void add_threshold() {
+    threshold_options& o = threshold;
+    CLI::App* s = subcommand(
+        "threshold",
+        "a reject threshold whose selective risk is at most --risk with probability 1 - --delta",
+        "C.npy: 1-D float32/float64 calibration confidences (higher = more likely correct)\n"
+        "Y.npy: 1-D bool/uint8/integer, 1 = the prediction was correct\n"
+        "The guarantee holds for new inputs exchangeable with the calibration set.");
+    s->add_option("--confidence", o.confidence, "calibration confidences")
+        ->type_name("C.npy")
+        ->required();
+    s->add_option("--correct", o.correct, "calibration correctness")
+        ->type_name("Y.npy")
+        ->required();
+    s->add_option("--risk", o.risk, "target selective risk r")
+        ->type_name("FLOAT")
+        ->required()
+        ->check(cli_detail::number_in(0.0, true, 1.0));
+    s->add_option("--delta", o.delta, "probability that the risk bound fails")
+        ->type_name("FLOAT")
+        ->required()
+        ->check(cli_detail::number_in(0.0, true, 1.0));
+    s->add_option("--method", o.method, "sgr (accept >= t) or ltt (Learn-then-Test, accept > t)")
+        ->capture_default_str()
+        ->check(cli_detail::one_of({"sgr", "ltt"}, "must be 'sgr' or 'ltt'"));
+    cli_detail::add_optional(*s, "--p-value", o.p_value,
+                             "ltt only: binomial (default) or hoeffding-bentkus")
+        ->check(cli_detail::one_of({"binomial", "hoeffding-bentkus"},
+                                   "must be 'binomial' or 'hoeffding-bentkus'"));
+    cli_detail::add_optional(*s, "--grid-points", o.grid_points,
+                             "ltt only: quantiles of the calibration confidences tested "
+                             "(default 1000)")
+        ->type_name("INT")
+        ->check(cli_detail::integer_in(1, 10000000));
+    cli_detail::add_optional(*s, "--test-confidence", o.test_confidence,
+                             "test confidences: adds the test coverage and risk")
+        ->type_name("T.npy");
+    cli_detail::add_optional(*s, "--test-correct", o.test_correct, "test correctness")
+        ->type_name("TY.npy");
+    format_option(s, o.format);
   }
 
   void add_score() {
@@ -587,6 +634,52 @@ private:
         ->capture_default_str()
         ->check(integer_in(1, 256));
     s->add_flag("--quiet", o.quiet, "no progress and no per-step lines on stderr (errors show)");
+  }
+
+  void add_corrupt() {
+    using namespace cli_detail;
+    CLI::App* s = subcommand(
+        "corrupt", "grey images with a common corruption (noise, blur, JPEG, ...) at a severity",
+        "X.npy: float32 or float64 values in [0, 1], N x H x W, N x 1 x H x W, or N x D with\n"
+        "--height/--width (square images when neither is given). Y.npy: the same shape and dtype.\n"
+        "KIND: gaussian_noise, shot_noise, impulse_noise, speckle_noise, gaussian_blur,\n"
+        "      defocus_blur, motion_blur, brightness, contrast, pixelate, jpeg, elastic\n"
+        "Image i's random numbers depend on (--seed, i, KIND) only: not on --threads.");
+    corrupt_options& o = corrupt;
+    s->add_option("--inputs", o.inputs, "the images")->type_name("X.npy")->required();
+    std::vector<std::string> kinds;
+    std::string listed = "must be one of";
+    for (const auto k : misd::data::all_corruption_kinds()) {
+      kinds.emplace_back(misd::data::corruption_name(k));
+      listed += (kinds.size() == 1 ? " " : ", ") + kinds.back();
+    }
+    s->add_option("--kind", o.kind, "the corruption")
+        ->type_name("KIND")
+        ->required()
+        ->check(one_of(kinds, listed).description(""));
+    s->add_option("--severity", o.severity, "1 (mildest) to 5")
+        ->type_name("S")
+        ->required()
+        ->check(integer_in(1, 5));
+    s->add_option("--out", o.out, "write the corrupted images (atomically)")
+        ->type_name("Y.npy")
+        ->required();
+    s->add_option("--seed", o.seed, "the random numbers' seed")
+        ->capture_default_str()
+        ->check(integer_in(0));
+    s->add_option("--preset", o.preset, "parameter tables: cifar (CIFAR-10-C) or mnistc (MNIST-C)")
+        ->capture_default_str()
+        ->check(one_of({"cifar", "mnistc"}, "must be 'cifar' or 'mnistc'"));
+    s->add_flag("--quantize8", o.quantize8, "round down to multiples of 1/255 (8-bit files)");
+    add_optional(*s, "--height", o.height, "image height (N x D inputs)")
+        ->type_name("H")
+        ->check(integer_in(1));
+    add_optional(*s, "--width", o.width, "image width (N x D inputs)")
+        ->type_name("W")
+        ->check(integer_in(1));
+    s->add_option("--threads", o.threads, "images split over T threads (same result)")
+        ->capture_default_str()
+        ->check(integer_in(1, 256));
   }
 };
 

@@ -15,6 +15,8 @@ int run(const misd_cli::command_line& c) {
   const std::string cmd = c.command();
   if (cmd == "metrics")
     return misd_cli::cmd_metrics(c.metrics);
+  if (cmd == "threshold")
+    return misd_cli::cmd_threshold(c.threshold);
   if (cmd == "score") {
 #ifdef MISD_WITH_TORCH
     if (misd_cli::is_torchscript(c.score.model)) // the LibTorch adapter (score_torch.cpp)
@@ -24,6 +26,8 @@ int run(const misd_cli::command_line& c) {
   }
   if (cmd == "train")
     return misd_cli::cmd_train(c.train);
+  if (cmd == "corrupt")
+    return misd_cli::cmd_corrupt(c.corrupt);
   return misd_cli::cmd_demo(c.demo);
 }
 } // namespace

@@ -27,6 +27,17 @@ struct metrics_options {
   std::string format = "table";
 };
 
+/// 'misd threshold'
+struct threshold_options {
+  std::string confidence, correct;
+  std::optional<std::string> test_confidence, test_correct;
+  double risk = 0.02, delta = 0.001;
+  std::string method = "sgr";           ///< sgr | ltt
+  std::optional<std::string> p_value;   ///< ltt: binomial | hoeffding-bentkus
+  std::optional<long long> grid_points; ///< ltt: quantiles of the calibration scores
+  std::string format = "table";
+};
+
 /// 'misd score' (the options from --tf32 on only for TorchScript models).
 struct score_options {
   std::string model, inputs, method;
@@ -91,10 +102,23 @@ struct demo_options {
   int threads = 2;
 };
 
+/// 'misd corrupt'
+struct corrupt_options {
+  std::string inputs, kind, out;
+  int severity = 1;
+  std::uint64_t seed = 0;
+  std::string preset = "cifar";
+  bool quantize8 = false;
+  std::optional<std::size_t> height, width;
+  int threads = 1;
+};
+
 // One function per subcommand, each in its own source file; each returns the exit code.
 int cmd_metrics(const metrics_options& o);
+int cmd_threshold(const threshold_options& o);
 int cmd_score(const score_options& o);
 int cmd_train(const train_options& o);
 int cmd_demo(const demo_options& o);
+int cmd_corrupt(const corrupt_options& o);
 
 } // namespace misd_cli

@@ -214,8 +214,51 @@ for a in archs:
               f"table1_{a}: Markdown row {cells} does not match the JSON {want}, ratio {ratio}")
         print(f"finding (not asserted), {a} {r['training']}: median RR-BS radius correct {mc}, "
               f"wrong {mw}, ratio {cells[4]}")
+    # Figure 4: every corruption kind at each quick-run severity, and the clean subsample.
+    kinds_rows = json.load(open(os.path.join(out, f"fig4_shift_kinds_{a}.json")))
+    shift = json.load(open(os.path.join(out, f"fig4_shift_{a}.json")))
+    scores = list(shift[0]["auroc"])
+    check(len(scores) == 4 and scores[0] == "msr" and scores[2:] == ["rr-bs", "rr-fast"]
+          and scores[1] in ("doctor", "energy", "max-logit", "gen"), f"fig4_shift_{a} scores {scores}")
+    check([r["severity"] for r in shift] == [0, 1, 3, 5], f"fig4_shift_{a} severities")
+    kinds = sorted({r["kind"] for r in kinds_rows if r["severity"] > 0})
+    check(kinds == sorted(["gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise",
+                           "gaussian_blur", "defocus_blur", "motion_blur", "brightness",
+                           "contrast", "pixelate", "jpeg", "elastic"]), f"fig4 kinds {kinds}")
+    check(len(kinds_rows) == 4 * (1 + 12 * 3), f"fig4_shift_kinds_{a}: {len(kinds_rows)} rows")
+    for r in kinds_rows:
+        check(0 <= r["accuracy"] <= 1 and 0 <= r["aurc"] <= 1 and 0 <= r["threshold_risk"] <= 1
+              and 0 <= r["threshold_coverage"] <= 1, f"fig4_shift_kinds_{a}: {r}")
+        check(r["auroc"] is None or 0 <= r["auroc"] <= 1, f"fig4_shift_kinds_{a}: {r}")
+    # The summary is the mean over kinds of the per-kind rows (AUROC: over the defined ones).
+    for row in shift:
+        for sc in scores:
+            cells = [r for r in kinds_rows if r["score"] == sc and r["severity"] == row["severity"]]
+            check(len(cells) == (1 if row["severity"] == 0 else 12), f"fig4 {a} {sc} {row['severity']}")
+            au = [r["auroc"] for r in cells if r["auroc"] is not None]
+            for key, vals in (("auroc", au), ("aurc", [r["aurc"] for r in cells])):
+                want = sum(vals) / len(vals) if vals else None
+                got = row[key][sc]
+                check((want is None and got is None) or abs(got - want) <= 1e-12,
+                      f"fig4_shift_{a} {key} {sc} severity {row['severity']}: {got} vs mean {want}")
+        print(f"finding (not asserted), {a} severity {row['severity']}: accuracy "
+              f"{row['accuracy']:.3f}, AUROC " + ", ".join(f"{k} {v:.3f}" for k, v in row["auroc"].items()
+                                                         if v is not None))
+    th = json.load(open(os.path.join(out, f"fig4_threshold_{a}.json")))
+    check(th[0]["set"] == "calibration" and [r["severity"] for r in th[1:]] == [0, 1, 3, 5],
+          f"fig4_threshold_{a} rows")
+    for sc, c in th[0]["scores"].items():
+        # A threshold is only given where its bound meets the target (5 %), else it abstains.
+        check(c["abstains"] == (c["threshold"] is None), f"fig4_threshold_{a} {sc}: {c}")
+        check(c["abstains"] or c["bound"] <= 0.05, f"fig4_threshold_{a} {sc}: bound {c}")
+        check(0 <= c["risk"] <= c["bound"] <= 1, f"fig4_threshold_{a} {sc}: risk above its bound {c}")
+    for stem in ("fig4_shift", "fig4_threshold"):
+        check(md_rows(f"{stem}_{a}.md") == csv_rows(f"{stem}_{a}.csv"),
+              f"{stem}_{a}: the Markdown and CSV cells differ")
     for stem in (f"fig2_radius_histogram_{a}", f"risk_coverage_{a}",
-                 f"excess_risk_coverage_{a}", f"fig3_aurc_vs_temperature_{a}"):
+                 f"excess_risk_coverage_{a}", f"fig3_aurc_vs_temperature_{a}",
+                 f"fig4_auroc_{a}", f"fig4_aurc_{a}", f"fig4_threshold_risk_{a}",
+                 f"fig4_threshold_coverage_{a}"):
         check_figure(out, stem)
 results = open(os.path.join(out, "results.md")).read()
 check(results.count("### Table") == 5 * len(archs), "results.md does not hold every table")
