@@ -14,7 +14,8 @@ packages=(
   clang libclang-rt-14-dev valgrind
 )
 if [ "${MISD_NO_TORCH:-0}" != 1 ]; then
-  packages+=(libtorch-dev python3-torch)
+  # libgloo-dev: the Gloo headers that c10d's ProcessGroupGloo.hpp includes (misd/torch/distributed.hpp)
+  packages+=(libtorch-dev python3-torch libgloo-dev)
 fi
 
 missing=()

@@ -11,11 +11,14 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <barrier>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <thread>
+#include <utility>
 #include <vector>
 
 using misd::host_matrix;
@@ -637,6 +640,131 @@ TEST_CASE("Same seed, same result: two runs give bit-identical weights; another 
   REQUIRE(a.size() == b.size());
   CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
   CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) != 0);
+}
+
+namespace {
+/// W ranks as W threads: every rank's buffer summed in rank order, the same sum on each
+/// (what a process group's all-reduce gives, up to the order of the sums).
+class thread_all_reduce {
+public:
+  explicit thread_all_reduce(std::size_t world) : slots_(world), sync_(std::ptrdiff_t(world)) {}
+  void operator()(std::size_t rank, std::vector<double>& v) {
+    slots_[rank] = v;
+    sync_.arrive_and_wait();
+    for (std::size_t k = 0; k < v.size(); ++k) {
+      double s = 0;
+      for (const auto& b : slots_)
+        s += b.at(k);
+      v[k] = s;
+    }
+    sync_.arrive_and_wait(); // nobody writes a slot before every rank has read them all
+  }
+
+private:
+  std::vector<std::vector<double>> slots_;
+  std::barrier<> sync_;
+};
+
+std::vector<double> all_parameters(mlp<double>& m) {
+  std::vector<double> all;
+  for (auto s : m.parameters())
+    all.insert(all.end(), s.begin(), s.end());
+  return all;
+}
+} // namespace
+
+TEST_CASE("Data-parallel fit on 2, 3 and 7 ranks gives the one-process weights") {
+  // RAT with Mixup (drawn for the global batch on every rank), uneven shards (300 rows in
+  // batches of 32: the last has 12; 7 ranks on batches of 5 leave a rank with no rows).
+  const batch<double> x = random_batch(300, 20, 9);
+  label_vector y(300);
+  for (std::size_t i = 0; i < y.size(); ++i)
+    y[i] = x(static_cast<Eigen::Index>(i), 0) + x(static_cast<Eigen::Index>(i), 1) > 1.0 ? 1 : 0;
+  for (const auto& [world, batch_size] :
+       std::vector<std::pair<std::size_t, std::size_t>>{{2, 32}, {3, 32}, {7, 5}}) {
+    CAPTURE(world);
+    tr::train_options o = rat_mixup_options(1);
+    o.batch_size = batch_size;
+    auto single = mlp<double>::random({20, 16, 2}, 4);
+    const auto history = tr::fit(single, {x, y}, o);
+    const auto want = all_parameters(single);
+
+    thread_all_reduce reduce(world);
+    std::vector<mlp<double>> models(world, mlp<double>::random({20, 16, 2}, 4));
+    std::vector<std::vector<tr::progress>> histories(world);
+    std::vector<std::thread> ranks;
+    for (std::size_t r = 0; r < world; ++r)
+      ranks.emplace_back([&, r] {
+        tr::train_options p = o;
+        p.parallel.rank = r;
+        p.parallel.world_size = world;
+        p.parallel.all_reduce_sum = [&reduce, r](std::vector<double>& v) { reduce(r, v); };
+        histories[r] = tr::fit(models[r], {x, y}, p);
+      });
+    for (auto& t : ranks)
+      t.join();
+    double worst = 0, scale = 0;
+    for (std::size_t r = 0; r < world; ++r) {
+      const auto got = all_parameters(models[r]);
+      REQUIRE(got.size() == want.size());
+      for (std::size_t k = 0; k < got.size(); ++k) {
+        worst = std::max(worst, std::abs(got[k] - want[k]));
+        scale = std::max(scale, std::abs(want[k]));
+      }
+      // The reports are the global batch's: the same loss and accuracy as one process.
+      REQUIRE(histories[r].size() == history.size());
+      CHECK(histories[r].back().loss == doctest::Approx(history.back().loss).epsilon(1e-12));
+      CHECK(histories[r].back().accuracy == history.back().accuracy);
+    }
+    CHECK(worst <= 1e-12 * scale); // only the order of the gradient sums differs
+    // ... whereas a rank that trained on its shard alone, without the all-reduce, is far off.
+    tr::train_options alone = o;
+    alone.parallel.world_size = 1;
+    auto lone = mlp<double>::random({20, 16, 2}, 4);
+    label_vector y_half(y.begin(), y.begin() + 150);
+    tr::fit(lone, {batch<double>(x.topRows(150)), y_half}, alone);
+    const auto off = all_parameters(lone);
+    double far = 0;
+    for (std::size_t k = 0; k < off.size(); ++k)
+      far = std::max(far, std::abs(off[k] - want[k]));
+    CHECK(far > 1e-3 * scale);
+  }
+}
+
+TEST_CASE("Shards: contiguous, covering, sizes differing by at most one; slices kept whole") {
+  for (std::size_t n : {0u, 1u, 7u, 1300u})
+    for (std::size_t w : {1u, 2u, 3u, 4u, 9u}) {
+      std::size_t next = 0, lo = n, hi = 0;
+      for (std::size_t r = 0; r < w; ++r) {
+        const auto s = misd::detail::contiguous_shard(n, r, w);
+        CHECK(s.first == next);
+        next = s.end();
+        lo = std::min(lo, s.count);
+        hi = std::max(hi, s.count);
+      }
+      CHECK(next == n);
+      CHECK(hi - std::min(lo, hi) <= 1);
+      std::size_t end = 0;
+      for (std::size_t r = 0; r < w; ++r) {
+        const auto s = misd::detail::slice_aligned_shard(n, 512, r, w);
+        CHECK(s.first == end);
+        CHECK((s.first % 512 == 0 || s.first == n));
+        end = s.end();
+      }
+      CHECK(end == n);
+    }
+  // 1300 rows in slices of 512 over 3 ranks: one slice each (512, 512, 276).
+  CHECK(misd::detail::slice_aligned_shard(1300, 512, 2, 3).first == 1024);
+  CHECK(misd::detail::slice_aligned_shard(1300, 512, 2, 3).count == 276);
+  CHECK_THROWS_AS(misd::detail::contiguous_shard(5, 2, 2), misd::invalid_argument);
+  CHECK_THROWS_AS(misd::detail::slice_aligned_shard(5, 0, 0, 1), misd::invalid_argument);
+  tr::train_options o;
+  o.parallel.world_size = 2; // no all_reduce_sum
+  auto m = mlp<double>::random({2, 2}, 1);
+  const batch<double> x2 = random_batch(4, 2, 1);
+  const label_vector y2{0, 1, 0, 1};
+  CHECK_THROWS_WITH_AS(tr::fit(m, {x2, y2}, o), doctest::Contains("without an all_reduce_sum"),
+                       misd::invalid_argument);
 }
 
 namespace {

@@ -2,11 +2,13 @@
 // (the robust radius for rr-*) from a model directory (sequential or MLP format), written as
 // float64 NPY with --out (atomically), the radius statuses with --out-status; with --labels,
 // the accuracy and the metrics too.
+#include "distributed.hpp"
 #include "options.hpp"
 #include "progress.hpp"
 #include "score_output.hpp"
 
 #include "misd/data/npy.hpp"
+#include "misd/detail/shard.hpp"
 #include "misd/eigen/sequential_io.hpp"
 #include "misd/error.hpp"
 #include "misd/metric/summary.hpp"
@@ -62,69 +64,103 @@ int cmd_score(const score_options& opt) {
   set_radius_threads(opt.threads.value_or(1), o.radius); // sequential models are safe to share
   auto method = misd::score::make_method<model_type>(method_name, o);
 
-  // Data: every problem is exit status 1 with the file named.
-  auto model = misd::eigen::load_model_directory<float>(model_dir);
-  const auto m = misd::data::read_npy_matrix<float>(inputs);
-  const auto n = static_cast<Eigen::Index>(m.values.shape(0));
-  const auto d = static_cast<Eigen::Index>(m.values.shape(1));
-  if (n == 0)
-    throw misd::data_error(misd::detail::message("input file '", inputs, "' holds 0 examples"));
-  const auto& shape = model.input_shape();
-  if (d != shape.size() ||
-      (m.shape.size() == 4 && !shape.flat &&
-       (Eigen::Index(m.shape[1]) != shape.c || Eigen::Index(m.shape[2]) != shape.h ||
-        Eigen::Index(m.shape[3]) != shape.w)))
-    throw misd::data_error(
-        misd::detail::message("input file '", inputs, "': examples of ", d, " numbers (file shape ",
-                              misd::detail::npy_shape_text(m.shape), "), the model in '", model_dir,
-                              "' takes ", shape.text()));
-  batch x(n, d);
-  std::copy(m.values.begin(), m.values.end(), x.data());
-  if (!x.allFinite())
-    throw misd::data_error(
-        misd::detail::message("input file '", inputs, "' holds non-finite values"));
+  // Under a launcher each rank scores its whole slices of rows; rank 0 gathers and writes.
+  cluster ranks;
+  std::vector<double> conf;
+  std::vector<std::uint8_t> status_codes, correct;
+  std::vector<double> passes(3, 0.0); // forwards, backwards, example forwards
   std::vector<int> labels;
-  if (const auto& lp = opt.labels) {
-    labels = misd::data::read_npy_labels(*lp);
-    if (static_cast<Eigen::Index>(labels.size()) != n)
-      throw misd::data_error(misd::detail::message("label file '", *lp, "' has ", labels.size(),
-                                                   " labels, the inputs ", n, " examples"));
-    for (std::size_t i = 0; i < labels.size(); ++i)
-      if (labels[i] >= static_cast<int>(model.classes()))
-        throw misd::data_error(misd::detail::message("label file '", *lp, "': label ", labels[i],
-                                                     " at index ", i, " but the model has ",
-                                                     model.classes(), " classes"));
-  }
-
-  // Scores in slices of rows (bounded memory), with progress on a terminal.
-  std::vector<double> conf(static_cast<std::size_t>(n));
-  std::vector<misd::radius_status> status;
-  std::size_t forwards = 0, backwards = 0, example_forwards = 0;
-  std::vector<std::uint8_t> correct;
-  progress_line progress("misd score: " + method_name, double(n), progress_wanted(opt.quiet));
-  for (Eigen::Index first = 0; first < n; first += rows_per_call) {
-    const Eigen::Index rows = std::min(rows_per_call, n - first);
-    const batch xs = x.middleRows(first, rows);
-    const auto out = method.compute(model, xs, p);
-    const auto c = score_confidence(method, out);
-    std::copy(c.begin(), c.end(), conf.begin() + first);
-    status.insert(status.end(), out.status.begin(), out.status.end());
-    forwards += out.forwards;
-    backwards += out.backwards;
-    example_forwards += out.example_forwards;
-    if (!labels.empty()) {
-      const batch z = model.logits(xs);
-      for (Eigen::Index i = 0; i < rows; ++i) {
-        Eigen::Index k = 0;
-        z.row(i).maxCoeff(&k);
-        correct.push_back(k == labels[static_cast<std::size_t>(first + i)] ? 1 : 0);
-      }
+  Eigen::Index n = 0;
+  auto scoring_start = std::chrono::steady_clock::now();
+  std::exception_ptr failure;
+  try {
+    auto model = misd::eigen::load_model_directory<float>(model_dir);
+    const auto m = misd::data::read_npy_matrix<float>(inputs);
+    n = static_cast<Eigen::Index>(m.values.shape(0));
+    const auto d = static_cast<Eigen::Index>(m.values.shape(1));
+    if (n == 0)
+      throw misd::data_error(misd::detail::message("input file '", inputs, "' holds 0 examples"));
+    const auto& shape = model.input_shape();
+    if (d != shape.size() ||
+        (m.shape.size() == 4 && !shape.flat &&
+         (Eigen::Index(m.shape[1]) != shape.c || Eigen::Index(m.shape[2]) != shape.h ||
+          Eigen::Index(m.shape[3]) != shape.w)))
+      throw misd::data_error(
+          misd::detail::message("input file '", inputs, "': examples of ", d,
+                                " numbers (file shape ", misd::detail::npy_shape_text(m.shape),
+                                "), the model in '", model_dir, "' takes ", shape.text()));
+    batch x(n, d);
+    std::copy(m.values.begin(), m.values.end(), x.data());
+    if (!x.allFinite())
+      throw misd::data_error(
+          misd::detail::message("input file '", inputs, "' holds non-finite values"));
+    if (const auto& lp = opt.labels) {
+      labels = misd::data::read_npy_labels(*lp);
+      if (static_cast<Eigen::Index>(labels.size()) != n)
+        throw misd::data_error(misd::detail::message("label file '", *lp, "' has ", labels.size(),
+                                                     " labels, the inputs ", n, " examples"));
+      for (std::size_t i = 0; i < labels.size(); ++i)
+        if (labels[i] >= static_cast<int>(model.classes()))
+          throw misd::data_error(misd::detail::message("label file '", *lp, "': label ", labels[i],
+                                                       " at index ", i, " but the model has ",
+                                                       model.classes(), " classes"));
     }
-    progress.update(double(first + rows));
-  }
-  progress.finish();
 
-  const auto counts = finish_scores(opt, method_name, conf, status, correct, progress.seconds());
+    // Scores in slices of rows (bounded memory), with progress on a terminal. A rank takes
+    // whole slices, so every slice holds the rows it holds in one process.
+    const auto shard =
+        misd::detail::slice_aligned_shard(std::size_t(n), std::size_t(rows_per_call),
+                                          std::size_t(ranks.rank()), std::size_t(ranks.size()));
+    const auto shard_first = static_cast<Eigen::Index>(shard.first);
+    const auto shard_end = static_cast<Eigen::Index>(shard.end());
+    scoring_start = std::chrono::steady_clock::now();
+    progress_line progress("misd score: " + method_name, double(shard.count),
+                           ranks.root() && progress_wanted(opt.quiet));
+    for (Eigen::Index first = shard_first; first < shard_end; first += rows_per_call) {
+      const Eigen::Index rows = std::min(rows_per_call, shard_end - first);
+      const batch xs = x.middleRows(first, rows);
+      const auto out = method.compute(model, xs, p);
+      const auto c = score_confidence(method, out);
+      conf.insert(conf.end(), c.begin(), c.end());
+      for (const auto st : out.status)
+        status_codes.push_back(static_cast<std::uint8_t>(st));
+      passes[0] += double(out.forwards);
+      passes[1] += double(out.backwards);
+      passes[2] += double(out.example_forwards);
+      if (!labels.empty()) {
+        const batch z = model.logits(xs);
+        for (Eigen::Index i = 0; i < rows; ++i) {
+          Eigen::Index k = 0;
+          z.row(i).maxCoeff(&k);
+          correct.push_back(k == labels[static_cast<std::size_t>(first + i)] ? 1 : 0);
+        }
+      }
+      progress.update(double(first + rows - shard_first));
+    }
+    progress.finish();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  ranks.check_all(failure, "scoring");
+  if (ranks.size() > 1) {
+    conf = ranks.gather(conf);
+    status_codes = ranks.gather(status_codes);
+    correct = ranks.gather(correct);
+    ranks.all_reduce_sum(passes);
+    if (!ranks.root())
+      return 0;
+  }
+  // On rank 0 the time to the last gather, so inputs/s is the whole run's.
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - scoring_start).count();
+  std::vector<misd::radius_status> status(status_codes.size());
+  for (std::size_t i = 0; i < status.size(); ++i)
+    status[i] = static_cast<misd::radius_status>(status_codes[i]);
+  const auto forwards = static_cast<std::size_t>(passes[0]);
+  const auto backwards = static_cast<std::size_t>(passes[1]);
+  const auto example_forwards = static_cast<std::size_t>(passes[2]);
+
+  const auto counts = finish_scores(opt, method_name, conf, status, correct, seconds);
   if (labels.empty()) {
     if (!opt.out)
       for (double c : conf)

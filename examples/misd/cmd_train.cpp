@@ -1,6 +1,7 @@
 // examples/misd/cmd_train.cpp -- 'misd train': trains an MLP (--arch mlp, the default) or
 // misd's default CNN (--arch cnn) on Fashion-MNIST with Standard, AT, ReverseAT or RAT, and
 // writes it as an MLP directory or a sequential model directory (docs/cli.md, "Files").
+#include "distributed.hpp"
 #include "options.hpp"
 #include "progress.hpp"
 
@@ -62,6 +63,13 @@ int cmd_train(const train_options& a) {
   o.mixup_off_last_epochs = a.mixup_off_last;
   const std::size_t subset = a.train_subset;
   o.seed = a.seed;
+  // Under a launcher: data-parallel, each rank a share of every batch (the same seed and
+  // data everywhere); rank 0 reports and writes the model.
+  cluster ranks;
+  o.parallel.rank = std::size_t(ranks.rank());
+  o.parallel.world_size = std::size_t(ranks.size());
+  if (ranks.size() > 1)
+    o.parallel.all_reduce_sum = [&ranks](std::vector<double>& v) { ranks.all_reduce_sum(v); };
 
   std::vector<std::size_t> widths{784};
   widths.insert(widths.end(), a.hidden.begin(), a.hidden.end());
@@ -78,14 +86,29 @@ int cmd_train(const train_options& a) {
 
   // One training path for both architectures: everything below is generic.
   auto run = [&](auto model, const std::string& description, auto save) {
-    std::cerr << "misd train: " << misd::train::name(o.objective.kind) << ", " << description
-              << ", " << train.labels.size() << " training images, " << o.epochs << " epochs\n";
+    if (ranks.root())
+      std::cerr << "misd train: " << misd::train::name(o.objective.kind) << ", " << description
+                << ", " << train.labels.size() << " training images, " << o.epochs << " epochs"
+                << (ranks.size() > 1 ? ", " + std::to_string(ranks.size()) + " processes" : "")
+                << "\n";
     const auto t0 = std::chrono::steady_clock::now();
-    auto history = misd::train::fit(model, {train.images, train.labels}, o, training_progress());
+    std::vector<misd::train::progress> history;
+    std::exception_ptr failure;
+    try {
+      history = misd::train::fit(model, {train.images, train.labels}, o,
+                                 ranks.root() ? misd::train::progress_callback(training_progress())
+                                              : misd::train::progress_callback{});
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    ranks.check_all(failure, "training");
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const double test_accuracy = misd::train::accuracy(model, {test.images, test.labels});
-    save(model);
+    double test_accuracy = 0;
+    if (ranks.root()) {
+      test_accuracy = misd::train::accuracy(model, {test.images, test.labels});
+      save(model);
+    }
     return std::tuple{std::move(history), secs, test_accuracy};
   };
   std::vector<misd::train::progress> history;
@@ -105,6 +128,8 @@ int cmd_train(const train_options& a) {
             [&](const auto& m) { misd::eigen::save_mlp(out, m); });
   }
 
+  if (!ranks.root())
+    return 0;
   double train_seconds = 0;
   for (const auto& h : history)
     train_seconds += h.seconds;

@@ -3,16 +3,19 @@
 // (N x D or N x C x H x W, passed to the model in that shape) with any registry method.
 #include "score_torch.hpp"
 
+#include "distributed.hpp"
 #include "options.hpp"
 #include "progress.hpp"
 #include "score_output.hpp"
 
 #include "misd/data/npy.hpp"
+#include "misd/detail/shard.hpp"
 #include "misd/metric/summary.hpp"
 #include "misd/score/method.hpp"
 #include "misd/torch.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <iomanip>
 #include <iostream>
@@ -70,62 +73,95 @@ int cmd_score_torch(const score_options& opt) {
   const misd::score::hyper_parameters p = score_point(opt);
 
   // Device first (a usage error), then the files (data errors).
-  const torch::Device device = tb::parse_device(opt.device);
-  tb::options to;
-  if (opt.tf32)
-    to.tf32 = *opt.tf32;
-  to.bf16_autocast = opt.bf16;
-  auto model = tb::load_torchscript(opt.model, device, to);
-  const std::string& inputs_path = opt.inputs;
-  const auto xs = misd::data::read_npy_matrix<float>(inputs_path);
-  const auto n = static_cast<std::int64_t>(xs.shape.at(0));
-  if (n == 0)
-    throw misd::data_error(misd::detail::message("'", inputs_path, "': no examples (N = 0)"));
-  std::vector<std::int64_t> shape(xs.shape.begin(), xs.shape.end());
-  const auto x_all = torch::from_blob(const_cast<float*>(xs.values.data()), shape, torch::kFloat);
-  std::vector<int> labels;
-  if (const auto& lp = opt.labels) {
-    labels = misd::data::read_npy_labels(*lp);
-    if (static_cast<std::int64_t>(labels.size()) != n)
-      throw misd::data_error(misd::detail::message("'", *lp, "': ", labels.size(), " labels for ",
-                                                   n, " inputs in '", inputs_path, "'"));
-  }
-
+  torch::Device device = tb::parse_device(opt.device);
+  // Under a launcher each rank scores its whole slices of --batch-size rows (on cuda:LOCAL_RANK
+  // when --device cuda names no index); rank 0 gathers and writes.
+  cluster ranks;
+  if (device.is_cuda() && !device.has_index() && ranks.size() > 1)
+    if (const char* lr = std::getenv("LOCAL_RANK"))
+      device = tb::require_device(torch::Device(torch::kCUDA, c10::DeviceIndex(std::atoi(lr))));
   std::vector<double> confidence;
-  std::vector<misd::radius_status> status;
-  std::vector<std::uint8_t> correct;
-  confidence.reserve(static_cast<std::size_t>(n));
-  progress_line progress("misd score: " + method_name, double(n), progress_wanted(opt.quiet));
-  for (std::int64_t first = 0; first < n; first += batch_size) {
-    const auto count = std::min<std::int64_t>(batch_size, n - first);
-    const auto xb = x_all.narrow(0, first, count).to(device, /*non_blocking=*/false, /*copy=*/true);
-    const auto out = method.compute(model, xb, p);
-    const auto c = score_confidence(method, out);
-    confidence.insert(confidence.end(), c.begin(), c.end());
-    status.insert(status.end(), out.status.begin(), out.status.end());
-    if (!labels.empty()) {
-      misd::host_matrix z;
-      misd::detail::checked_logits(model, xb, z, "logits");
-      misd::label_vector yhat;
-      misd::detail::argmax_rows(z, yhat);
-      for (std::int64_t i = 0; i < count; ++i) {
-        const int y = labels[static_cast<std::size_t>(first + i)];
-        if (y >= z.cols())
-          throw misd::data_error(misd::detail::message("label ", y, " of example ", first + i,
-                                                       " is outside [0, ", z.cols(), ")"));
-        correct.push_back(yhat[static_cast<std::size_t>(i)] == y ? 1 : 0);
-      }
+  std::vector<std::uint8_t> status_codes, correct;
+  std::int64_t n = 0;
+  std::string device_name;
+  auto scoring_start = std::chrono::steady_clock::now();
+  std::exception_ptr failure;
+  try {
+    tb::options to;
+    if (opt.tf32)
+      to.tf32 = *opt.tf32;
+    to.bf16_autocast = opt.bf16;
+    auto model = tb::load_torchscript(opt.model, device, to);
+    const std::string& inputs_path = opt.inputs;
+    const auto xs = misd::data::read_npy_matrix<float>(inputs_path);
+    n = static_cast<std::int64_t>(xs.shape.at(0));
+    device_name = model.device().str();
+    if (n == 0)
+      throw misd::data_error(misd::detail::message("'", inputs_path, "': no examples (N = 0)"));
+    std::vector<std::int64_t> shape(xs.shape.begin(), xs.shape.end());
+    const auto x_all = torch::from_blob(const_cast<float*>(xs.values.data()), shape, torch::kFloat);
+    std::vector<int> labels;
+    if (const auto& lp = opt.labels) {
+      labels = misd::data::read_npy_labels(*lp);
+      if (static_cast<std::int64_t>(labels.size()) != n)
+        throw misd::data_error(misd::detail::message("'", *lp, "': ", labels.size(), " labels for ",
+                                                     n, " inputs in '", inputs_path, "'"));
     }
-    progress.update(double(first + count));
-  }
 
-  progress.finish();
-  const auto counts =
-      finish_scores(opt, method_name, confidence, status, correct, progress.seconds());
+    const auto shard =
+        misd::detail::slice_aligned_shard(std::size_t(n), std::size_t(batch_size),
+                                          std::size_t(ranks.rank()), std::size_t(ranks.size()));
+    const auto shard_first = static_cast<std::int64_t>(shard.first);
+    const auto shard_end = static_cast<std::int64_t>(shard.end());
+    scoring_start = std::chrono::steady_clock::now();
+    progress_line progress("misd score: " + method_name, double(shard.count),
+                           ranks.root() && progress_wanted(opt.quiet));
+    for (std::int64_t first = shard_first; first < shard_end; first += batch_size) {
+      const auto count = std::min<std::int64_t>(batch_size, shard_end - first);
+      const auto xb =
+          x_all.narrow(0, first, count).to(device, /*non_blocking=*/false, /*copy=*/true);
+      const auto out = method.compute(model, xb, p);
+      const auto c = score_confidence(method, out);
+      confidence.insert(confidence.end(), c.begin(), c.end());
+      for (const auto st : out.status)
+        status_codes.push_back(static_cast<std::uint8_t>(st));
+      if (!labels.empty()) {
+        misd::host_matrix z;
+        misd::detail::checked_logits(model, xb, z, "logits");
+        misd::label_vector yhat;
+        misd::detail::argmax_rows(z, yhat);
+        for (std::int64_t i = 0; i < count; ++i) {
+          const int y = labels[static_cast<std::size_t>(first + i)];
+          if (y >= z.cols())
+            throw misd::data_error(misd::detail::message("label ", y, " of example ", first + i,
+                                                         " is outside [0, ", z.cols(), ")"));
+          correct.push_back(yhat[static_cast<std::size_t>(i)] == y ? 1 : 0);
+        }
+      }
+      progress.update(double(first + count - shard_first));
+    }
+    progress.finish();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  ranks.check_all(failure, "scoring");
+  if (ranks.size() > 1) {
+    confidence = ranks.gather(confidence);
+    status_codes = ranks.gather(status_codes);
+    correct = ranks.gather(correct);
+    if (!ranks.root())
+      return 0;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - scoring_start).count();
+  std::vector<misd::radius_status> status(status_codes.size());
+  for (std::size_t i = 0; i < status.size(); ++i)
+    status[i] = static_cast<misd::radius_status>(status_codes[i]);
+  const auto counts = finish_scores(opt, method_name, confidence, status, correct, seconds);
 
   if (format == "json") {
     std::cout << "{\"n\": " << n << ", \"method\": \"" << method_name << "\", \"device\": \""
-              << model.device().str() << "\"";
+              << device_name << "\"";
     if (!correct.empty()) {
       const auto s = misd::metric::evaluate(confidence, correct);
       std::cout << std::setprecision(17) << ", \"errors\": " << s.errors
@@ -139,7 +175,7 @@ int cmd_score_torch(const score_options& opt) {
     std::cout << "}\n";
   } else {
     std::cout << "misd score: " << n << " inputs, method " << method_name << ", device "
-              << model.device().str() << "\n";
+              << device_name << "\n";
     if (!correct.empty()) {
       const auto s = misd::metric::evaluate(confidence, correct);
       auto show = [](const misd::metric::metric_value& v) {

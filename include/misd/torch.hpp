@@ -5,3 +5,8 @@
 #include "misd/torch/model.hpp"
 #include "misd/torch/ops.hpp"
 #include "misd/torch/script.hpp"
+// The process group needs Gloo's headers, which LibTorch includes but does not ship (Debian:
+// libgloo-dev); without them misd/torch.hpp leaves it out.
+#if __has_include(<gloo/algorithm.h>)
+#include "misd/torch/distributed.hpp"
+#endif

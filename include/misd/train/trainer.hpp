@@ -24,6 +24,7 @@
 #pragma once
 
 #include "misd/detail/model_calls.hpp"
+#include "misd/detail/shard.hpp"
 #include "misd/train/mixup.hpp"
 #include "misd/train/random.hpp"
 #include "misd/train/rat.hpp"
@@ -52,6 +53,19 @@ struct labelled_data {
 template <class D>
 labelled_data(const D&, const label_vector&) -> labelled_data<D>;
 
+/// Data-parallel training over `world_size` processes (misd/torch/distributed.hpp builds one
+/// from a process group). Every process runs fit with the same data, options and seed; each
+/// computes the gradient on its contiguous share of every global batch (Mixup mixes the
+/// whole global batch first, with the same random numbers everywhere), and `all_reduce_sum`
+/// sums the shares' gradients, weighted by share size, before the optimiser step. The
+/// parameters then stay the same on every process and equal those of one process training
+/// on the global batches, up to the order of the sums.
+struct data_parallel_options {
+  std::size_t rank = 0, world_size = 1;
+  /// Element-wise sum of a buffer over the processes, in place, the same result on each.
+  std::function<void(std::vector<double>&)> all_reduce_sum;
+};
+
 struct train_options {
   std::size_t epochs = 10;
   std::size_t batch_size = 128;
@@ -62,7 +76,8 @@ struct train_options {
   double mixup_alpha = 0.0;              ///< Beta(α, α); 0 = no Mixup
   std::size_t mixup_off_last_epochs = 0; ///< the last epochs train without Mixup
   objective_options objective{};
-  std::uint64_t seed = 0; ///< shuffling and Mixup
+  std::uint64_t seed = 0;           ///< shuffling and Mixup
+  data_parallel_options parallel{}; ///< one process by default
 };
 
 /// One report per batch (`batch_done` < `batches`) and per epoch (`batch_done == batches`).
@@ -95,6 +110,33 @@ inline void validate(const train::train_options& o, std::size_t n) {
   if (!(o.mixup_alpha >= 0) || !std::isfinite(o.mixup_alpha))
     throw invalid_argument(
         misd::detail::message("train: mixup alpha ", o.mixup_alpha, " must be finite and >= 0"));
+  const auto& dp = o.parallel;
+  if (dp.world_size < 1 || dp.rank >= dp.world_size || (dp.world_size > 1 && !dp.all_reduce_sum))
+    throw invalid_argument(misd::detail::message(
+        "train: rank ", dp.rank, " of ", dp.world_size, " processes",
+        dp.world_size > 1 && !dp.all_reduce_sum ? " without an all_reduce_sum" : ""));
+}
+
+/// Data-parallel step: this rank's gradient (the mean over its `share` of `m` rows) weighted
+/// by share / m, summed over the ranks with the loss and the count of correct predictions;
+/// the model's gradients become the global batch's, and r its loss and count.
+template <class M>
+void reduce_gradients(M& model, train::step_result& r, std::size_t share, std::size_t m,
+                      const train::data_parallel_options& dp, std::vector<double>& buffer) {
+  const double w = double(share) / double(m);
+  buffer.clear();
+  for (const auto& g : model.gradients())
+    for (const auto v : g)
+      buffer.push_back(share ? w * double(v) : 0.0);
+  buffer.push_back(share ? r.loss * double(share) : 0.0);
+  buffer.push_back(double(share ? r.correct : 0));
+  dp.all_reduce_sum(buffer);
+  std::size_t k = 0;
+  for (auto g : model.gradients())
+    for (auto& v : g)
+      v = static_cast<std::remove_reference_t<decltype(v)>>(buffer[k++]);
+  r.loss = buffer[k] / double(m);
+  r.correct = static_cast<std::size_t>(std::llround(buffer[k + 1]));
 }
 
 template <class D>
@@ -189,6 +231,9 @@ std::vector<progress> fit(M& model, labelled_data<D> data, const train_options& 
   std::vector<progress> history;
   const auto run_start = clock::now();
   std::size_t step = 0;
+  const bool parallel = o.parallel.world_size > 1;
+  std::vector<std::size_t> share_rows;
+  std::vector<double> reduce_buffer;
 
   for (std::size_t epoch = 1; epoch <= o.epochs; ++epoch) {
     const auto order = rng.permutation(n);
@@ -198,16 +243,37 @@ std::vector<progress> fit(M& model, labelled_data<D> data, const train_options& 
     std::size_t seen = 0, right = 0;
     for (std::size_t b = 0; b < batches; ++b, ++step) {
       const std::size_t first = b * o.batch_size, m = std::min(o.batch_size, n - first);
-      D h = batch_ops<D>::gather_rows(data.images, order.data() + first, m);
-      label_vector y(m);
-      for (std::size_t i = 0; i < m; ++i)
-        y[i] = data.labels[order[first + i]];
-      const soft_targets t =
+      // Data-parallel: this rank's rows [s.first, s.end()) of the batch. Mixup draws its λ
+      // and permutation for the whole batch (on every rank alike), then keeps the share.
+      const auto s = parallel
+                         ? misd::detail::contiguous_shard(m, o.parallel.rank, o.parallel.world_size)
+                         : misd::detail::row_range{0, m};
+      const bool whole = use_mixup || !parallel;
+      D h = batch_ops<D>::gather_rows(data.images, order.data() + first + (whole ? 0 : s.first),
+                                      whole ? m : s.count);
+      label_vector y(whole ? m : s.count);
+      for (std::size_t i = 0; i < y.size(); ++i)
+        y[i] = data.labels[order[first + (whole ? 0 : s.first) + i]];
+      soft_targets t =
           use_mixup ? mixup(h, y, o.mixup_alpha, rng) : soft_targets::hard(std::move(y));
-      const auto x = detail::to_model_batch<batch_t<M>>(std::move(h));
+      if (parallel && whole && s.count > 0) {
+        share_rows.resize(s.count);
+        std::iota(share_rows.begin(), share_rows.end(), s.first);
+        h = batch_ops<D>::gather_rows(h, share_rows.data(), s.count);
+        t.a = label_vector(t.a.begin() + std::ptrdiff_t(s.first),
+                           t.a.begin() + std::ptrdiff_t(s.end()));
+        t.b = label_vector(t.b.begin() + std::ptrdiff_t(s.first),
+                           t.b.begin() + std::ptrdiff_t(s.end()));
+      }
 
       model.zero_gradients();
-      const step_result r = accumulate_objective(model, x, t, o.objective);
+      step_result r;
+      if (s.count > 0) {
+        const auto x = detail::to_model_batch<batch_t<M>>(std::move(h));
+        r = accumulate_objective(model, x, t, o.objective);
+      }
+      if (parallel)
+        detail::reduce_gradients(model, r, s.count, m, o.parallel, reduce_buffer);
       if (!std::isfinite(r.loss))
         throw data_error(misd::detail::message("train: the loss became ", r.loss, " in epoch ",
                                                epoch, ", batch ", b,
