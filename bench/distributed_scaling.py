@@ -13,7 +13,8 @@ allreduce: the all-reduce of a WideResNet-28-10's 36.5M parameters over Gloo on 
            2 processes (PyTorch's torch.distributed, the same Gloo as LibTorch's), float32
            and float64 (misd's fit all-reduces float64), median of 5 after one warm-up.
 Usage: /usr/bin/python3 bench/distributed_scaling.py MISD_TOOL WORK_DIR [score|allreduce]...
-       (environment REPEATS, default 3; IMAGES, default 4096)"""
+       (environment REPEATS, default 3; IMAGES, default 4096, up to 70,000: the test images,
+       then the training images)"""
 import gzip, os, resource, socket, subprocess, sys, time
 
 import numpy as np
@@ -52,8 +53,12 @@ def score(tool, work):
                         '--objective', 'standard', '--epochs', '1', '--out', model],
                        check=True, capture_output=True)
     x = os.path.join(work, f'test{images}.npy')
-    with gzip.open(os.path.join(FMNIST, 't10k-images-idx3-ubyte.gz')) as f:
-        pixels = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    # The 10,000 test images, then the training images where more are asked for.
+    parts = []
+    for name in ('t10k-images-idx3-ubyte.gz', 'train-images-idx3-ubyte.gz'):
+        with gzip.open(os.path.join(FMNIST, name)) as f:
+            parts.append(np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784))
+    pixels = np.concatenate(parts)
     np.save(x, (pixels[:images] / 255.0).astype(np.float32))
     cmd = [tool, 'score', '--model', model, '--inputs', x, '--method', 'rr-bs', '--threads', '1',
            '--out', os.path.join(work, 'scores.npy')]
@@ -62,6 +67,7 @@ def score(tool, work):
     np.save(halves[0], np.load(x)[:split])
     np.save(halves[1], np.load(x)[split:])
     times = {1: [], 2: [], 'control': []}
+    rate = {1: [], 2: [], 'control': []}  # rank 0's inputs/s: loading to the last gather
     cpu = {1: [], 2: [], 'control': []}
     for rep in range(repeats):
         for world in (1, 2, 'control'):
@@ -79,13 +85,17 @@ def score(tool, work):
             r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
             cpu[world].append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
             summary = [line for line in outs[0][1].splitlines() if 'inputs in' in line]
+            rate[world].append(float(summary[0].split(' inputs/s')[0].rsplit('(', 1)[1])
+                               if summary else float('nan'))
             print(f'run {rep + 1}, {world}: {times[world][-1]:.2f} s wall, '
                   f'{cpu[world][-1]:.2f} s CPU (all its processes); '
                   f'{summary[0] if summary else ""}', flush=True)
     for rep in range(repeats):
-        print(f'run {rep + 1}: speed-up 2 ranks {times[1][rep] / times[2][rep]:.2f}x, '
-              f'control {times[1][rep] / times["control"][rep]:.2f}x; CPU time of 2 ranks '
-              f'{cpu[2][rep] / cpu[1][rep]:.2f}x one process\'s')
+        print(f'run {rep + 1}: speed-up 2 ranks {times[1][rep] / times[2][rep]:.2f}x wall '
+              f'(control {times[1][rep] / times["control"][rep]:.2f}x), '
+              f'{rate[2][rep] / rate[1][rep]:.2f}x scoring (inputs/s from the start of scoring '
+              f'to the last gather); CPU time of 2 ranks {cpu[2][rep] / cpu[1][rep]:.2f}x one '
+              f'process\'s')
 
 
 ALLREDUCE = r'''
