@@ -13,6 +13,7 @@
 // "estimators": {name: {"radius", "lower", "upper": [...], "status": [...], "forwards",
 // "backwards", "example_forwards"}}}; doubles in shortest round-trip form, infinities as
 // Infinity.
+#include "json_io.hpp"
 #include "misd/detail/random.hpp"
 #include "misd/eigen/mlp.hpp"
 #include "misd/radius/deepfool.hpp"
@@ -33,33 +34,20 @@
 #include <vector>
 
 namespace {
-
-std::string num(double x) {
-  if (std::isinf(x))
-    return x > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, r.ptr);
-}
-
-template <class V>
-std::string row(const V& v) {
-  std::string s = "[";
-  for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(v.size()); ++i)
-    s.append(i ? "," : "").append(num(static_cast<double>(v[i])));
-  return s + "]";
-}
+using misd_test::json_array;
+using misd_test::json_number;
+using misd_test::read_double;
 
 std::string matrix(const Eigen::MatrixXd& m) {
   std::string s = "[";
   for (Eigen::Index i = 0; i < m.rows(); ++i)
-    s.append(i ? "," : "").append(row(Eigen::VectorXd(m.row(i).transpose())));
+    s.append(i ? "," : "").append(json_array(Eigen::VectorXd(m.row(i).transpose())));
   return s + "]";
 }
 
 std::string result_json(const misd::radius_result& r) {
-  std::string s = "{\"radius\":" + row(r.radius) + ",\"lower\":" + row(r.lower) +
-                  ",\"upper\":" + row(r.upper) + ",\"status\":[";
+  std::string s = "{\"radius\":" + json_array(r.radius) + ",\"lower\":" + json_array(r.lower) +
+                  ",\"upper\":" + json_array(r.upper) + ",\"status\":[";
   for (std::size_t i = 0; i < r.status.size(); ++i)
     s.append(i ? ",\"" : "\"").append(misd::name(r.status[i])).append("\"");
   return s + "],\"forwards\":" + std::to_string(r.forwards) +
@@ -124,9 +112,10 @@ int main(int argc, char** argv) {
   const auto layers = model.dense_layers();
   for (std::size_t l = 0; l < layers.size(); ++l) {
     out.append(l ? "," : "").append("{\"weight\":").append(matrix(layers[l].weight));
-    out.append(",\"bias\":").append(row(layers[l].bias)).append("}");
+    out.append(",\"bias\":").append(json_array(layers[l].bias)).append("}");
   }
-  out += "],\"box\":" + (box ? "[" + num(box->lo) + "," + num(box->hi) + "]" : "null");
+  out +=
+      "],\"box\":" + (box ? "[" + json_number(box->lo) + "," + json_number(box->hi) + "]" : "null");
   out += ",\"points\":" + matrix(x);
   const auto bs_result = misd::rr_bs(model, x, bs);
   out += ",\"prediction\":[";

@@ -7,6 +7,7 @@
 //   risk_control_json sgr FILE TARGET_RISK DELTA
 //   risk_control_json ltt FILE TARGET_RISK DELTA GRID_POINTS MIN_ACCEPTED binomial|hb
 //       FILE: m, then m confidences, then m correctness flags. Prints the chosen threshold.
+#include "json_io.hpp"
 #include "misd/metric/risk_control.hpp"
 
 #include <charconv>
@@ -19,27 +20,17 @@
 #include <vector>
 
 namespace {
-
-std::string num(double x) {
-  if (std::isinf(x))
-    return x > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, r.ptr);
-}
-
-double read_double(std::istream& in) {
-  std::string t;
-  in >> t;
-  return std::strtod(t.c_str(), nullptr);
-}
+using misd_test::json_array;
+using misd_test::json_number;
+using misd_test::read_double;
 
 std::string json_of(const misd::metric::risk_threshold& t) {
-  return std::string("{\"threshold\":") + num(t.threshold) +
+  return std::string("{\"threshold\":") + json_number(t.threshold) +
          ",\"inclusive\":" + (t.inclusive ? "true" : "false") +
          ",\"abstains\":" + (t.abstains ? "true" : "false") +
          ",\"accepted\":" + std::to_string(t.accepted) + ",\"errors\":" + std::to_string(t.errors) +
-         ",\"risk_bound\":" + num(t.risk_bound) + ",\"p_value\":" + num(t.p_value) + "}";
+         ",\"risk_bound\":" + json_number(t.risk_bound) + ",\"p_value\":" + json_number(t.p_value) +
+         "}";
 }
 
 } // namespace
@@ -55,7 +46,7 @@ int main(int argc, char** argv) {
       std::size_t e = 0, n = 0;
       in >> e >> n;
       const double delta = read_double(in);
-      std::cout << (i ? "," : "") << num(misd::metric::binomial_upper_bound(e, n, delta));
+      std::cout << (i ? "," : "") << json_number(misd::metric::binomial_upper_bound(e, n, delta));
     }
     std::cout << "]\n";
     return 0;

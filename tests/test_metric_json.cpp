@@ -6,6 +6,7 @@
 // form, infinities as Infinity / -Infinity (Python's json reads both), undefined
 // metrics and curves as null. fpr_at_tpr is taken at tpr = 0.5, 0.8, 0.9, 0.99, 1;
 // risk_at_coverage and coverage_at_risk at 0, 0.1, 0.5, 0.9, 1.
+#include "json_io.hpp"
 #include "misd/metric.hpp"
 
 #include <charconv>
@@ -18,35 +19,20 @@
 #include <vector>
 
 namespace {
+using misd_test::json_array;
+using misd_test::json_number;
+using misd_test::read_double;
 
-std::string num(double x) {
-  if (std::isinf(x))
-    return x > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, r.ptr);
-}
-
-std::string num(const misd::metric::metric_value& v) {
-  return v.defined() ? num(*v) : "null";
-}
-
-std::string array(const std::vector<double>& xs) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < xs.size(); ++i) {
-    if (i != 0)
-      s += ',';
-    s += num(xs[i]);
-  }
-  return s + "]";
+std::string json_number(const misd::metric::metric_value& v) {
+  return v.defined() ? json_number(*v) : "null";
 }
 
 std::string roc_json(const std::vector<double>& conf, const std::vector<std::uint8_t>& correct,
                      misd::metric::positive pos) {
   try {
     const auto r = misd::metric::roc_curve(conf, correct, pos);
-    return "{\"fpr\":" + array(r.fpr) + ",\"tpr\":" + array(r.tpr) +
-           ",\"thresholds\":" + array(r.thresholds) + "}";
+    return "{\"fpr\":" + json_array(r.fpr) + ",\"tpr\":" + json_array(r.tpr) +
+           ",\"thresholds\":" + json_array(r.thresholds) + "}";
   } catch (const misd::undefined_metric&) {
     return "null";
   }
@@ -79,10 +65,11 @@ int main(int argc, char** argv) {
   try {
     const auto s = m::evaluate(conf, correct);
     std::string out = "{\"n\":" + std::to_string(s.n) + ",\"errors\":" + std::to_string(s.errors) +
-                      ",\"accuracy\":" + num(s.accuracy) + ",\"auroc\":" + num(s.auroc) +
-                      ",\"fpr95\":" + num(s.fpr95) + ",\"aurc\":" + num(s.aurc) +
-                      ",\"eaurc\":" + num(s.eaurc) + ",\"aupr_error\":" + num(s.aupr_error) +
-                      ",\"aupr_success\":" + num(s.aupr_success);
+                      ",\"accuracy\":" + json_number(s.accuracy) +
+                      ",\"auroc\":" + json_number(s.auroc) + ",\"fpr95\":" + json_number(s.fpr95) +
+                      ",\"aurc\":" + json_number(s.aurc) + ",\"eaurc\":" + json_number(s.eaurc) +
+                      ",\"aupr_error\":" + json_number(s.aupr_error) +
+                      ",\"aupr_success\":" + json_number(s.aupr_success);
     // Operating points as arrays, in the order of the fixed arguments below.
     const double tprs[] = {0.5, 0.8, 0.9, 0.99, 1.0};
     const double fractions[] = {0.0, 0.1, 0.5, 0.9, 1.0};
@@ -90,17 +77,17 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < 5; ++i) {
       const char* sep = i != 0 ? "," : "";
       fpr += sep;
-      fpr += num(m::fpr_at_tpr(conf, correct, tprs[i]));
+      fpr += json_number(m::fpr_at_tpr(conf, correct, tprs[i]));
       risk += sep;
-      risk += num(m::risk_at_coverage(conf, correct, fractions[i]));
+      risk += json_number(m::risk_at_coverage(conf, correct, fractions[i]));
       coverage += sep;
-      coverage += num(m::coverage_at_risk(conf, correct, fractions[i]));
+      coverage += json_number(m::coverage_at_risk(conf, correct, fractions[i]));
     }
     out += ",\"fpr_at_tpr\":" + fpr + "],\"risk_at_coverage\":" + risk +
            "],\"coverage_at_risk\":" + coverage + "]";
     const auto rc = m::risk_coverage_curve(conf, correct);
-    out += ",\"risk_coverage\":{\"coverage\":" + array(rc.coverage) +
-           ",\"risk\":" + array(rc.risk) + "}";
+    out += ",\"risk_coverage\":{\"coverage\":" + json_array(rc.coverage) +
+           ",\"risk\":" + json_array(rc.risk) + "}";
     out += ",\"roc_error\":" + roc_json(conf, correct, m::positive::error);
     out += ",\"roc_success\":" + roc_json(conf, correct, m::positive::success) + "}\n";
     std::fwrite(out.data(), 1, out.size(), stdout);

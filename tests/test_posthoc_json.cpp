@@ -12,6 +12,7 @@
 //   test_posthoc_json combine FILE RIDGE
 //       FILE: n m, then n first, n second, n correctness (validation), m first, m second (test).
 //       Prints the fitted combination and the test confidences.
+#include "json_io.hpp"
 #include "misd/eigen/linear.hpp"
 #include "misd/eval/protocol.hpp"
 #include "misd/score/combined.hpp"
@@ -27,43 +28,9 @@
 #include <vector>
 
 namespace {
-
-std::string num(double x) {
-  if (std::isnan(x))
-    return "NaN";
-  if (std::isinf(x))
-    return x > 0 ? "Infinity" : "-Infinity";
-  char buf[64];
-  const auto r = std::to_chars(buf, buf + sizeof buf, x);
-  return std::string(buf, r.ptr);
-}
-
-template <class V>
-std::string array(const V& xs) {
-  std::string s = "[";
-  for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(xs.size()); ++i) {
-    if (i)
-      s += ',';
-    s += num(static_cast<double>(xs[static_cast<std::size_t>(i)]));
-  }
-  return s + "]";
-}
-
-std::string array(const misd::host_vector& xs) {
-  std::string s = "[";
-  for (Eigen::Index i = 0; i < xs.size(); ++i) {
-    if (i)
-      s += ',';
-    s += num(xs[i]);
-  }
-  return s + "]";
-}
-
-double read_double(std::istream& in) {
-  std::string t;
-  in >> t;
-  return std::strtod(t.c_str(), nullptr); // strtod reads "inf" and "nan", unlike >> double
-}
+using misd_test::json_array;
+using misd_test::json_number;
+using misd_test::read_double;
 
 misd::host_matrix read_matrix(std::istream& in, Eigen::Index n, Eigen::Index k) {
   misd::host_matrix z(n, k);
@@ -82,10 +49,10 @@ std::vector<double> read_vector(std::istream& in, std::size_t n) {
 
 std::string point_json(const misd::score::hyper_parameters& h) {
   return "{\"msr_fallback\":" + std::string(h.msr_fallback ? "true" : "false") +
-         ",\"temperature\":" + num(h.temperature) +
-         ",\"p\":" + (h.norm_order ? num(*h.norm_order) : "null") +
-         ",\"gamma\":" + (h.gen_gamma ? num(*h.gen_gamma) : "null") +
-         ",\"M\":" + (h.gen_top_m ? num(double(*h.gen_top_m)) : "null") + "}";
+         ",\"temperature\":" + json_number(h.temperature) +
+         ",\"p\":" + (h.norm_order ? json_number(*h.norm_order) : "null") +
+         ",\"gamma\":" + (h.gen_gamma ? json_number(*h.gen_gamma) : "null") +
+         ",\"M\":" + (h.gen_top_m ? json_number(double(*h.gen_top_m)) : "null") + "}";
 }
 
 int scores(char** argv) {
@@ -98,10 +65,10 @@ int scores(char** argv) {
   const double t = std::atof(argv[7]);
   const bool centre = std::atoi(argv[8]) != 0;
   namespace sc = misd::score;
-  std::cout << "{\"norm\":" << array(sc::logit_pnorm(z, p, centre))
-            << ",\"maxlogit_pnorm\":" << array(sc::maxlogit_pnorm(z, p, centre))
-            << ",\"pnorm_softmax\":" << array(sc::pnorm_softmax(z, p, tau, centre))
-            << ",\"gen\":" << array(sc::gen(z, gamma, m, t)) << "}\n";
+  std::cout << "{\"norm\":" << json_array(sc::logit_pnorm(z, p, centre))
+            << ",\"maxlogit_pnorm\":" << json_array(sc::maxlogit_pnorm(z, p, centre))
+            << ",\"pnorm_softmax\":" << json_array(sc::pnorm_softmax(z, p, tau, centre))
+            << ",\"gen\":" << json_array(sc::gen(z, gamma, m, t)) << "}\n";
   return 0;
 }
 
@@ -121,7 +88,7 @@ int select_command(char** argv) {
   misd::eval::protocol_options po;
   po.seeds = {seed};
   const auto split = misd::eval::random_split(static_cast<std::size_t>(n), seed);
-  std::cout << "{\"validation\":" << array(split.validation);
+  std::cout << "{\"validation\":" << json_array(split.validation);
   for (const char* name : {"maxlogit-pnorm", "pnorm-softmax", "gen"}) {
     const auto m = misd::score::make_method<model_t>(name, mo);
     std::vector<misd::score::method_output> outs;
@@ -134,8 +101,8 @@ int select_command(char** argv) {
     const auto rep = misd::eval::evaluate_outputs(name, m.grid(), outs, fit, correct, po);
     const auto& run = rep.runs.at(0);
     std::cout << ",\"" << name << "\":{\"chosen\":" << point_json(run.chosen)
-              << ",\"validation_aurc\":" << num(run.validation_aurc)
-              << ",\"test_aurc\":" << num(run.test.aurc) << ",\"grid\":[";
+              << ",\"validation_aurc\":" << json_number(run.validation_aurc)
+              << ",\"test_aurc\":" << json_number(run.test.aurc) << ",\"grid\":[";
     for (std::size_t g = 0; g < m.grid().size(); ++g)
       std::cout << (g ? "," : "") << point_json(m.grid()[g]);
     std::cout << "]}";
@@ -158,10 +125,11 @@ int combine(char** argv) {
   const auto model = misd::score::fit_combined(va, vb, correct, o);
   const auto c = misd::score::combined_confidence(model, ta, tb);
   std::cout << "{\"fitted\":" << (model.fitted ? "true" : "false")
-            << ",\"iterations\":" << model.iterations << ",\"intercept\":" << num(model.intercept)
-            << ",\"weight\":" << array(model.weight) << ",\"mean\":" << array(model.mean)
-            << ",\"sd\":" << array(model.sd) << ",\"low\":" << array(model.low)
-            << ",\"high\":" << array(model.high) << ",\"test\":" << array(c) << "}\n";
+            << ",\"iterations\":" << model.iterations
+            << ",\"intercept\":" << json_number(model.intercept)
+            << ",\"weight\":" << json_array(model.weight) << ",\"mean\":" << json_array(model.mean)
+            << ",\"sd\":" << json_array(model.sd) << ",\"low\":" << json_array(model.low)
+            << ",\"high\":" << json_array(model.high) << ",\"test\":" << json_array(c) << "}\n";
   return 0;
 }
 

@@ -66,9 +66,7 @@ int cmd_score(const score_options& opt) {
 
   // Under a launcher each rank scores its whole slices of rows; rank 0 gathers and writes.
   cluster ranks;
-  std::vector<double> conf;
-  std::vector<std::uint8_t> status_codes, correct;
-  std::vector<double> passes(3, 0.0); // forwards, backwards, example forwards
+  shard_scores scores;
   std::vector<int> labels;
   Eigen::Index n = 0;
   auto scoring_start = std::chrono::steady_clock::now();
@@ -120,19 +118,13 @@ int cmd_score(const score_options& opt) {
       const Eigen::Index rows = std::min(rows_per_call, shard_end - first);
       const batch xs = x.middleRows(first, rows);
       const auto out = method.compute(model, xs, p);
-      const auto c = score_confidence(method, out);
-      conf.insert(conf.end(), c.begin(), c.end());
-      for (const auto st : out.status)
-        status_codes.push_back(static_cast<std::uint8_t>(st));
-      passes[0] += double(out.forwards);
-      passes[1] += double(out.backwards);
-      passes[2] += double(out.example_forwards);
+      scores.add(score_confidence(method, out), out);
       if (!labels.empty()) {
         const batch z = model.logits(xs);
         for (Eigen::Index i = 0; i < rows; ++i) {
           Eigen::Index k = 0;
           z.row(i).maxCoeff(&k);
-          correct.push_back(k == labels[static_cast<std::size_t>(first + i)] ? 1 : 0);
+          scores.correct.push_back(k == labels[static_cast<std::size_t>(first + i)] ? 1 : 0);
         }
       }
       progress.update(double(first + rows - shard_first));
@@ -141,24 +133,17 @@ int cmd_score(const score_options& opt) {
   } catch (...) {
     failure = std::current_exception();
   }
-  ranks.check_all(failure, "scoring");
-  if (ranks.size() > 1) {
-    conf = ranks.gather(conf);
-    status_codes = ranks.gather(status_codes);
-    correct = ranks.gather(correct);
-    ranks.all_reduce_sum(passes);
-    if (!ranks.root())
-      return 0;
-  }
+  if (!scores.gather(ranks, failure))
+    return 0;
   // On rank 0 the time to the last gather, so inputs/s is the whole run's.
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - scoring_start).count();
-  std::vector<misd::radius_status> status(status_codes.size());
-  for (std::size_t i = 0; i < status.size(); ++i)
-    status[i] = static_cast<misd::radius_status>(status_codes[i]);
-  const auto forwards = static_cast<std::size_t>(passes[0]);
-  const auto backwards = static_cast<std::size_t>(passes[1]);
-  const auto example_forwards = static_cast<std::size_t>(passes[2]);
+  const auto& conf = scores.confidence;
+  const auto& correct = scores.correct;
+  const auto status = scores.statuses();
+  const auto forwards = static_cast<std::size_t>(scores.passes[0]);
+  const auto backwards = static_cast<std::size_t>(scores.passes[1]);
+  const auto example_forwards = static_cast<std::size_t>(scores.passes[2]);
 
   const auto counts = finish_scores(opt, method_name, conf, status, correct, seconds);
   if (labels.empty()) {

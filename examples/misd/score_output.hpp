@@ -4,6 +4,7 @@
 // measurements.
 #pragma once
 
+#include "distributed.hpp"
 #include "options.hpp"
 
 #include "misd/data/npy.hpp"
@@ -11,6 +12,7 @@
 #include "misd/score/method.hpp"
 
 #include <cstdint>
+#include <exception>
 #include <iostream>
 #include <optional>
 #include <span>
@@ -186,6 +188,44 @@ finish_scores(const score_options& o, const std::string& method, const std::vect
     write_correct(*o.out_correct, correct);
   return counts;
 }
+
+/// A rank's scores of its rows (every row in one process), gathered on rank 0 in row order.
+struct shard_scores {
+  std::vector<double> confidence;
+  std::vector<std::uint8_t> status_codes, correct;
+  std::vector<double> passes = std::vector<double>(3, 0.0); ///< forwards, backwards, example ones
+
+  /// Appends one slice of rows: its confidences and the method's statuses and passes.
+  void add(const std::vector<double>& c, const misd::score::method_output& out) {
+    confidence.insert(confidence.end(), c.begin(), c.end());
+    for (const auto st : out.status)
+      status_codes.push_back(static_cast<std::uint8_t>(st));
+    passes[0] += double(out.forwards);
+    passes[1] += double(out.backwards);
+    passes[2] += double(out.example_forwards);
+  }
+
+  /// After each rank's scoring (failure: its exception, or null): every rank fails when one
+  /// did; else rank 0 gathers the others' rows and sums the passes. False on the other ranks,
+  /// which are then done.
+  bool gather(cluster& ranks, const std::exception_ptr& failure) {
+    ranks.check_all(failure, "scoring");
+    if (ranks.size() > 1) {
+      confidence = ranks.gather(confidence);
+      status_codes = ranks.gather(status_codes);
+      correct = ranks.gather(correct);
+      ranks.all_reduce_sum(passes);
+    }
+    return ranks.root();
+  }
+
+  std::vector<misd::radius_status> statuses() const {
+    std::vector<misd::radius_status> s(status_codes.size());
+    for (std::size_t i = 0; i < s.size(); ++i)
+      s[i] = static_cast<misd::radius_status>(status_codes[i]);
+    return s;
+  }
+};
 
 /// {"forwards": f, "backwards": b, "example_forwards": e} as JSON text: the radius
 /// estimators' passes, summed over the slices of rows.

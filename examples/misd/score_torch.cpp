@@ -80,8 +80,7 @@ int cmd_score_torch(const score_options& opt) {
   if (device.is_cuda() && !device.has_index() && ranks.size() > 1)
     if (const char* lr = std::getenv("LOCAL_RANK"))
       device = tb::require_device(torch::Device(torch::kCUDA, c10::DeviceIndex(std::atoi(lr))));
-  std::vector<double> confidence;
-  std::vector<std::uint8_t> status_codes, correct;
+  shard_scores scores;
   std::int64_t n = 0;
   std::string device_name;
   auto scoring_start = std::chrono::steady_clock::now();
@@ -121,10 +120,7 @@ int cmd_score_torch(const score_options& opt) {
       const auto xb =
           x_all.narrow(0, first, count).to(device, /*non_blocking=*/false, /*copy=*/true);
       const auto out = method.compute(model, xb, p);
-      const auto c = score_confidence(method, out);
-      confidence.insert(confidence.end(), c.begin(), c.end());
-      for (const auto st : out.status)
-        status_codes.push_back(static_cast<std::uint8_t>(st));
+      scores.add(score_confidence(method, out), out);
       if (!labels.empty()) {
         misd::host_matrix z;
         misd::detail::checked_logits(model, xb, z, "logits");
@@ -135,7 +131,7 @@ int cmd_score_torch(const score_options& opt) {
           if (y >= z.cols())
             throw misd::data_error(misd::detail::message("label ", y, " of example ", first + i,
                                                          " is outside [0, ", z.cols(), ")"));
-          correct.push_back(yhat[static_cast<std::size_t>(i)] == y ? 1 : 0);
+          scores.correct.push_back(yhat[static_cast<std::size_t>(i)] == y ? 1 : 0);
         }
       }
       progress.update(double(first + count - shard_first));
@@ -144,19 +140,13 @@ int cmd_score_torch(const score_options& opt) {
   } catch (...) {
     failure = std::current_exception();
   }
-  ranks.check_all(failure, "scoring");
-  if (ranks.size() > 1) {
-    confidence = ranks.gather(confidence);
-    status_codes = ranks.gather(status_codes);
-    correct = ranks.gather(correct);
-    if (!ranks.root())
-      return 0;
-  }
+  if (!scores.gather(ranks, failure))
+    return 0;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - scoring_start).count();
-  std::vector<misd::radius_status> status(status_codes.size());
-  for (std::size_t i = 0; i < status.size(); ++i)
-    status[i] = static_cast<misd::radius_status>(status_codes[i]);
+  const auto& confidence = scores.confidence;
+  const auto& correct = scores.correct;
+  const auto status = scores.statuses();
   const auto counts = finish_scores(opt, method_name, confidence, status, correct, seconds);
 
   if (format == "json") {
