@@ -141,6 +141,37 @@ TEST_CASE("conv2d: forward equals the direct definition for odd sizes, strides, 
   }
 }
 
+TEST_CASE("conv2d's bias gradient and global_avgpool2d: the same bits wherever a row lies") {
+  // One example in row j of an 8-row batch (rows of odd length: each j starts at another
+  // alignment) gives the bits it gives alone: a vectorised sum that starts its packets at the
+  // row's address would round differently, and a trained model would depend on the heap.
+  using F = misd::eigen::batch<float>;
+  nn::conv2d<float> c(2, 3, 3, 3, 1, 1, 1, 1);
+  c.weight = random_batch(c.weight.rows(), c.weight.cols(), 41).cast<float>();
+  const tensor_shape in = tensor_shape::image(2, 12, 13);
+  const F x1 = random_batch(1, in.size(), 42).cast<float>();
+  const F dy1 = random_batch(1, c.output_shape(in).size(), 43).cast<float>();
+  c.zero_gradients();
+  F y;
+  c.backward(x1, y, dy1, nullptr, in, true);
+  const Eigen::VectorXf alone = c.bias_gradient;
+  nn::global_avgpool2d<float> pool;
+  F pooled_alone;
+  pool.forward(dy1, pooled_alone, c.output_shape(in));
+  for (Eigen::Index j = 0; j < 8; ++j) {
+    CAPTURE(j);
+    F x = F::Zero(8, x1.cols()), dy = F::Zero(8, dy1.cols());
+    x.row(j) = x1.row(0);
+    dy.row(j) = dy1.row(0);
+    c.zero_gradients();
+    c.backward(x, y, dy, nullptr, in, true);
+    CHECK(c.bias_gradient == alone);
+    F pooled;
+    pool.forward(dy, pooled, c.output_shape(in));
+    CHECK(pooled.row(j) == pooled_alone.row(0));
+  }
+}
+
 TEST_CASE("conv2d: input and parameter gradients against finite differences") {
   check_gradients(random_conv(3, 4, 3, 3, 1, 1, 1, 1, 1), tensor_shape::image(3, 6, 5), 2, 21);
   check_gradients(random_conv(2, 3, 3, 2, 2, 1, 1, 0, 2), tensor_shape::image(2, 7, 6), 3, 22);

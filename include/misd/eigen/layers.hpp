@@ -37,6 +37,15 @@
 #include <vector>
 
 namespace misd::detail {
+
+/// x[0] + x[1] + ... + x[n-1] left to right: the same rounding wherever x lies in memory.
+template <class S>
+S sum_in_order(const S* x, Eigen::Index n) {
+  S s(0);
+  for (Eigen::Index j = 0; j < n; ++j)
+    s += x[j];
+  return s;
+}
 template <class S>
 using row_matrix = Eigen::Matrix<S, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
@@ -260,7 +269,11 @@ struct conv2d : misd::detail::affine_layer_parameters<S> {
       scratch.weight_product.template multiply_add<true>(out_channels, K, P, dy, P,
                                                          columns(image, in, out, cols, scratch), P,
                                                          this->weight_gradient.data(), K);
-      this->bias_gradient += Eigen::Map<const row_matrix<S>>(dy, out_channels, P).rowwise().sum();
+      // In a fixed order: Eigen's vectorised sum over a mapped row starts its packets at the
+      // row's address, so its rounding (and a trained model) would depend on where the heap
+      // put the buffer.
+      for (Eigen::Index o = 0; o < out_channels; ++o)
+        this->bias_gradient[o] += misd::detail::sum_in_order(dy + o * P, P);
     }
     if (dx) {
       // dcolumns (K x P) = Wᵀ (K x out) * dy (out x P), then back onto the pixels
@@ -670,11 +683,9 @@ struct global_avgpool2d : misd::detail::parameterless_layer<S> {
   void forward(const batch<S>& x, batch<S>& y, const tensor_shape& in) const {
     misd::detail::resize_batch(y, x.rows(), in.c);
     const Eigen::Index hw = in.h * in.w;
-    for (Eigen::Index i = 0; i < x.rows(); ++i)
-      y.row(i) = Eigen::Map<const misd::detail::row_matrix<S>>(x.data() + i * x.cols(), in.c, hw)
-                     .rowwise()
-                     .mean()
-                     .transpose();
+    for (Eigen::Index i = 0; i < x.rows(); ++i) // in a fixed order, as conv2d's bias gradient
+      for (Eigen::Index c = 0; c < in.c; ++c)
+        y(i, c) = misd::detail::sum_in_order(x.data() + i * x.cols() + c * hw, hw) / S(hw);
   }
   void backward(const batch<S>& x, const batch<S>&, const batch<S>& dy, batch<S>* dx,
                 const tensor_shape& in, bool) {
