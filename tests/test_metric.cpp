@@ -2,6 +2,7 @@
 // degenerate inputs and errors. The cross-check against scikit-learn is
 // tests/python/check_metrics_sklearn.py driving tests/test_metric_json.cpp.
 #include "misd/metric.hpp"
+#include "thrown_message.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,19 +18,9 @@ namespace m = misd::metric;
 using bytes = std::vector<std::uint8_t>;
 using reals = std::vector<double>;
 
-namespace {
+using misd_test::thrown_message;
 
-// The message of the exception `f` throws, checked to be of type E.
-template <class E, class F>
-std::string thrown_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected exception not thrown");
-  return {};
-}
+namespace {
 
 void check_vectors(const reals& got, const reals& want, double tol = 1e-15) {
   REQUIRE(got.size() == want.size());

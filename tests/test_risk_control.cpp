@@ -4,6 +4,7 @@
 // against SciPy and a NumPy re-implementation is tests/python/check_risk_control.py driving
 // tests/risk_control_json.cpp.
 #include "misd/metric/risk_control.hpp"
+#include "thrown_message.hpp"
 
 #include <doctest/doctest.h>
 
@@ -19,18 +20,9 @@ namespace m = misd::metric;
 using bytes = std::vector<std::uint8_t>;
 using reals = std::vector<double>;
 
-namespace {
+using misd_test::thrown_message;
 
-template <class E, class F>
-std::string thrown_message(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  FAIL("expected exception not thrown");
-  return {};
-}
+namespace {
 
 bool contains(const std::string& s, const std::string& part) {
   return s.find(part) != std::string::npos;
